@@ -1,0 +1,98 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from services.api.body import MAX_BODY_BYTES
+from services.api.context import NodeContext
+from services.api.errors import ApiError, error_response
+from services.api.headers import apply_common_headers, is_preflight, preflight_response
+from services.api.ratelimit import FixedWindowLimiter, client_key, rate_limit_message
+
+log = logging.getLogger("api")
+
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
+              415: "UNSUPPORTED_MEDIA_TYPE", 400: "INVALID_REQUEST"}
+
+
+class PathNormaliser:
+    """WSGI middleware: an optional trailing slash, like Express (spec §2.1)."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if len(path) > 1 and path.endswith("/"):
+            environ["PATH_INFO"] = path.rstrip("/") or "/"
+        return self.wsgi_app(environ, start_response)
+
+
+def create_app(ctx: NodeContext) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.compact = True  # type: ignore[attr-defined]
+    app.extensions["ksnode"] = ctx
+    app.wsgi_app = PathNormaliser(app.wsgi_app)  # type: ignore[method-assign]
+
+    limiter = FixedWindowLimiter(ctx.config.rate_limit_per_minute, 60)
+    ctx.extras.setdefault("limiter", limiter)
+
+    @app.before_request
+    def _begin():
+        g.request_id = uuid.uuid4().hex[:16]
+        if is_preflight(request):
+            return preflight_response(request)
+        if ctx.config.rate_limit_per_minute > 0:
+            decision = limiter.hit(client_key(request, ctx.config.trust_proxy_hops))
+            g.rate_headers = decision.headers
+            if not decision.allowed:
+                return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))
+        return None
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        for name, value in g.get("rate_headers", {}).items():
+            response.headers[name] = value
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return apply_common_headers(response)
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.code, exc.msg, exc.status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status == 404:
+            msg = f"Cannot {request.method} {request.path}"
+        elif status == 405:
+            msg = f"Method {request.method} is not allowed on {request.path}"
+        elif status == 413:
+            msg = f"Request body is larger than {MAX_BODY_BYTES} bytes"
+        else:
+            msg = exc.name
+        return error_response(HTTP_CODES.get(status, "INVALID_REQUEST" if status < 500
+                                             else "UNKNOWN_ERROR"), msg, status)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        request_id = g.get("request_id", "-")
+        log.exception("unhandled error", extra={"event": "request.error", "request_id": request_id,
+                                                "path": request.path, "method": request.method})
+        return error_response("UNKNOWN_ERROR", f"Internal server error (request id {request_id})")
+
+    from services.api.routes import register_blueprints
+
+    register_blueprints(app)
+    return app
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

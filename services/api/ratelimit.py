@@ -1,0 +1,89 @@
+"""Per-client fixed-window rate limiting (spec §2.5).
+
+A window starts at a client's first hit and lasts ``window`` seconds; every
+request counts, rejected ones included. Headers follow draft-6 "standard
+headers": ``RateLimit-Policy``, ``-Limit``, ``-Remaining``, ``-Reset``.
+The client key is the TCP peer, or — behind ``TRUST_PROXY_HOPS`` trusted
+proxies — the address that many hops from the right of ``X-Forwarded-For``.
+IPv6 clients are bucketed by /56 like the reference.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Request
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    headers: dict[str, str]
+    window: int
+
+
+class FixedWindowLimiter:
+    def __init__(self, limit: int, window: int = 60, *, clock=time.monotonic):
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._hits: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+        self._last_sweep = clock()
+
+    def hit(self, key: str) -> Decision:
+        now = self._clock()
+        with self._lock:
+            start, count = self._hits.get(key, (now, 0))
+            if now - start >= self.window:
+                start, count = now, 0
+            count += 1
+            self._hits[key] = (start, count)
+            if now - self._last_sweep > self.window:
+                self._sweep(now)
+        reset = max(0, math.ceil(start + self.window - now))
+        headers = {
+            "RateLimit-Policy": f"{self.limit};w={self.window}",
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(self.limit - count, 0)),
+            "RateLimit-Reset": str(reset),
+        }
+        allowed = count <= self.limit
+        if not allowed:
+            headers["Retry-After"] = str(reset)
+        return Decision(allowed, headers, self.window)
+
+    def _sweep(self, now: float) -> None:
+        expired = [k for k, (start, _) in self._hits.items() if now - start >= self.window]
+        for key in expired:
+            del self._hits[key]
+        self._last_sweep = now
+
+
+def client_key(request: Request, trust_proxy_hops: int) -> str:
+    address = request.remote_addr or "unknown"
+    if trust_proxy_hops > 0:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+        chain.append(address)
+        # The rightmost entry is our peer (the nearest proxy); each trusted
+        # hop vouches for the entry to its left.
+        index = len(chain) - 1 - trust_proxy_hops
+        address = chain[max(index, 0)]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/56", strict=False))
+    return str(ip)
+
+
+def rate_limit_message(window: int) -> str:
+    return f"Too many requests, please try again after {window} seconds"

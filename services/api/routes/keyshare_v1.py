@@ -1,0 +1,5 @@
+"""Placeholder blueprint; routes are added by their own issue."""
+
+from flask import Blueprint
+
+bp = Blueprint("keyshare_v1", __name__)

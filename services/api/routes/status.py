@@ -1,0 +1,91 @@
+"""``GET /`` (liveness, spec §5.14), ``GET /status`` (spec §5.13) and our
+``GET /health``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response
+
+from services.api.context import node
+from services.api.errors import json_response
+from shared.store import heartbeats
+from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
+
+bp = Blueprint("status", __name__)
+log = logging.getLogger(__name__)
+
+PROGRAMS = ("api", "backup_worker", "reporter")
+
+STATUS_SQL = (
+    f"SELECT (SELECT ok FROM {BACKUP_CHECKS} ORDER BY check_id DESC LIMIT 1),"
+    f" (SELECT created_at FROM {PG_DUMPS} WHERE status = 'COMPLETED'"
+    "  ORDER BY created_at DESC LIMIT 1)"
+)
+
+
+@bp.get("/")
+def liveness() -> Response:
+    return Response("Ok", status=200, content_type="text/html; charset=utf-8")
+
+
+@bp.get("/status")
+def status() -> Response:
+    ctx = node()
+    connected, checked, latest = False, False, None
+    try:
+        with ctx.db.cursor() as cur:
+            cur.execute(STATUS_SQL)
+            check_ok, latest_at = cur.fetchone()
+        connected, checked, latest = True, bool(check_ok), heartbeats.iso(latest_at)
+    except Exception as exc:  # noqa: BLE001 - /status must always answer 200
+        log.warning("status: database unavailable", extra={"event": "status.db_error",
+                                                           "error": str(exc)[:200]})
+    return json_response({
+        "is_db_connected": connected,
+        "is_db_backup_checked": checked,
+        "latest_backup_time": latest,
+        "ks_node_public_key": ctx.keypair.public_key_hex if ctx.keypair else None,
+        "launch_time": heartbeats.iso(ctx.launch_time),
+        "git_hash": ctx.git_hash,
+        "version": ctx.version,
+    })
+
+
+def stale_after(interval: float) -> float:
+    """A heartbeat older than this means the program is not running."""
+    return max(3 * interval, 30.0)
+
+
+@bp.get("/health")
+def health() -> Response:
+    ctx = node()
+    limit = stale_after(ctx.config.heartbeat_interval_seconds)
+    body: dict = {"status": "ok", "db": {"connected": False}, "programs": {}}
+    healthy = True
+    try:
+        with ctx.db.cursor() as cur:
+            beats = heartbeats.all_beats(cur)
+        body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use,
+                      "pool_size": ctx.db.max_size}
+    except Exception as exc:  # noqa: BLE001
+        body["db"] = {"connected": False, "error": str(exc).splitlines()[0][:200] if str(exc) else "error"}
+        beats = {}
+        healthy = False
+    for program in PROGRAMS:
+        beat = beats.get(program)
+        if beat is None:
+            body["programs"][program] = {"running": False, "heartbeat_age_seconds": None}
+            healthy = False
+            continue
+        running = beat["age_seconds"] <= limit
+        healthy = healthy and running
+        body["programs"][program] = {
+            "running": running,
+            "heartbeat_age_seconds": beat["age_seconds"],
+            "pid": beat["pid"],
+            "started_at": beat["started_at"],
+            "last_result": beat["last_result"],
+        }
+    body["status"] = "ok" if healthy else "degraded"
+    return json_response(body, 200 if healthy else 503)

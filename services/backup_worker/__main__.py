@@ -1,0 +1,3 @@
+from services.backup_worker.main import main
+
+main()

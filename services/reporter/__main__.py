@@ -1,0 +1,3 @@
+from services.reporter.main import main
+
+main()

@@ -1,0 +1,67 @@
+"""The reporter program: a telemetry POST every REPORT_INTERVAL_SECONDS."""
+
+from __future__ import annotations
+
+import requests
+
+from services.reporter.telemetry import collect, send
+from shared import keypair as keypairs
+from shared.heartbeat import HeartbeatThread, announce_start
+from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
+from shared.store import heartbeats
+
+PROGRAM = "reporter"
+
+
+class Reporter:
+    def __init__(self, runtime: Runtime, public_key: str):
+        self.runtime = runtime
+        self.public_key = public_key
+        self.session = requests.Session()
+
+    def run_once(self) -> dict | None:
+        config, log = self.runtime.config, self.runtime.log
+        if not config.oko_api_base_url:
+            log.warning("telemetry not sent: OKO_API_BASE_URL is not set",
+                        extra={"event": "telemetry.disabled"})
+            result = {"ok": False, "status": None, "error": "OKO_API_BASE_URL is not set"}
+        else:
+            body, self.public_key = collect(self.runtime.db, self.public_key)
+            outcome = send(self.session, config.oko_api_base_url,
+                           str(config.ks_node_report_password), body,
+                           config.report_timeout_seconds)
+            result = outcome.as_dict()
+            if outcome.ok:
+                log.info("telemetry sent", extra={"event": "telemetry.sent", "status": outcome.status,
+                                                  "key_share_count": outcome.key_share_count})
+            else:
+                log.error("telemetry failed", extra={"event": "telemetry.failed",
+                                                     "status": outcome.status, "error": outcome.error})
+        try:
+            with self.runtime.db.transaction() as cur:
+                heartbeats.beat(cur, PROGRAM, result)
+        except Exception as exc:  # noqa: BLE001 - recorded next time
+            log.warning("cannot record telemetry result", extra={"event": "heartbeat.failed",
+                                                                 "error": str(exc)[:200]})
+        return result
+
+
+def main() -> None:
+    runtime = bootstrap(PROGRAM)
+    stop = StopFlag().install()
+    wait_for_database(runtime.db, stop, runtime.log)
+    try:
+        pair, _ = keypairs.load_or_create(runtime.db, runtime.cipher)
+    except keypairs.KeypairError as exc:
+        fail(str(exc))
+        raise
+    announce_start(runtime.db, PROGRAM)
+    HeartbeatThread(runtime.db, PROGRAM, runtime.config.heartbeat_interval_seconds, stop).start()
+    reporter = Reporter(runtime, pair.public_key_hex)
+    runtime.log.info("reporter started", extra={"event": "reporter.started",
+                                                "interval_seconds": runtime.config.report_interval_seconds})
+    while not stop.is_set():
+        reporter.run_once()
+        stop.wait(runtime.config.report_interval_seconds)
+    runtime.db.close()
+    runtime.log.info("reporter stopped", extra={"event": "reporter.stopped"})

@@ -1,0 +1,7 @@
+"""`ksnode backup`, `ksnode backups`, `ksnode restore` (backups issue)."""
+
+from __future__ import annotations
+
+
+def add_commands(sub) -> None:
+    """Register the backup subcommands on the ``ksnode`` parser."""

@@ -1,0 +1,404 @@
+"""Settings read from the environment.
+
+This is the only module that reads ``os.environ``. Every setting is parsed by a
+small typed helper; problems are collected and raised together as one
+``ConfigError`` naming every offending variable, so an operator fixes them all
+in one go. Secrets may also be given as ``NAME_FILE`` (a path whose contents are
+the value), the Docker-secrets convention.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
+
+# Reference defaults (spec §4.3, §4.4, §4.5, §4.6).
+GOOGLE_CLIENT_ID_DEFAULT = "421793224165-cpmbt6enqrj6ad6n4ujokham8qdmnnln.apps.googleusercontent.com"
+GOOGLE_JWKS_URL_DEFAULT = "https://www.googleapis.com/oauth2/v3/certs"
+AUTH0_DOMAIN_DEFAULT = "auth0.oko.app"
+AUTH0_CLIENT_ID_DEFAULT = "GnPcFAjGKAcXZpAzQ8vGBmzfcfV2hu1Q"
+X_USERINFO_URL_DEFAULT = "https://api.x.com/2/users/me"
+DISCORD_USERINFO_URL_DEFAULT = "https://discord.com/api/users/@me"
+
+ENV_FILE_VARIABLE = "KSNODE_ENV_FILE"
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or invalid; ``problems`` lists each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Secret(str):
+    """A string that never shows its value in ``repr``/logs by accident."""
+
+    def __repr__(self) -> str:  # pragma: no cover - trivial
+        return "Secret('***')" if self else "Secret('')"
+
+
+@dataclass(frozen=True)
+class Config:
+    # HTTP
+    port: int = 4201
+    host: str = "0.0.0.0"
+    api_threads: int = 16
+    rate_limit_per_minute: int = 100
+    trust_proxy_hops: int = 0
+    # Database; db_host None means "start the embedded Postgres"
+    db_host: str | None = None
+    db_port: int = 5432
+    db_user: str = "postgres"
+    db_password: Secret = field(default_factory=lambda: Secret(""))
+    db_name: str = "key_share_node"
+    db_ssl: bool = False
+    db_sslmode: str | None = None
+    db_sslrootcert: str | None = None
+    db_pool_size: int = 20
+    # Files and folders
+    home: Path = Path("var")
+    encryption_secret_path: Path | None = None
+    dump_dir: Path | None = None
+    log_dir: Path | None = None
+    log_level: str = "info"
+    # Secrets and peers
+    admin_password: Secret = field(default_factory=lambda: Secret(""))
+    telegram_bot_token: Secret = field(default_factory=lambda: Secret(""))
+    oko_api_base_url: str | None = None
+    ks_node_report_password: Secret = field(default_factory=lambda: Secret(""))
+    # Reporter
+    report_interval_seconds: float = 180.0
+    report_timeout_seconds: float = 10.0
+    heartbeat_interval_seconds: float = 10.0
+    # Backups
+    backup_interval_seconds: float = 86400.0
+    backup_retention_days: float = 7.0
+    backup_min_keep: int = 3
+    backup_selfcheck: bool = True
+    backup_job_timeout_seconds: float = 300.0
+    backup_poll_seconds: float = 1.0
+    backup_compression: int = 0
+    pg_bin_dir: Path | None = None
+    pg_dump_bin: str | None = None
+    pg_restore_bin: str | None = None
+    # Social login
+    google_client_id: str = GOOGLE_CLIENT_ID_DEFAULT
+    google_jwks_url: str = GOOGLE_JWKS_URL_DEFAULT
+    auth0_domain: str = AUTH0_DOMAIN_DEFAULT
+    auth0_client_id: str = AUTH0_CLIENT_ID_DEFAULT
+    auth0_jwks_url: str | None = None
+    x_userinfo_url: str = X_USERINFO_URL_DEFAULT
+    discord_userinfo_url: str = DISCORD_USERINFO_URL_DEFAULT
+    auth_http_timeout_seconds: float = 5.0
+    jwt_leeway_seconds: float = 0.0
+
+    # ---- derived values -------------------------------------------------
+    @property
+    def embedded_db(self) -> bool:
+        return self.db_host is None
+
+    @property
+    def effective_dump_dir(self) -> Path:
+        return self.dump_dir if self.dump_dir is not None else self.home / "dump"
+
+    @property
+    def effective_log_dir(self) -> Path:
+        return self.log_dir if self.log_dir is not None else self.home / "logs"
+
+    @property
+    def effective_secret_path(self) -> Path:
+        if self.encryption_secret_path is not None:
+            return self.encryption_secret_path
+        return self.home / "encryption_secret.txt"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.home / "pg_data"
+
+    @property
+    def effective_auth0_jwks_url(self) -> str:
+        return self.auth0_jwks_url or f"https://{self.auth0_domain}/.well-known/jwks.json"
+
+    def with_db(self, host: str, port: int) -> Config:
+        return replace(self, db_host=host, db_port=port)
+
+    def redacted(self) -> dict[str, object]:
+        """Settings as a dict safe to log: secrets show only whether they are set."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                out[f.name] = "set" if value else "unset"
+            elif isinstance(value, Path):
+                out[f.name] = str(value)
+            else:
+                out[f.name] = value
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Typed helpers. Each records a problem instead of raising, so that one run
+# reports every bad variable.
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        return value
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        if value is None or value.strip() == "":
+            return default
+        return value.strip()
+
+    def secret(self, name: str) -> Secret:
+        """``NAME`` or ``NAME_FILE``; the file's contents are used without
+        the trailing newline editors add (the encryption secret is different:
+        it is a file path and read verbatim, see crypto.py)."""
+        direct = self.raw(name)
+        file_name = self.raw(f"{name}_FILE")
+        if direct and file_name:
+            self.problems.append(f"{name}: set either {name} or {name}_FILE, not both")
+            return Secret("")
+        if file_name:
+            try:
+                text = Path(file_name).expanduser().read_text(encoding="utf-8")
+            except OSError as exc:
+                self.problems.append(f"{name}_FILE: cannot read {file_name}: {exc.strerror}")
+                return Secret("")
+            return Secret(text.rstrip("\r\n"))
+        return Secret(direct or "")
+
+    def int(self, name: str, default: int, *, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+        text = self.str(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            self.problems.append(f"{name}: expected a whole number, got {text!r}")
+            return default
+        return self._bounded(name, value, default, minimum, maximum)
+
+    def float(self, name: str, default: float, *, minimum: float | None = None,
+              maximum: float | None = None) -> float:
+        text = self.str(name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            self.problems.append(f"{name}: expected a number, got {text!r}")
+            return default
+        if value != value or value in (float("inf"), float("-inf")):
+            self.problems.append(f"{name}: expected a finite number, got {text!r}")
+            return default
+        return self._bounded(name, value, default, minimum, maximum)
+
+    def _bounded(self, name, value, default, minimum, maximum):
+        if minimum is not None and value < minimum:
+            self.problems.append(f"{name}: must be at least {minimum}, got {value}")
+            return default
+        if maximum is not None and value > maximum:
+            self.problems.append(f"{name}: must be at most {maximum}, got {value}")
+            return default
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        text = self.str(name)
+        if text is None:
+            return default
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        self.problems.append(f"{name}: expected true or false, got {text!r}")
+        return default
+
+    def path(self, name: str, default: Path | None = None) -> Path | None:
+        text = self.str(name)
+        if text is None:
+            return default
+        # Like the reference: only a leading "~" is expanded.
+        return Path(text).expanduser()
+
+    def url(self, name: str, default: str | None = None) -> str | None:
+        text = self.str(name)
+        if text is None:
+            return default
+        parsed = urlparse(text)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            self.problems.append(f"{name}: expected an http(s) URL, got {text!r}")
+            return default
+        return text
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        text = self.str(name)
+        if text is None:
+            return default
+        if text.lower() not in choices:
+            self.problems.append(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
+            return default
+        return text.lower()
+
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """Parse a dotenv-style file: ``KEY=value`` lines, ``#`` comments,
+    optional ``export``, single or double quotes around the value."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export "):].lstrip()
+        key, sep, value = stripped.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").isalnum():
+            raise ConfigError([f"{path}:{number}: expected KEY=value"])
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in ("'", '"'):
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def environment(env_file: Path | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment, completed by an env file that never overrides it.
+
+    The file is ``env_file`` if given, else ``$KSNODE_ENV_FILE`` if set.
+    """
+    base = dict(os.environ if environ is None else environ)
+    if env_file is None and base.get(ENV_FILE_VARIABLE):
+        env_file = Path(base[ENV_FILE_VARIABLE]).expanduser()
+    if env_file is None:
+        return base
+    try:
+        from_file = parse_env_file(env_file)
+    except OSError as exc:
+        raise ConfigError([f"{ENV_FILE_VARIABLE}: cannot read env file {env_file}: {exc.strerror}"]) from None
+    merged = dict(from_file)
+    merged.update(base)
+    return merged
+
+
+def load_config(environ: Mapping[str, str] | None = None, *,
+                env_file: Path | None = None) -> Config:
+    """Build the Config from the environment or raise ConfigError."""
+    env = environment(env_file, environ)
+    r = _Reader(env)
+    home = r.path("KSNODE_HOME", Path("var"))
+    assert home is not None
+    db_ssl = r.bool("DB_SSL", False)
+    config = Config(
+        port=r.int("PORT", 4201, minimum=0, maximum=65535),
+        host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
+        api_threads=r.int("API_THREADS", 16, minimum=1, maximum=256),
+        rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 100, minimum=0),
+        trust_proxy_hops=r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10),
+        db_host=r.str("DB_HOST"),
+        db_port=r.int("DB_PORT", 5432, minimum=1, maximum=65535),
+        db_user=r.str("DB_USER", "postgres") or "postgres",
+        db_password=r.secret("DB_PASSWORD"),
+        db_name=r.str("DB_NAME", "key_share_node") or "key_share_node",
+        db_ssl=db_ssl,
+        db_sslmode=r.choice("DB_SSLMODE", SSL_MODES, None),
+        db_sslrootcert=r.str("DB_SSLROOTCERT"),
+        db_pool_size=r.int("DB_POOL_SIZE", 20, minimum=2, maximum=500),
+        home=home.absolute(),
+        encryption_secret_path=_absolute(r.path("ENCRYPTION_SECRET_PATH")),
+        dump_dir=_absolute(r.path("DUMP_DIR")),
+        log_dir=_absolute(r.path("LOG_DIR")),
+        log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "info") or "info",
+        admin_password=r.secret("ADMIN_PASSWORD"),
+        telegram_bot_token=r.secret("TELEGRAM_BOT_TOKEN"),
+        oko_api_base_url=r.url("OKO_API_BASE_URL"),
+        ks_node_report_password=r.secret("KS_NODE_REPORT_PASSWORD"),
+        report_interval_seconds=r.float("REPORT_INTERVAL_SECONDS", 180.0, minimum=0.05),
+        report_timeout_seconds=r.float("REPORT_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600),
+        heartbeat_interval_seconds=r.float("HEARTBEAT_INTERVAL_SECONDS", 10.0, minimum=0.05),
+        backup_interval_seconds=r.float("BACKUP_INTERVAL_SECONDS", 86400.0, minimum=1),
+        backup_retention_days=r.float("BACKUP_RETENTION_DAYS", 7.0, minimum=0),
+        backup_min_keep=r.int("BACKUP_MIN_KEEP", 3, minimum=1),
+        backup_selfcheck=r.bool("BACKUP_SELFCHECK", True),
+        backup_job_timeout_seconds=r.float("BACKUP_JOB_TIMEOUT_SECONDS", 300.0, minimum=1),
+        backup_poll_seconds=r.float("BACKUP_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
+        backup_compression=r.int("BACKUP_COMPRESSION", 0, minimum=0, maximum=9),
+        pg_bin_dir=_absolute(r.path("PG_BIN_DIR")),
+        pg_dump_bin=r.str("PG_DUMP_BIN"),
+        pg_restore_bin=r.str("PG_RESTORE_BIN"),
+        google_client_id=r.str("GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID_DEFAULT) or GOOGLE_CLIENT_ID_DEFAULT,
+        google_jwks_url=r.url("GOOGLE_JWKS_URL", GOOGLE_JWKS_URL_DEFAULT) or GOOGLE_JWKS_URL_DEFAULT,
+        auth0_domain=r.str("AUTH0_DOMAIN", AUTH0_DOMAIN_DEFAULT) or AUTH0_DOMAIN_DEFAULT,
+        auth0_client_id=r.str("AUTH0_CLIENT_ID", AUTH0_CLIENT_ID_DEFAULT) or AUTH0_CLIENT_ID_DEFAULT,
+        auth0_jwks_url=r.url("AUTH0_JWKS_URL"),
+        x_userinfo_url=r.url("X_USERINFO_URL", X_USERINFO_URL_DEFAULT) or X_USERINFO_URL_DEFAULT,
+        discord_userinfo_url=r.url("DISCORD_USERINFO_URL", DISCORD_USERINFO_URL_DEFAULT)
+        or DISCORD_USERINFO_URL_DEFAULT,
+        auth_http_timeout_seconds=r.float("AUTH_HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60),
+        jwt_leeway_seconds=r.float("JWT_LEEWAY_SECONDS", 0.0, minimum=0, maximum=600),
+    )
+    if config.db_host is not None and config.encryption_secret_path is None:
+        r.problems.append(
+            "ENCRYPTION_SECRET_PATH: required when DB_HOST is set (a generated dev secret "
+            "is only used with the embedded database)")
+    if config.db_sslrootcert and not Path(config.db_sslrootcert).expanduser().is_file():
+        r.problems.append(f"DB_SSLROOTCERT: no such file {config.db_sslrootcert}")
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return path.absolute() if path is not None else None
+
+
+def child_environment(config: Config, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for programs started by ``ksnode up``: the current process
+    environment plus the values ``up`` decided (embedded DB address, folders)."""
+    env = dict(os.environ)
+    env.update({
+        "KSNODE_HOME": str(config.home),
+        "DUMP_DIR": str(config.effective_dump_dir),
+        "LOG_DIR": str(config.effective_log_dir),
+        "ENCRYPTION_SECRET_PATH": str(config.effective_secret_path),
+        "KSNODE_PYTHON": sys.executable,
+    })
+    if config.db_host is not None:
+        env["DB_HOST"] = config.db_host
+        env["DB_PORT"] = str(config.db_port)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git_hash_from_environment() -> str | None:
+    """A git hash baked into an image (``KSNODE_GIT_HASH``), if any."""
+    value = os.environ.get("KSNODE_GIT_HASH", "").strip()
+    return value or None

@@ -1,0 +1,142 @@
+"""`ksnode up` and `ksnode migrate`: prepare the database, then supervise.
+
+Without DB_HOST the embedded Postgres is started under KSNODE_HOME and
+stopped again when supervisord exits (SIGTERM/Ctrl-C reach supervisord,
+which stops the three programs first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.config import Config, child_environment
+from shared.crypto import Cipher, SecretError, create_dev_secret, load_secret
+from shared.db import Database, DatabaseUnavailable
+from shared.keypair import KeypairError, load_or_create
+from shared.migrations import run_migrations
+from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
+from shared.version import PROJECT_ROOT
+
+log = logging.getLogger("ksnode")
+
+DEFAULT_SUPERVISOR_CONF = PROJECT_ROOT / "supervisord.conf"
+
+
+class LaunchError(Exception):
+    """Start-up cannot continue; the message says why (no secrets)."""
+
+
+def prepare_folders(config: Config) -> None:
+    for folder in (config.home, config.run_dir, config.effective_dump_dir,
+                   config.effective_log_dir, config.effective_log_dir / "supervisor"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LaunchError(f"cannot create folder {folder}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def database(config: Config, *, keep_running: bool = False) -> Iterator[Config]:
+    """Yield a Config that points at a reachable database.
+
+    With DB_HOST set that is the configured server; otherwise the embedded
+    one is started (or reused) and, unless ``keep_running``, stopped after.
+    """
+    if not config.embedded_db:
+        yield config
+        return
+    server = EmbeddedPostgres(config.pg_data_dir)
+    try:
+        running = server.start()
+        server.create_database(config.db_name)
+    except EmbeddedPostgresError as exc:
+        raise LaunchError(str(exc)) from None
+    if running.started_here:
+        log.info("embedded postgres started", extra={"event": "embedded_pg.started",
+                                                     "port": running.port,
+                                                     "data_dir": str(config.pg_data_dir)})
+    try:
+        yield config.with_db(running.host, running.port)
+    finally:
+        if running.started_here and not keep_running:
+            server.stop()
+            log.info("embedded postgres stopped", extra={"event": "embedded_pg.stopped"})
+
+
+def ensure_secret(config: Config) -> Cipher:
+    if config.encryption_secret_path is None:
+        path = config.effective_secret_path
+        if create_dev_secret(path):
+            log.warning("created a development encryption secret; set ENCRYPTION_SECRET_PATH "
+                        "for production and keep a copy of the secret safe",
+                        extra={"event": "secret.created", "path": str(path)})
+    try:
+        return Cipher(load_secret(config.effective_secret_path))
+    except SecretError as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def migrate(config: Config) -> list[str]:
+    try:
+        return run_migrations(config)
+    except DatabaseUnavailable as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def prepare_node(config: Config) -> None:
+    """Migrations and the server keypair: everything the programs expect."""
+    cipher = ensure_secret(config)
+    applied = migrate(config)
+    log.info("database schema ready", extra={"event": "migrate.done", "applied": applied})
+    db = Database(config, maxconn=2)
+    try:
+        pair, created = load_or_create(db, cipher)
+    except (KeypairError, DatabaseUnavailable) as exc:
+        raise LaunchError(str(exc)) from None
+    finally:
+        db.close()
+    log.info("server keypair ready", extra={"event": "keypair.ready", "version": pair.version,
+                                            "new": created, "public_key": pair.public_key_hex})
+
+
+def run_supervisord(config: Config, conf: Path) -> int:
+    env = child_environment(config)
+    command = [sys.executable, "-c", "from supervisor.supervisord import main; main()",
+               "-n", "-c", str(conf)]
+    process = subprocess.Popen(command, env=env, cwd=str(conf.parent))
+
+    def forward(signum, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                forward(signal.SIGINT, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
+    prepare_folders(config)
+    if not conf.is_file():
+        raise LaunchError(f"supervisord configuration not found: {conf}")
+    with database(config) as ready:
+        prepare_node(ready)
+        log.info("starting supervisord", extra={"event": "supervisord.starting", "pid": os.getpid(),
+                                                "port": ready.port,
+                                                "socket": str(ready.run_dir / "supervisor.sock")})
+        code = run_supervisord(ready, conf)
+        log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
+        return code

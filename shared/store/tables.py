@@ -1,0 +1,11 @@
+"""Quoted table names, written once. The reference's names start with a
+digit, so they must always be double-quoted in SQL."""
+
+USERS = '"2_users"'
+WALLETS = '"2_wallets"'
+KEY_SHARES = '"2_key_shares"'
+SERVER_KEYPAIRS = '"2_server_keypairs"'
+PG_DUMPS = '"2_pg_dumps"'
+JOBS = "ksn_jobs"
+HEARTBEATS = "ksn_heartbeats"
+BACKUP_CHECKS = "ksn_backup_checks"
