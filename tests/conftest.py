@@ -1,0 +1,184 @@
+"""Shared fixtures: one embedded Postgres per test session, a fresh database
+per test module, and a real API server on 127.0.0.1 for HTTP tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+from shared.config import Config, load_config
+from shared.crypto import Cipher
+from shared.db import Database
+from shared.migrations import run_migrations
+from shared.pgserver import EmbeddedPostgres, RunningServer
+
+TEST_SECRET = "test_enc_secret"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory) -> Iterator[RunningServer]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pg_data")
+    running = server.start()
+    yield running
+    server.stop()
+
+
+def admin_connection(pg: RunningServer, dbname: str = "postgres"):
+    conn = psycopg2.connect(host=pg.host, port=pg.port, user="postgres", dbname=dbname)
+    conn.autocommit = True
+    return conn
+
+
+def create_database(pg: RunningServer, name: str | None = None) -> str:
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    conn = admin_connection(pg)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return name
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mod")
+
+
+@pytest.fixture(scope="module")
+def secret_file(module_tmp) -> Path:
+    path = module_tmp / "encryption_secret.txt"
+    path.write_text(TEST_SECRET)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env_for(pg_server, module_tmp, secret_file) -> Callable[..., dict[str, str]]:
+    """Environment variables for a node on the test Postgres and module tmp dir."""
+
+    def build(dbname: str, **overrides: str) -> dict[str, str]:
+        env = {
+            "DB_HOST": pg_server.host,
+            "DB_PORT": str(pg_server.port),
+            "DB_USER": "postgres",
+            "DB_NAME": dbname,
+            "KSNODE_HOME": str(module_tmp / "home"),
+            "ENCRYPTION_SECRET_PATH": str(secret_file),
+            "DUMP_DIR": str(module_tmp / "dump"),
+            "LOG_DIR": str(module_tmp / "logs"),
+            "ADMIN_PASSWORD": "test-admin-password",
+            "TELEGRAM_BOT_TOKEN": "123456:TEST-bot-token",
+            "RATE_LIMIT_PER_MINUTE": "0",
+        }
+        env.update(overrides)
+        return env
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def dbname(pg_server) -> str:
+    """A fresh, migrated database for this test module."""
+    name = create_database(pg_server)
+    return name
+
+
+@pytest.fixture(scope="module")
+def config(env_for, dbname) -> Config:
+    cfg = load_config(env_for(dbname))
+    run_migrations(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def db(config) -> Iterator[Database]:
+    database = Database(config)
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def cipher() -> Cipher:
+    return Cipher(TEST_SECRET)
+
+
+class ApiServer:
+    """A real waitress server for create_app() in a background thread."""
+
+    def __init__(self, app, host: str = "127.0.0.1"):
+        from waitress.server import create_server
+
+        self.server = create_server(app, host=host, port=0, threads=8, ident=None)
+        self.port = self.server.effective_port
+        self.url = f"http://{host}:{self.port}"
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.session = requests.Session()
+
+    def _run(self):
+        try:
+            self.server.run()
+        except (OSError, ValueError):
+            pass
+
+    def start(self) -> ApiServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.close()
+        self.server.task_dispatcher.shutdown(timeout=5)
+        self.session.close()
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.session.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return self.session.post(self.url + path, timeout=30, **kw)
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=30, **kw)
+
+
+def build_node_context(config: Config, db: Database, cipher: Cipher):
+    from services.api.context import NodeContext
+    from shared import keypair as keypairs
+
+    pair, _ = keypairs.load_or_create(db, cipher)
+    return NodeContext(config=config, db=db, cipher=cipher, keypair=pair,
+                       launch_time=dt.datetime.now(dt.UTC), git_hash="abc1234", version="1.0.0")
+
+
+@pytest.fixture(scope="module")
+def start_api(config, db, cipher) -> Iterator[Callable[..., ApiServer]]:
+    """Factory: start an API server, optionally with config overrides
+    (``start_api(rate_limit_per_minute=5)``). All are stopped at module end."""
+    from dataclasses import replace
+
+    from services.api.app import create_app
+
+    servers: list[ApiServer] = []
+
+    def start(**overrides) -> ApiServer:
+        cfg = replace(config, **overrides) if overrides else config
+        ctx = build_node_context(cfg, db, cipher)
+        server = ApiServer(create_app(ctx)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(start_api) -> ApiServer:
+    """The default API server of a test module (rate limiting off)."""
+    return start_api()
