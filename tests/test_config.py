@@ -1,0 +1,75 @@
+"""Configuration from the environment: defaults, validation, *_FILE, env file."""
+
+import subprocess
+import sys
+
+import pytest
+
+from shared.config import ConfigError, load_config
+
+
+def test_defaults_need_nothing():
+    config = load_config({})
+    assert config.port == 4201
+    assert config.embedded_db
+    assert config.rate_limit_per_minute == 100
+    assert config.trust_proxy_hops == 0
+    assert config.backup_retention_days == 7
+
+
+def test_every_bad_variable_is_named_in_one_error():
+    with pytest.raises(ConfigError) as info:
+        load_config({"PORT": "http", "DB_SSL": "maybe", "LOG_LEVEL": "loud",
+                     "OKO_API_BASE_URL": "ftp://x", "RATE_LIMIT_PER_MINUTE": "-1"})
+    text = str(info.value)
+    for name in ("PORT", "DB_SSL", "LOG_LEVEL", "OKO_API_BASE_URL", "RATE_LIMIT_PER_MINUTE"):
+        assert name in text
+    assert len(info.value.problems) == 5
+
+
+def test_external_database_requires_a_secret_path():
+    with pytest.raises(ConfigError) as info:
+        load_config({"DB_HOST": "db.example"})
+    assert "ENCRYPTION_SECRET_PATH" in str(info.value)
+
+
+def test_secret_from_file_variant(tmp_path):
+    (tmp_path / "pw").write_text("from-file\n")
+    config = load_config({"ADMIN_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert config.admin_password == "from-file"
+
+
+def test_secret_and_file_variant_together_is_an_error(tmp_path):
+    (tmp_path / "pw").write_text("x")
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD"):
+        load_config({"ADMIN_PASSWORD": "a", "ADMIN_PASSWORD_FILE": str(tmp_path / "pw")})
+
+
+def test_unreadable_secret_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="KS_NODE_REPORT_PASSWORD_FILE"):
+        load_config({"KS_NODE_REPORT_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+def test_env_file_never_overrides_the_environment(tmp_path):
+    env_file = tmp_path / "node.env"
+    env_file.write_text('# comment\nPORT=4300\nexport DB_NAME="from_file"\nLOG_LEVEL=debug # trailing\n')
+    config = load_config({"KSNODE_ENV_FILE": str(env_file), "PORT": "4400"})
+    assert config.port == 4400
+    assert config.db_name == "from_file"
+    assert config.log_level == "debug"
+
+
+def test_secrets_are_not_shown_in_redacted_settings():
+    config = load_config({"ADMIN_PASSWORD": "hunter2", "DB_PASSWORD": "pg-pw"})
+    shown = str(config.redacted())
+    assert "hunter2" not in shown and "pg-pw" not in shown
+    assert "hunter2" not in repr(config)
+
+
+def test_cli_reports_bad_config_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "shared.cli", "migrate"],
+                            env={"PORT": "x", "DB_PORT": "0", "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "PORT" in result.stderr and "DB_PORT" in result.stderr
+    assert "Traceback" not in result.stderr

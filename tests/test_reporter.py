@@ -1,0 +1,73 @@
+"""The reporter against a fake Oko API on 127.0.0.1 (spec §10)."""
+
+import logging
+import time
+from dataclasses import replace
+
+import pytest
+
+from services.reporter.main import Reporter
+from shared import keypair as keypairs
+from shared.runtime import Runtime
+from shared.store import heartbeats
+from shared.store.tables import KEY_SHARES
+from tests.fakes.oko_api import FakeOkoApi
+
+
+@pytest.fixture()
+def runtime(config, db, cipher):
+    return Runtime("reporter", replace(config, ks_node_report_password="report-pw",
+                                       report_timeout_seconds=1.0),
+                   db, cipher, logging.getLogger("reporter-test"))
+
+
+def reporter_for(runtime, url):
+    pair, _ = keypairs.load_or_create(runtime.db, runtime.cipher)
+    runtime.config = replace(runtime.config, oko_api_base_url=url)
+    return Reporter(runtime, pair.public_key_hex), pair
+
+
+def test_report_has_reference_url_header_and_body(runtime, db):
+    with db.transaction() as cur:
+        cur.execute(f"INSERT INTO {KEY_SHARES} (wallet_id, enc_share, status) VALUES"
+                    " (gen_random_uuid(), 'x', 'active'), (gen_random_uuid(), 'y', 'active')")
+    with FakeOkoApi() as oko:
+        reporter, pair = reporter_for(runtime, oko.url)
+        result = reporter.run_once()
+    assert result["ok"] is True
+    assert oko.paths == ["/tss/v1/ks_node/telemetry"]
+    assert oko.headers[0]["X-KS-NODE-PASSWORD"] == "report-pw"
+    assert oko.headers[0]["Content-Type"] == "application/json"
+    assert oko.reports[0] == {"public_key": pair.public_key_hex, "key_share_count": 2,
+                              "payload": {"db_status": "OK", "error_msg": None}}
+
+
+def test_rejected_report_is_recorded_and_the_loop_survives(runtime, db):
+    with FakeOkoApi(password="other") as oko:
+        reporter, _ = reporter_for(runtime, oko.url)
+        result = reporter.run_once()
+        assert result["ok"] is False and result["status"] == 401
+        result = reporter.run_once()
+    with db.cursor() as cur:
+        beat = heartbeats.all_beats(cur)["reporter"]
+    assert beat["last_result"]["status"] == 401
+
+
+def test_unreachable_and_slow_oko_api_fail_within_the_timeout(runtime):
+    reporter, _ = reporter_for(runtime, "http://127.0.0.1:9")
+    assert reporter.run_once()["ok"] is False
+    with FakeOkoApi(delay=3) as oko:
+        reporter, _ = reporter_for(runtime, oko.url)
+        started = time.monotonic()
+        result = reporter.run_once()
+        elapsed = time.monotonic() - started
+    assert result["ok"] is False and result["status"] is None
+    assert elapsed < 2.9  # bounded by REPORT_TIMEOUT (1 s), not by the fake's delay
+
+
+def test_report_names_the_newest_active_key_after_rotation(runtime, db, cipher):
+    with FakeOkoApi() as oko:
+        reporter, _ = reporter_for(runtime, oko.url)
+        new = keypairs.rotate(db, cipher)
+        reporter.run_once()
+    assert oko.reports[-1]["public_key"] == new.public_key_hex
