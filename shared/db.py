@@ -17,7 +17,6 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
-import psycopg2.pool
 
 from shared.config import Config
 
@@ -74,16 +73,24 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 class Database:
-    """A pool of connections shared by the threads of one process."""
+    """A pool of connections shared by the threads of one process.
 
-    def __init__(self, config: Config, *, minconn: int = 1, maxconn: int | None = None):
+    Idle connections are kept (up to ``maxconn``) and reused last-in
+    first-out; psycopg2's own pool closes everything above ``minconn``,
+    which costs a new connection per request.
+    """
+
+    def __init__(self, config: Config, *, maxconn: int | None = None,
+                 acquire_timeout: float = 10.0):
         self.config = config
         self._kwargs = connect_kwargs(config)
         self._maxconn = maxconn or config.db_pool_size
-        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
-        self._minconn = minconn
+        self._idle: list[Any] = []
+        self._slots = threading.BoundedSemaphore(self._maxconn)
         self._lock = threading.Lock()
         self._in_use = 0
+        self._acquire_timeout = acquire_timeout
+        self._closed = False
 
     @property
     def in_use(self) -> int:
@@ -93,64 +100,83 @@ class Database:
     def max_size(self) -> int:
         return self._maxconn
 
-    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
-        pool = self._pool
-        if pool is not None:
-            return pool
+    def _acquire(self):
+        if not self._slots.acquire(timeout=self._acquire_timeout):
+            raise DatabaseUnavailable("all database connections are busy")
         with self._lock:
-            if self._pool is None:
-                try:
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        0, self._maxconn, **self._kwargs)
-                except psycopg2.OperationalError as exc:
-                    raise DatabaseUnavailable(describe_connect_error(exc, self.config)) from None
-            return self._pool
+            conn = self._idle.pop() if self._idle else None
+            self._in_use += 1
+        if conn is not None and not conn.closed:
+            return conn
+        try:
+            conn = psycopg2.connect(**self._kwargs)
+            # Autocommit: a plain read is one round trip (no COMMIT after it);
+            # transaction() issues BEGIN/COMMIT itself.
+            conn.autocommit = True
+            return conn
+        except psycopg2.OperationalError as exc:
+            self._release(None, broken=True)
+            raise DatabaseUnavailable(describe_connect_error(exc, self.config)) from None
+        except BaseException:
+            self._release(None, broken=True)
+            raise
+
+    def _release(self, conn, *, broken: bool) -> None:
+        with self._lock:
+            self._in_use -= 1
+            keep = conn is not None and not broken and not conn.closed and not self._closed
+            if keep:
+                self._idle.append(conn)
+        if conn is not None and not keep:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
+        self._slots.release()
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        pool = self._get_pool()
-        try:
-            conn = pool.getconn()
-        except psycopg2.pool.PoolError:
-            raise DatabaseUnavailable("connection pool exhausted") from None
-        except psycopg2.OperationalError as exc:
-            raise DatabaseUnavailable(describe_connect_error(exc, self.config)) from None
-        self._in_use += 1
+        conn = self._acquire()
         broken = False
         try:
             yield conn
         except BaseException as exc:
             broken = is_connection_error(exc) or conn.closed != 0
-            if not broken:
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
-                    broken = True
             raise
         finally:
-            self._in_use -= 1
-            if conn.closed:
-                broken = True
-            elif not broken and conn.status != psycopg2.extensions.STATUS_READY:
+            if not broken and not conn.closed and \
+                    conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                 try:
-                    conn.rollback()
+                    with conn.cursor() as cur:
+                        cur.execute("ROLLBACK")
                 except psycopg2.Error:
                     broken = True
-            pool.putconn(conn, close=broken)
+            self._release(conn, broken=broken)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A cursor inside one transaction: commit on success, rollback otherwise."""
         with self.connection() as conn:
             with conn.cursor() as cur:
-                yield cur
-            conn.commit()
+                cur.execute("BEGIN")
+                try:
+                    yield cur
+                except BaseException:
+                    if not conn.closed:
+                        try:
+                            cur.execute("ROLLBACK")
+                        except psycopg2.Error:
+                            pass
+                    raise
+                cur.execute("COMMIT")
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
-        """A cursor for reads; the transaction is committed (ended) afterwards."""
-        with self.transaction() as cur:
-            yield cur
+        """A cursor outside any transaction: each statement commits on its own.
+        Use it for reads and single-statement writes (one round trip each)."""
+        with self.connection() as conn:
+            with conn.cursor() as cur:
+                yield cur
 
     def ping(self) -> bool:
         try:
@@ -162,6 +188,10 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.closeall()
-                self._pool = None
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
