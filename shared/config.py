@@ -49,7 +49,8 @@ class Config:
     # HTTP
     port: int = 4201
     host: str = "0.0.0.0"
-    api_threads: int = 16
+    api_threads: int = 6
+    api_workers: int = 0  # 0: one per CPU core, at most 4
     rate_limit_per_minute: int = 100
     trust_proxy_hops: int = 0
     # Database; db_host None means "start the embedded Postgres"
@@ -100,6 +101,12 @@ class Config:
     jwt_leeway_seconds: float = 0.0
 
     # ---- derived values -------------------------------------------------
+    @property
+    def effective_api_workers(self) -> int:
+        if self.api_workers > 0:
+            return self.api_workers
+        return max(1, min(os.cpu_count() or 1, 4))
+
     @property
     def embedded_db(self) -> bool:
         return self.db_host is None
@@ -319,7 +326,8 @@ def load_config(environ: Mapping[str, str] | None = None, *,
     config = Config(
         port=r.int("PORT", 4201, minimum=0, maximum=65535),
         host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
-        api_threads=r.int("API_THREADS", 16, minimum=1, maximum=256),
+        api_threads=r.int("API_THREADS", 6, minimum=1, maximum=256),
+        api_workers=r.int("API_WORKERS", 0, minimum=0, maximum=64),
         rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 100, minimum=0),
         trust_proxy_hops=r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10),
         db_host=r.str("DB_HOST"),

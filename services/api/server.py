@@ -1,23 +1,40 @@
-"""The API program: waitress serving create_app() until SIGTERM."""
+"""The API program: waitress serving create_app() until SIGTERM.
+
+With API_WORKERS > 1 (default: one per core, at most 4) the program binds
+the listening socket once and forks that many worker processes that accept
+on it; this is what lets Python use every core. The parent only supervises:
+it restarts a worker that dies and, on SIGTERM, stops them all. Workers
+share one rate limiter in shared memory; everything else (pool, caches) is
+per worker. The parent holds no threads or connections when it forks.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import replace
 
 from waitress.server import create_server
 
 from services.api.app import create_app
 from services.api.context import NodeContext
+from services.api.shared_limiter import SharedFixedWindowLimiter
 from shared import keypair as keypairs
+from shared.config import Config
+from shared.db import Database
 from shared.heartbeat import HeartbeatThread, announce_start
-from shared.runtime import StopFlag, bootstrap, fail, wait_for_database
+from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
 from shared.version import git_hash, version
 
 PROGRAM = "api"
+WORKER_STOP_SECONDS = 15
 
 
-def build_context(runtime) -> NodeContext:
+def build_context(runtime: Runtime) -> NodeContext:
     try:
         pair, created = keypairs.load_or_create(runtime.db, runtime.cipher)
     except keypairs.KeypairError as exc:
@@ -34,29 +51,33 @@ def build_context(runtime) -> NodeContext:
         launch_time=dt.datetime.now(dt.UTC), git_hash=git_hash(), version=version())
 
 
-def main() -> None:
-    runtime = bootstrap(PROGRAM)
+def listening_socket(config: Config) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.host, config.port))
+    except OSError as exc:
+        fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror}")
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def serve(ctx: NodeContext, sock: socket.socket, log: logging.Logger) -> None:
+    """Run one waitress server on ``sock`` until SIGTERM (in this process)."""
     stop = StopFlag()
-    server_holder: list = []
-    stop.install(lambda: server_holder and server_holder[0].close())
-    wait_for_database(runtime.db, stop, runtime.log)
-    ctx = build_context(runtime)
+    holder: list = []
+    stop.install(lambda: holder and holder[0].close())
     app = create_app(ctx)
-    announce_start(runtime.db, PROGRAM)
-    HeartbeatThread(runtime.db, PROGRAM, runtime.config.heartbeat_interval_seconds, stop).start()
-    config = runtime.config
-    server = create_server(
-        app, host=config.host, port=config.port, threads=config.api_threads,
-        ident=None, connection_limit=1000, channel_timeout=60, backlog=2048,
-        clear_untrusted_proxy_headers=True)
-    server_holder.append(server)
+    announce_start(ctx.db, PROGRAM)
+    HeartbeatThread(ctx.db, PROGRAM, ctx.config.heartbeat_interval_seconds, stop).start()
+    server = create_server(app, sockets=[sock], threads=ctx.config.api_threads, ident=None,
+                           connection_limit=1000, channel_timeout=60,
+                           clear_untrusted_proxy_headers=True)
+    holder.append(server)
     # waitress warns "Task queue depth is N" under any burst; it is noise here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    runtime.log.info("api listening", extra={"event": "api.listening", "host": config.host,
-                                             "port": server.effective_port,
-                                             "threads": config.api_threads,
-                                             "version": ctx.version, "git_hash": ctx.git_hash,
-                                             "public_key": ctx.keypair.public_key_hex if ctx.keypair else None})
     try:
         server.run()
     except (OSError, ValueError):
@@ -65,5 +86,88 @@ def main() -> None:
             raise
     finally:
         server.task_dispatcher.shutdown(timeout=10)
-        runtime.db.close()
-        runtime.log.info("api stopped", extra={"event": "api.stopped"})
+        ctx.db.close()
+
+
+class WorkerPool:
+    """Fork and supervise the worker processes (parent side)."""
+
+    def __init__(self, count: int, run_worker, log: logging.Logger):
+        self.count = count
+        self.run_worker = run_worker
+        self.log = log
+        self.pids: set[int] = set()
+        self.stopping = False
+
+    def spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # worker
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                self.run_worker()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 - reported, then the worker dies
+                self.log.exception("api worker crashed", extra={"event": "api.worker_crashed"})
+                code = 1
+            os._exit(code)
+        self.pids.add(pid)
+
+    def stop(self, *_args) -> None:
+        self.stopping = True
+        for pid in list(self.pids):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                self.pids.discard(pid)
+
+    def run(self) -> None:
+        for _ in range(self.count):
+            self.spawn()
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        deadline = None
+        while self.pids:
+            if self.stopping and deadline is None:
+                deadline = time.monotonic() + WORKER_STOP_SECONDS
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                if deadline is not None and time.monotonic() > deadline:
+                    for straggler in list(self.pids):
+                        os.kill(straggler, signal.SIGKILL)
+                time.sleep(0.1)
+                continue
+            self.pids.discard(pid)
+            if not self.stopping:
+                self.log.error("api worker exited, restarting it",
+                               extra={"event": "api.worker_exited", "pid": pid,
+                                      "status": os.waitstatus_to_exitcode(status)})
+                time.sleep(0.5)
+                self.spawn()
+
+
+def main() -> None:
+    runtime = bootstrap(PROGRAM)
+    startup_stop = StopFlag().install()
+    wait_for_database(runtime.db, startup_stop, runtime.log)
+    ctx = build_context(runtime)
+    config = runtime.config
+    sock = listening_socket(config)
+    workers = config.effective_api_workers
+    runtime.log.info("api listening", extra={
+        "event": "api.listening", "host": config.host, "port": sock.getsockname()[1],
+        "workers": workers, "threads": config.api_threads, "version": ctx.version,
+        "git_hash": ctx.git_hash, "public_key": ctx.keypair.public_key_hex if ctx.keypair else None})
+    if workers == 1:
+        serve(ctx, sock, runtime.log)
+    else:
+        ctx.extras["limiter"] = SharedFixedWindowLimiter(config.rate_limit_per_minute, 60)
+        runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
+        WorkerPool(workers, lambda: serve(replace(ctx, db=Database(config)), sock, runtime.log),
+                   runtime.log).run()
+    runtime.log.info("api stopped", extra={"event": "api.stopped"})
