@@ -26,6 +26,21 @@ class Decision:
     window: int
 
 
+def decide(limit: int, window: int, start: float, count: int, now: float) -> Decision:
+    """The verdict and draft-6 headers for the ``count``-th hit of a window."""
+    reset = max(0, math.ceil(start + window - now))
+    headers = {
+        "RateLimit-Policy": f"{limit};w={window}",
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(max(limit - count, 0)),
+        "RateLimit-Reset": str(reset),
+    }
+    allowed = count <= limit
+    if not allowed:
+        headers["Retry-After"] = str(reset)
+    return Decision(allowed, headers, window)
+
+
 class FixedWindowLimiter:
     def __init__(self, limit: int, window: int = 60, *, clock=time.monotonic):
         self.limit = limit
@@ -45,17 +60,7 @@ class FixedWindowLimiter:
             self._hits[key] = (start, count)
             if now - self._last_sweep > self.window:
                 self._sweep(now)
-        reset = max(0, math.ceil(start + self.window - now))
-        headers = {
-            "RateLimit-Policy": f"{self.limit};w={self.window}",
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(max(self.limit - count, 0)),
-            "RateLimit-Reset": str(reset),
-        }
-        allowed = count <= self.limit
-        if not allowed:
-            headers["Retry-After"] = str(reset)
-        return Decision(allowed, headers, self.window)
+        return decide(self.limit, self.window, start, count, now)
 
     def _sweep(self, now: float) -> None:
         expired = [k for k, (start, _) in self._hits.items() if now - start >= self.window]

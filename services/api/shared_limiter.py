@@ -19,7 +19,7 @@ import multiprocessing
 import struct
 import time
 
-from services.api.ratelimit import Decision
+from services.api.ratelimit import Decision, decide
 
 SLOT = struct.Struct("=QdI4x")  # key hash, window start, hit count
 SLOTS = 65536
@@ -65,14 +65,4 @@ class SharedFixedWindowLimiter:
                 start, count = now, 0
             count += 1
             SLOT.pack_into(self._memory, offset, key_hash, start, count)
-        reset = max(0, math.ceil(start + self.window - now))
-        headers = {
-            "RateLimit-Policy": f"{self.limit};w={self.window}",
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(max(self.limit - count, 0)),
-            "RateLimit-Reset": str(reset),
-        }
-        allowed = count <= self.limit
-        if not allowed:
-            headers["Retry-After"] = str(reset)
-        return Decision(allowed, headers, self.window)
+        return decide(self.limit, self.window, start, count, now)
