@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 
+import psycopg2
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +16,7 @@ from services.api.context import NodeContext
 from services.api.errors import ApiError, error_response
 from services.api.headers import apply_common_headers, is_preflight, preflight_response
 from services.api.ratelimit import FixedWindowLimiter, client_key, rate_limit_message
+from shared.db import DatabaseUnavailable
 
 log = logging.getLogger("api")
 
@@ -84,6 +86,16 @@ def create_app(ctx: NodeContext) -> Flask:
             msg = exc.name
         return error_response(HTTP_CODES.get(status, "INVALID_REQUEST" if status < 500
                                              else "UNKNOWN_ERROR"), msg, status)
+
+    @app.errorhandler(DatabaseUnavailable)
+    @app.errorhandler(psycopg2.OperationalError)
+    @app.errorhandler(psycopg2.InterfaceError)
+    def _database_down(exc: Exception):
+        log.error("database unavailable", extra={"event": "request.db_unavailable",
+                                                 "request_id": g.get("request_id", "-"),
+                                                 "path": request.path,
+                                                 "error": (str(exc).strip().splitlines() or ["-"])[0][:200]})
+        return error_response("SERVICE_UNAVAILABLE", "Database unavailable, please retry")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

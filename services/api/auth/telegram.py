@@ -1,16 +1,74 @@
-"""Placeholder: implemented by the key share API issue (spec §4.7)."""
+"""Telegram login-widget payload as the bearer credential (spec §4.7)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
 from typing import Any
 
 from services.api.auth.base import AuthFailure
+from services.api.jsvalues import js_parse_int, js_string, js_truthy
 from shared.config import Config
+
+MAX_AGE_SECONDS = 86400
+_HEX = "0123456789abcdefABCDEF"
+
+
+def data_check_string(payload: dict[str, Any]) -> str:
+    """Every key but ``hash``, sorted by UTF-16 code units, empty/null values
+    dropped, ``key=value`` joined by newlines (values stringified the JS way)."""
+    keys = sorted((k for k in payload if k != "hash"), key=lambda k: k.encode("utf-16-be"))
+    lines = [f"{key}={js_string(payload[key])}" for key in keys
+             if payload[key] is not None and payload[key] != ""]
+    return "\n".join(lines)
+
+
+def lenient_hex(text: str) -> bytes:
+    """Node's Buffer.from(text, "hex"): stops at the first invalid pair."""
+    out = bytearray()
+    for i in range(0, len(text) - 1, 2):
+        pair = text[i:i + 2]
+        if pair[0] not in _HEX or pair[1] not in _HEX:
+            break
+        out.append(int(pair, 16))
+    return bytes(out)
+
+
+def expected_hash(bot_token: str, payload: dict[str, Any]) -> bytes:
+    secret = hashlib.sha256(bot_token.encode("utf-8")).digest()
+    return hmac.new(secret, data_check_string(payload).encode("utf-8"), hashlib.sha256).digest()
 
 
 class TelegramVerifier:
-    def __init__(self, config: Config):
-        self.config = config
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time):
+        self.bot_token = str(config.telegram_bot_token)
+        self.clock = clock
+
+    def verify_payload(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict) or not all(
+                js_truthy(payload.get(field)) for field in ("id", "auth_date", "hash")):
+            raise AuthFailure("Missing required fields: id, auth_date, hash")
+        received = lenient_hex(js_string(payload["hash"]))
+        if len(received) != 32:
+            raise AuthFailure("Invalid hash length")
+        if not self.bot_token or not hmac.compare_digest(
+                received, expected_hash(self.bot_token, payload)):
+            raise AuthFailure("Hash verification failed")
+        auth_date = js_parse_int(payload["auth_date"])
+        if auth_date is None:
+            raise AuthFailure("Invalid auth_date format")
+        age = int(self.clock()) - auth_date
+        if age < 0 or age > MAX_AGE_SECONDS:
+            raise AuthFailure("Auth date is too old or invalid")
+        return payload
 
     def verify(self, token: str) -> dict[str, Any]:
-        raise AuthFailure("telegram login is not available yet")
+        import json
+
+        try:
+            payload = json.loads(token)
+        except ValueError:
+            raise AuthFailure("Invalid token format: Expected JSON string") from None
+        return self.verify_payload(payload)

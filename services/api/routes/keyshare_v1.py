@@ -1,5 +1,107 @@
-"""Placeholder blueprint; routes are added by their own issue."""
+"""``/keyshare/v1`` routes (spec §5.1–§5.4), checks in the reference's order."""
+
+from __future__ import annotations
+
+import hmac
 
 from flask import Blueprint
 
-bp = Blueprint("keyshare_v1", __name__)
+from services.api.auth.bearer import authenticate
+from services.api.body import json_body
+from services.api.context import node
+from services.api.errors import ApiError, ok
+from services.api.jsvalues import js_string
+from services.api.shares import decrypt_share, unique_violation_as_duplicate
+from services.api.validate import CURVES, optional_text, public_key, share
+from shared.store import shares, users, wallets
+
+bp = Blueprint("keyshare_v1", __name__, url_prefix="/keyshare/v1")
+
+
+def _v1_curve(body: dict) -> str:
+    """v1 picks the key length from curve_type: ed25519, else secp256k1."""
+    return "ed25519" if body.get("curve_type") == "ed25519" else "secp256k1"
+
+
+@bp.post("/register")
+def register():
+    identity = authenticate()
+    body = json_body()
+    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
+    share_bytes = share(body.get("share"), "Share is not valid")
+    curve = body.get("curve_type")
+    if curve not in CURVES:
+        raise ApiError("CURVE_TYPE_NOT_SUPPORTED", f"Curve type not supported: {js_string(curve)}")
+    ctx = node()
+    with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
+        with ctx.db.transaction() as cur:
+            user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
+            wallets.create_with_share(cur, ctx.cipher, user_id, curve, key, share_bytes.hex())
+    return ok(with_data=False)
+
+
+@bp.post("")
+def get_share():
+    identity = authenticate()
+    body = json_body()
+    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
+    ctx = node()
+    with ctx.db.cursor() as cur:
+        user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
+    if user_id is None:
+        raise ApiError("USER_NOT_FOUND",
+                       f"User not found: {identity.user_auth_id} (auth_type: {identity.auth_type})")
+    if entry.wallet_id is None:
+        raise ApiError("WALLET_NOT_FOUND", f"Wallet not found: {key.hex()}")
+    if entry.owner_id != user_id:
+        raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
+    if entry.enc_share is None:
+        raise ApiError("KEY_SHARE_NOT_FOUND", "Key share not found")
+    return ok({"share_id": entry.share_id, "share": decrypt_share(entry)})
+
+
+@bp.post("/check")
+def check():
+    body = json_body()
+    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
+    user_auth_id = optional_text(body, "user_auth_id")
+    auth_type = optional_text(body, "auth_type") or "google"
+    with node().db.cursor() as cur:
+        user_id, (entry,) = shares.lookup(cur, auth_type, user_auth_id, [key])
+    if user_id is None or entry.wallet_id is None:
+        return ok({"exists": False})
+    if entry.owner_id != user_id:
+        raise ApiError("PUBLIC_KEY_INVALID", "Public key is not valid")
+    return ok({"exists": entry.share_id is not None})
+
+
+@bp.post("/reshare")
+def reshare():
+    identity = authenticate()
+    body = json_body()
+    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
+    submitted = share(body.get("share"), "Share is not valid")
+    curve = body.get("curve_type")
+    if curve not in CURVES:
+        raise ApiError("CURVE_TYPE_NOT_SUPPORTED", f"Curve type not supported: {js_string(curve)}")
+    ctx = node()
+    with ctx.db.transaction() as cur:
+        user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
+        # The reference checks the wallet before the user here (unlike get).
+        if entry.wallet_id is None:
+            raise ApiError("WALLET_NOT_FOUND", f"Wallet not found: {key.hex()}")
+        if user_id is None:
+            raise ApiError("USER_NOT_FOUND",
+                           f"User not found: {identity.user_auth_id} (auth_type: {identity.auth_type})")
+        if entry.owner_id != user_id:
+            raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
+        if entry.enc_share is None:
+            raise ApiError("KEY_SHARE_NOT_FOUND", "Key share not found")
+        stored = decrypt_share(entry)
+        if not hmac.compare_digest(stored.lower().encode(), submitted.hex().encode()):
+            raise ApiError("RESHARE_FAILED", "New share does not match existing share")
+        if not shares.stamp_reshare(cur, entry.wallet_id):
+            raise ApiError("RESHARE_FAILED", "Failed to updateReshare: no key share updated")
+    return ok(with_data=False)
+
+

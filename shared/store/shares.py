@@ -1,0 +1,56 @@
+"""Reading key shares: user, wallet and share of each requested public key in
+one round trip, so a fetch costs one query however the checks turn out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.store.tables import KEY_SHARES, USERS, WALLETS
+
+
+@dataclass(frozen=True)
+class WalletShare:
+    """What the database holds for one public key (None where missing)."""
+
+    wallet_id: str | None
+    owner_id: str | None
+    curve_type: str | None
+    share_id: str | None
+    enc_share: bytes | None
+
+
+LOOKUP_SQL = (
+    f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = %s AND user_auth_id = %s LIMIT 1),"
+    " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, s.share_id::text, s.enc_share"
+    " FROM unnest(%s::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
+    f" LEFT JOIN {WALLETS} w ON w.public_key = k.public_key"
+    f" LEFT JOIN {KEY_SHARES} s ON s.wallet_id = w.wallet_id"
+    " ORDER BY k.ord"
+)
+
+
+def lookup(cur, auth_type: str | None, user_auth_id: str | None,
+           public_keys: list[bytes]) -> tuple[str | None, list[WalletShare]]:
+    """(user_id or None, one WalletShare per public key, in order).
+
+    A None auth_type or user_auth_id compares as SQL NULL and finds no user,
+    like the reference's lookups."""
+    if not public_keys:
+        from shared.store.users import find
+
+        return find(cur, auth_type, user_auth_id), []
+    cur.execute(LOOKUP_SQL, (auth_type, user_auth_id, public_keys))
+    rows = cur.fetchall()
+    user_id = rows[0][0] if rows else None
+    entries = [WalletShare(wallet_id, owner, curve, share_id,
+                           bytes(enc) if enc is not None else None)
+               for _, _, wallet_id, owner, curve, share_id, enc in rows]
+    return user_id, entries
+
+
+def stamp_reshare(cur, wallet_id: str) -> bool:
+    """Record a confirmed reshare; True when exactly one share was stamped."""
+    cur.execute(
+        f"UPDATE {KEY_SHARES} SET status = 'active', reshared_at = now(), updated_at = now()"
+        " WHERE wallet_id = %s", (wallet_id,))
+    return cur.rowcount == 1
