@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from services.api.errors import ApiError
-from services.api.jsvalues import js_length, js_truthy
+from services.api.jsvalues import js_length, js_string, js_truthy
 
 HEX = re.compile(r"^[0-9a-fA-F]*$")
 CURVES = ("secp256k1", "ed25519")
@@ -70,3 +70,12 @@ def curve_entry(wallets: dict, curve: str) -> dict | None:
     if not isinstance(entry, dict):
         raise ApiError("INVALID_REQUEST", f"wallets.{curve} must be an object with public_key and share")
     return entry
+
+
+def supported_curve(body: dict) -> str:
+    """v1's ``curve_type`` must name a curve (message renders JS-style)."""
+    curve = body.get("curve_type")
+    if curve in CURVES:
+        return curve
+    shown = js_string(curve) if "curve_type" in body else "undefined"
+    raise ApiError("CURVE_TYPE_NOT_SUPPORTED", f"Curve type not supported: {shown}")

@@ -10,9 +10,8 @@ from services.api.auth.bearer import authenticate
 from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
-from services.api.jsvalues import js_string
 from services.api.shares import decrypt_share, unique_violation_as_duplicate
-from services.api.validate import CURVES, optional_text, public_key, share
+from services.api.validate import optional_text, public_key, share, supported_curve
 from shared.store import shares, users, wallets
 
 bp = Blueprint("keyshare_v1", __name__, url_prefix="/keyshare/v1")
@@ -29,9 +28,7 @@ def register():
     body = json_body()
     key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
     share_bytes = share(body.get("share"), "Share is not valid")
-    curve = body.get("curve_type")
-    if curve not in CURVES:
-        raise ApiError("CURVE_TYPE_NOT_SUPPORTED", f"Curve type not supported: {js_string(curve)}")
+    curve = supported_curve(body)
     ctx = node()
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
         with ctx.db.transaction() as cur:
@@ -81,9 +78,7 @@ def reshare():
     body = json_body()
     key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
     submitted = share(body.get("share"), "Share is not valid")
-    curve = body.get("curve_type")
-    if curve not in CURVES:
-        raise ApiError("CURVE_TYPE_NOT_SUPPORTED", f"Curve type not supported: {js_string(curve)}")
+    supported_curve(body)
     ctx = node()
     with ctx.db.transaction() as cur:
         user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
