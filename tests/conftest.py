@@ -116,7 +116,8 @@ class ApiServer:
     def __init__(self, app, host: str = "127.0.0.1"):
         from waitress.server import create_server
 
-        self.server = create_server(app, host=host, port=0, threads=8, ident=None)
+        self.server = create_server(app, host=host, port=0, threads=8, ident=None,
+                                    clear_untrusted_proxy_headers=False)
         self.port = self.server.effective_port
         self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self._run, daemon=True)

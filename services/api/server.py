@@ -72,9 +72,10 @@ def serve(ctx: NodeContext, sock: socket.socket, log: logging.Logger) -> None:
     app = create_app(ctx)
     announce_start(ctx.db, PROGRAM)
     HeartbeatThread(ctx.db, PROGRAM, ctx.config.heartbeat_interval_seconds, stop).start()
+    # Proxy headers are ours to judge (TRUST_PROXY_HOPS); waitress would strip them.
     server = create_server(app, sockets=[sock], threads=ctx.config.api_threads, ident=None,
                            connection_limit=1000, channel_timeout=60,
-                           clear_untrusted_proxy_headers=True)
+                           clear_untrusted_proxy_headers=False)
     holder.append(server)
     # waitress warns "Task queue depth is N" under any burst; it is noise here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
