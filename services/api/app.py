@@ -15,7 +15,12 @@ from services.api.body import MAX_BODY_BYTES
 from services.api.context import NodeContext
 from services.api.errors import ApiError, error_response
 from services.api.headers import apply_common_headers, is_preflight, preflight_response
-from services.api.ratelimit import FixedWindowLimiter, client_key, rate_limit_message
+from services.api.ratelimit import (
+    FixedWindowLimiter,
+    build_limiters,
+    client_key,
+    rate_limit_message,
+)
 from shared.db import DatabaseUnavailable
 
 log = logging.getLogger("api")
@@ -47,8 +52,10 @@ def create_app(ctx: NodeContext) -> Flask:
     app.extensions["ksnode"] = ctx
     app.wsgi_app = PathNormaliser(app.wsgi_app)  # type: ignore[method-assign]
 
-    # A multi-process server passes a limiter shared by its workers.
-    limiter = ctx.extras.setdefault("limiter", FixedWindowLimiter(ctx.config.rate_limit_per_minute, 60))
+    # A multi-process server passes limiters shared by its workers.
+    limiters = ctx.extras.setdefault(
+        "limiters", build_limiters(ctx.config.rate_limit_per_minute, FixedWindowLimiter))
+    limiter = limiters["global"]
 
     @app.before_request
     def _begin():

@@ -92,3 +92,16 @@ def client_key(request: Request, trust_proxy_hops: int) -> str:
 
 def rate_limit_message(window: int) -> str:
     return f"Too many requests, please try again after {window} seconds"
+
+
+# Per-route admin limits (spec §2.5 / §5.12), on top of the global one.
+ADMIN_LIMITS = {"backup": 5, "restore": 3, "history": 5}
+
+
+def build_limiters(global_limit: int, factory) -> dict[str, object]:
+    """Every limiter the app uses, made by ``factory(limit, window)`` (local
+    or shared across worker processes)."""
+    limiters = {"global": factory(global_limit, 60)}
+    for name, limit in ADMIN_LIMITS.items():
+        limiters[name] = factory(limit, 60)
+    return limiters

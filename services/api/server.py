@@ -22,6 +22,7 @@ from waitress.server import create_server
 
 from services.api.app import create_app
 from services.api.context import NodeContext
+from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
 from shared import keypair as keypairs
 from shared.config import Config
@@ -167,7 +168,7 @@ def main() -> None:
     if workers == 1:
         serve(ctx, sock, runtime.log)
     else:
-        ctx.extras["limiter"] = SharedFixedWindowLimiter(config.rate_limit_per_minute, 60)
+        ctx.extras["limiters"] = build_limiters(config.rate_limit_per_minute, SharedFixedWindowLimiter)
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         WorkerPool(workers, lambda: serve(replace(ctx, db=Database(config)), sock, runtime.log),
                    runtime.log).run()

@@ -1,5 +1,97 @@
-"""Placeholder blueprint; routes are added by their own issue."""
+"""``/pg_dump/v1`` admin routes (spec §5.11–§5.12, design §11).
+
+The API never runs pg_dump: backup and restore become a ``ksn_jobs`` row
+that the backup worker claims; the request waits (bounded) for the result so
+the seed's curl examples behave as documented.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
 
 from flask import Blueprint
 
-bp = Blueprint("pg_dump", __name__)
+from services.api.admin import check_route_limit, require_admin_password
+from services.api.body import json_body
+from services.api.context import node
+from services.api.errors import ApiError, ok
+from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
+from shared.store import dumps, jobs
+
+bp = Blueprint("pg_dump", __name__, url_prefix="/pg_dump/v1")
+
+
+def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
+    ctx = node()
+    with ctx.db.cursor() as cur:
+        job_id = jobs.enqueue(cur, kind, params)
+    deadline = time.monotonic() + ctx.config.backup_job_timeout_seconds
+    delay = 0.05
+    while time.monotonic() < deadline:
+        with ctx.db.cursor() as cur:
+            job = jobs.get(cur, job_id)
+        if job is not None and job.state in ("succeeded", "failed"):
+            return job
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+    raise ApiError("BACKUP_TIMEOUT", f"The {kind} is still running (job {job_id}); "
+                   "see /pg_dump/v1/get_backup_history for its outcome")
+
+
+@bp.post("/backup")
+def backup():
+    limited = check_route_limit("backup")
+    if limited is not None:
+        return limited
+    require_admin_password(json_body())
+    job = run_job("backup", {})
+    if job.state != "succeeded" or job.result is None:
+        raise ApiError("PG_DUMP_FAILED", job.error or "backup failed")
+    return ok({key: job.result[key] for key in ("dumpId", "dumpPath", "dumpSize", "dumpDuration")})
+
+
+@bp.post("/restore")
+def restore():
+    limited = check_route_limit("restore")
+    if limited is not None:
+        return limited
+    body = json_body()
+    require_admin_password(body)
+    raw = body.get("dump_path")
+    if not isinstance(raw, str) or raw == "":
+        raise ApiError("INVALID_DUMP_PATH", "dump_path parameter is required")
+    try:
+        real = resolve_dump_path(raw, node().config.effective_dump_dir)
+    except UnsafeDumpPath as exc:
+        raise ApiError(exc.code, exc.msg) from None
+    job = run_job("restore", {"dump_path": str(real)})
+    if job.state != "succeeded":
+        raise ApiError("PG_RESTORE_FAILED", job.error or "restore failed")
+    return ok({"dump_path": raw})
+
+
+def parse_days(body: dict) -> float | None:
+    """Absent → all rows; else a number (or numeric string) from 1 to 1000."""
+    if "days" not in body or body["days"] is None:
+        return None
+    value = body["days"]
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 1000:
+        raise ApiError("INVALID_DAYS", "Days parameter must be between 1 and 1000")
+    return float(value)
+
+
+@bp.post("/get_backup_history")
+def get_backup_history():
+    limited = check_route_limit("history")
+    if limited is not None:
+        return limited
+    days = parse_days(json_body())
+    with node().db.cursor() as cur:
+        rows = dumps.history(cur, days)
+    return ok([row.as_json() for row in rows])

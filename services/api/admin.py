@@ -1,0 +1,47 @@
+"""Admin checks for the backup routes: per-route rate limits and the admin
+password (spec §4.8), compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import request
+
+from services.api.context import node
+from services.api.errors import ApiError, error_response
+from services.api.ratelimit import client_key, rate_limit_message
+
+SALT = b"ksn-admin-auth"
+ITERATIONS = 100_000
+
+
+def _derive(password: str) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), SALT, ITERATIONS, 32)
+
+
+def check_route_limit(name: str) -> Any | None:
+    """None, or the 429 response when this client exceeded the route's limit."""
+    ctx = node()
+    if ctx.config.rate_limit_per_minute <= 0:
+        return None
+    decision = ctx.extras["limiters"][name].hit(client_key(request, ctx.config.trust_proxy_hops))
+    from flask import g
+
+    g.rate_headers = decision.headers  # the route's limiter speaks last, like the reference
+    if not decision.allowed:
+        return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))
+    return None
+
+
+def require_admin_password(body: dict) -> None:
+    password = body.get("password")
+    if not isinstance(password, str) or password == "":
+        raise ApiError("UNAUTHORIZED", "Admin password is required")
+    ctx = node()
+    expected = ctx.extras.get("admin_password_key")
+    if expected is None and ctx.config.admin_password:
+        expected = ctx.extras.setdefault("admin_password_key", _derive(str(ctx.config.admin_password)))
+    if expected is None or not hmac.compare_digest(_derive(password), expected):
+        raise ApiError("UNAUTHORIZED", "Invalid admin password")

@@ -1,0 +1,93 @@
+"""One verified dump file: pg_dump to a temporary name, check the exit
+status, fsync, read the whole file back with pg_restore, then rename into
+place. A failure at any step leaves no file behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.backup_worker.errors import DumpFailed, VerifyFailed
+from services.backup_worker.pgtools import PgTools, libpq_environment, run, stderr_tail
+from shared.config import Config
+
+MAGIC = b"PGDMP"
+TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    path: Path
+    size: int
+    duration: float
+    sha256: str
+
+
+def dump_file_name(dbname: str, when: dt.datetime) -> str:
+    """``<db>_<ISO UTC time with ':' and '.' as '-'>.dump`` (spec §9.1)."""
+    stamp = when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return f"{dbname}_{stamp.replace(':', '-').replace('.', '-')}.dump"
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(tools: PgTools, path: Path, env: dict[str, str]) -> None:
+    """Read the whole archive back: the magic, the table of contents, and
+    every data block (pg_restore to /dev/null decompresses everything)."""
+    with path.open("rb") as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise VerifyFailed("not a pg_dump custom-format archive (no PGDMP header)")
+    listing = run([tools.pg_restore, "--list", str(path)], env)
+    if listing.returncode != 0:
+        raise VerifyFailed(f"pg_restore --list failed: {stderr_tail(listing)}")
+    full = run([tools.pg_restore, "--file", os.devnull, str(path)], env)
+    if full.returncode != 0:
+        raise VerifyFailed(f"pg_restore could not read the archive: {stderr_tail(full)}")
+
+
+def dump_database(config: Config, tools: PgTools, dest_dir: Path, *, dbname: str | None = None,
+                  name: str | None = None) -> DumpFile:
+    dbname = dbname or config.db_name
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / (name or dump_file_name(dbname, dt.datetime.now(dt.UTC)))
+    tmp = final.with_name(final.name + TMP_SUFFIX)
+    env = libpq_environment(config, dbname)
+    started = time.monotonic()
+    try:
+        try:
+            result = run([tools.pg_dump, "--format=custom", f"--compress={config.backup_compression}",
+                          "--file", str(tmp), "--dbname", dbname], env)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise DumpFailed(f"cannot run pg_dump: {exc}") from None
+        if result.returncode != 0:
+            raise DumpFailed(f"pg_dump failed: {stderr_tail(result)}")
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise DumpFailed("pg_dump wrote no data")
+        fsync_path(tmp)
+        verify(tools, tmp, env)
+        digest = sha256_of(tmp)
+        os.replace(tmp, final)
+        fsync_path(dest_dir)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return DumpFile(final, final.stat().st_size, round(time.monotonic() - started, 3), digest)

@@ -1,0 +1,99 @@
+"""Finding pg_dump / pg_restore whose major version can read the server.
+
+Order: PG_DUMP_BIN / PG_RESTORE_BIN, then PG_BIN_DIR, then the binaries
+bundled with the embedded Postgres (when new enough), then PATH. A client
+older than the server cannot dump it: that is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from services.backup_worker.errors import ToolsUnusable
+from shared.config import Config
+from shared.db import connect_kwargs
+
+VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
+
+
+@dataclass(frozen=True)
+class PgTools:
+    pg_dump: str
+    pg_restore: str
+    major: int
+
+
+def client_major(binary: str) -> int | None:
+    try:
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = VERSION.search(result.stdout)
+    return int(match.group(1)) if result.returncode == 0 and match else None
+
+
+def _candidates(config: Config) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if config.pg_dump_bin or config.pg_restore_bin:
+        found.append((config.pg_dump_bin or "pg_dump", config.pg_restore_bin or "pg_restore"))
+    if config.pg_bin_dir:
+        found.append((str(config.pg_bin_dir / "pg_dump"), str(config.pg_bin_dir / "pg_restore")))
+    try:
+        from shared.pgserver import bundled_bin_dir
+
+        bundled = bundled_bin_dir()
+        found.append((str(bundled / "pg_dump"), str(bundled / "pg_restore")))
+    except Exception:  # noqa: BLE001 - the bundle is optional for external servers
+        pass
+    on_path = shutil.which("pg_dump"), shutil.which("pg_restore")
+    if on_path[0] and on_path[1]:
+        found.append((on_path[0], on_path[1]))
+    return found
+
+
+def find_tools(config: Config, server_major: int) -> PgTools:
+    explicit = bool(config.pg_dump_bin or config.pg_restore_bin or config.pg_bin_dir)
+    seen: list[str] = []
+    for dump, restore in _candidates(config):
+        major = client_major(dump)
+        restore_major = client_major(restore)
+        seen.append(f"{dump} ({major or 'unusable'})")
+        if major is None or restore_major is None:
+            if explicit and not seen[:-1]:
+                raise ToolsUnusable(f"cannot run {dump} / {restore} (PG_DUMP_BIN, PG_RESTORE_BIN or PG_BIN_DIR)")
+            continue
+        if major >= server_major and restore_major >= server_major:
+            return PgTools(dump, restore, major)
+        if explicit and not seen[:-1]:
+            raise ToolsUnusable(f"pg_dump {major} at {dump} is older than the server (PostgreSQL "
+                                f"{server_major}); install a client of version {server_major} or newer")
+    raise ToolsUnusable(f"no pg_dump/pg_restore of version {server_major} or newer found (tried: "
+                        f"{', '.join(seen) or 'nothing on PATH'}); set PG_BIN_DIR")
+
+
+def libpq_environment(config: Config, dbname: str | None = None) -> dict[str, str]:
+    """Connection settings for pg_dump/pg_restore, passed through the
+    environment so the password never appears on a command line."""
+    params = connect_kwargs(config, dbname)
+    env = dict(os.environ)
+    mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE",
+               "password": "PGPASSWORD", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
+               "connect_timeout": "PGCONNECT_TIMEOUT"}
+    for key, name in mapping.items():
+        if key in params and params[key] is not None:
+            env[name] = str(params[key])
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 3600) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def stderr_tail(result: subprocess.CompletedProcess, limit: int = 400) -> str:
+    text = (result.stderr or result.stdout or "").strip()
+    return text[-limit:] if text else f"exit status {result.returncode}"
+

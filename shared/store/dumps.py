@@ -1,0 +1,84 @@
+"""``"2_pg_dumps"``: one row per backup attempt (spec §9.2 lifecycle:
+IN_PROGRESS → COMPLETED | FAILED, COMPLETED → DELETED by retention)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg2.extras import Json
+
+from shared.store.heartbeats import iso
+from shared.store.tables import PG_DUMPS
+
+
+@dataclass(frozen=True)
+class DumpRow:
+    dump_id: str
+    status: str
+    dump_path: str | None
+    meta: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire shape of get_backup_history (spec §5.11)."""
+        return {"dump_id": self.dump_id, "status": self.status, "dump_path": self.dump_path,
+                "meta": self.meta, "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+
+
+COLUMNS = "dump_id::text, status, dump_path, meta, created_at, updated_at"
+
+
+def start(cur) -> tuple[str, dt.datetime]:
+    dump_id = str(uuid.uuid4())
+    cur.execute(f"INSERT INTO {PG_DUMPS} (dump_id, status) VALUES (%s, 'IN_PROGRESS')"
+                " RETURNING created_at", (dump_id,))
+    return dump_id, cur.fetchone()[0]
+
+
+def complete(cur, dump_id: str, path: str, meta: dict[str, Any]) -> None:
+    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'COMPLETED', dump_path = %s, meta = %s,"
+                " updated_at = now() WHERE dump_id = %s AND status = 'IN_PROGRESS'",
+                (path, Json(meta), dump_id))
+
+
+def fail(cur, dump_id: str, error: str) -> None:
+    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL, meta = %s,"
+                " updated_at = now() WHERE dump_id = %s AND status = 'IN_PROGRESS'",
+                (Json({"error": error}), dump_id))
+
+
+def fail_interrupted(cur) -> list[str]:
+    """Mark rows left IN_PROGRESS by a killed run as FAILED; their ids."""
+    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL,"
+                " meta = jsonb_build_object('error', 'interrupted: the backup worker stopped during the dump'),"
+                " updated_at = now() WHERE status = 'IN_PROGRESS' RETURNING dump_id::text")
+    return [row[0] for row in cur.fetchall()]
+
+
+def newest_completed_at(cur) -> dt.datetime | None:
+    cur.execute(f"SELECT max(created_at) FROM {PG_DUMPS} WHERE status = 'COMPLETED'")
+    return cur.fetchone()[0]
+
+
+def completed(cur) -> list[DumpRow]:
+    """COMPLETED rows, newest first."""
+    cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status = 'COMPLETED' ORDER BY created_at DESC")
+    return [DumpRow(*row) for row in cur.fetchall()]
+
+
+def mark_deleted(cur, dump_id: str) -> None:
+    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'DELETED', updated_at = now()"
+                " WHERE dump_id = %s AND status = 'COMPLETED'", (dump_id,))
+
+
+def history(cur, days: float | None) -> list[DumpRow]:
+    if days is None:
+        cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} ORDER BY created_at DESC")
+    else:
+        cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE created_at >= now() - %s * interval '1 day'"
+                    " ORDER BY created_at DESC", (days,))
+    return [DumpRow(*row) for row in cur.fetchall()]
