@@ -1,7 +1,127 @@
-"""`ksnode backup`, `ksnode backups`, `ksnode restore` (backups issue)."""
+"""`ksnode backup`, `ksnode backups`, `ksnode restore PATH`.
+
+They work on a running node and on a stopped one (the embedded Postgres is
+started for the command when needed), under the same advisory lock as the
+backup worker, so they never run alongside another backup or restore.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
+from pathlib import Path
+
 
 def add_commands(sub) -> None:
-    """Register the backup subcommands on the ``ksnode`` parser."""
+    p = sub.add_parser("backup", help="take a verified backup now")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("backups", help="list backups (newest first)")
+    p.add_argument("--days", type=float, help="only the last N days")
+    p.set_defaults(func=cmd_backups)
+    p = sub.add_parser("restore", help="restore a dump from DUMP_DIR into the database")
+    p.add_argument("path", help="dump file (inside DUMP_DIR)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_restore)
+
+
+def _with_service(args, action):
+    from services.backup_worker.errors import BackupError
+    from services.backup_worker.service import BackupService
+    from shared.cli import _config
+    from shared.db import Database, DatabaseUnavailable
+    from shared.dumppaths import UnsafeDumpPath
+    from shared.launcher import LaunchError, database, prepare_folders
+    from shared.logging import configure_logging
+
+    config = _config(args)
+    configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
+    try:
+        prepare_folders(config)
+        with database(config) as ready:
+            db = Database(ready, maxconn=2)
+            try:
+                return action(BackupService(ready, db), db)
+            finally:
+                db.close()
+    except (LaunchError, BackupError, DatabaseUnavailable) as exc:
+        print(f"ksnode: {exc}", file=sys.stderr)
+        return 1
+    except UnsafeDumpPath as exc:
+        print(f"ksnode: {exc.msg}", file=sys.stderr)
+        return 1
+
+
+def cmd_backup(args) -> int:
+    def action(service, _db):
+        print(f"backing up database {service.config.db_name} to {service.dump_dir} ...", flush=True)
+        result = service.backup_now()
+        print(f"done: {result['dumpPath']} ({_size(result['dumpSize'])}, "
+              f"{result['dumpDuration']:.2f} s, verified)")
+        return 0
+
+    return _with_service(args, action)
+
+
+def cmd_backups(args) -> int:
+    from shared.store import dumps
+
+    def action(_service, db):
+        with db.cursor() as cur:
+            rows = dumps.history(cur, args.days)
+        if not rows:
+            print("no backups")
+            return 0
+        now = dt.datetime.now(dt.UTC)
+        print(f"{'created (UTC)':<20} {'status':<12} {'size':>10} {'age':>8}  path / error")
+        for row in rows:
+            meta = row.meta or {}
+            size = _size(meta["dump_size"]) if "dump_size" in meta else "-"
+            detail = row.dump_path or meta.get("error", "")
+            print(f"{row.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} {row.status:<12} {size:>10} "
+                  f"{_age(now - row.created_at):>8}  {detail}")
+        return 0
+
+    return _with_service(args, action)
+
+
+def cmd_restore(args) -> int:
+    from shared.dumppaths import resolve_dump_path
+
+    def action(service, _db):
+        given = Path(args.path)
+        # On the command line a relative path is relative to where you are.
+        path = resolve_dump_path(str(given.absolute()) if given.exists() else args.path, service.dump_dir)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("ksnode: refusing to restore without confirmation; pass --yes", file=sys.stderr)
+                return 1
+            answer = input(f"Replace the contents of database {service.config.db_name} with {path}? "
+                           "A safety dump is taken first. Type 'yes': ")
+            if answer.strip().lower() != "yes":
+                print("restore cancelled")
+                return 1
+        print(f"verifying {path}, taking a safety dump, restoring ...", flush=True)
+        result = service.restore_now(str(path))
+        print(f"restored {path}; safety dump of the previous state: {result['safety_dump_path']}")
+        return 0
+
+    return _with_service(args, action)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _age(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
