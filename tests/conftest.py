@@ -183,3 +183,21 @@ def start_api(config, db, cipher) -> Iterator[Callable[..., ApiServer]]:
 def api(start_api) -> ApiServer:
     """The default API server of a test module (rate limiting off)."""
     return start_api()
+
+
+@pytest.fixture()
+def dump_dir(tmp_path) -> Path:
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture()
+def service(config, db, dump_dir):
+    """The backup service on this module's database, dumping into ``dump_dir``."""
+    from dataclasses import replace
+
+    from services.backup_worker.service import BackupService
+    from tests.backup_helpers import REAL_TOOLS
+
+    return BackupService(replace(config, dump_dir=dump_dir), db, REAL_TOOLS)

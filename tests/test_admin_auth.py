@@ -1,0 +1,35 @@
+"""Admin password (constant-time, spec §4.8) and per-route limits."""
+
+import pytest
+
+
+@pytest.mark.parametrize("route", ["/pg_dump/v1/backup", "/pg_dump/v1/restore"])
+@pytest.mark.parametrize("body,msg", [({}, "Admin password is required"),
+                                      ({"password": ""}, "Admin password is required"),
+                                      ({"password": 123}, "Admin password is required"),
+                                      ({"password": "wrong"}, "Invalid admin password")])
+def test_password_required(api, route, body, msg):
+    r = api.post(route, json=body)
+    assert r.status_code == 401
+    assert r.json() == {"success": False, "code": "UNAUTHORIZED", "msg": msg}
+
+
+def test_unset_admin_password_refuses_everything(start_api):
+    server = start_api(admin_password="")
+    r = server.post("/pg_dump/v1/backup", json={"password": "anything"})
+    assert r.status_code == 401 and r.json()["msg"] == "Invalid admin password"
+
+
+def test_wrong_password_never_echoed(api):
+    r = api.post("/pg_dump/v1/backup", json={"password": "s3cr3t-guess"})
+    assert "s3cr3t-guess" not in r.text
+
+
+@pytest.mark.parametrize("route,limit", [("/pg_dump/v1/backup", 5), ("/pg_dump/v1/restore", 3),
+                                         ("/pg_dump/v1/get_backup_history", 5)])
+def test_route_limits(start_api, route, limit):
+    server = start_api(rate_limit_per_minute=100)
+    codes = [server.post(route, json={"password": "wrong"}).status_code for _ in range(limit + 1)]
+    assert codes[-1] == 429 and 429 not in codes[:-1]
+    last = server.post(route, json={})
+    assert last.headers["RateLimit-Policy"] == f"{limit};w=60"
