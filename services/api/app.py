@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import logging
 import os
+import time
 
 import psycopg2
 from flask import Flask, Response, g, request
@@ -59,6 +60,7 @@ def create_app(ctx: NodeContext) -> Flask:
 
     @app.before_request
     def _begin():
+        g.started = time.perf_counter()
         g.request_id = f"{os.getpid():x}-{next(request_ids):x}"
         if is_preflight(request):
             return preflight_response(request)

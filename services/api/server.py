@@ -22,6 +22,7 @@ from waitress.server import create_server
 
 from services.api.app import create_app
 from services.api.context import NodeContext
+from services.api.metrics import enable_multiprocess
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
 from shared import keypair as keypairs
@@ -169,6 +170,7 @@ def main() -> None:
         serve(ctx, sock, runtime.log)
     else:
         ctx.extras["limiters"] = build_limiters(config.rate_limit_per_minute, SharedFixedWindowLimiter)
+        enable_multiprocess(config.run_dir / "metrics")
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         WorkerPool(workers, lambda: serve(replace(ctx, db=Database(config)), sock, runtime.log),
                    runtime.log).run()

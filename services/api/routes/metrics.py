@@ -1,5 +1,40 @@
-"""Placeholder blueprint; routes are added by their own issue."""
+"""``GET /metrics`` (Prometheus text format) and the request hooks feeding it."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from services.api.context import node
+from services.api.metrics import NodeCollector, RequestMetrics, multiprocess_folder, scrape_registry
 
 bp = Blueprint("metrics", __name__)
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    registry = CollectorRegistry()
+    metrics = RequestMetrics(registry)
+    if multiprocess_folder() is None:
+        registry.register(NodeCollector(app.extensions["ksnode"]))
+    app.extensions["ksnode_metrics"] = (registry, metrics)
+
+
+@bp.after_app_request
+def _record(response: Response) -> Response:
+    started = g.get("started")  # set first thing by create_app's before_request
+    if started is not None:
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        current_app.extensions["ksnode_metrics"][1].observe(
+            rule, request.method, response.status_code, time.perf_counter() - started)
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    registry, _ = current_app.extensions["ksnode_metrics"]
+    body = generate_latest(scrape_registry(registry, node()))
+    return Response(body, status=200, content_type=CONTENT_TYPE_LATEST)

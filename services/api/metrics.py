@@ -1,0 +1,118 @@
+"""Prometheus metrics of the node.
+
+Request counters and latency histograms are recorded per Flask route (the
+URL rule, so cardinality stays bounded) and status. Database-derived values
+(key shares, last backup, telemetry, heartbeats) are read with one query at
+scrape time by ``NodeCollector``.
+
+With several API worker processes, ``enable_multiprocess`` switches
+prometheus_client to its multiprocess mode before the workers fork: each
+worker writes its samples to a file in a shared folder and a scrape of any
+worker aggregates them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from shared.store.tables import KEY_SHARES, PG_DUMPS
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def enable_multiprocess(folder: Path) -> None:
+    """Call in the parent before forking workers (and before any metric exists)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)  # read by prometheus_client when it writes samples
+    values.ValueClass = values.MultiProcessValue()
+
+
+def multiprocess_folder() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) if values.ValueClass is not values.MutexValue else None
+
+
+class RequestMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.requests = Counter("ksnode_http_requests", "HTTP requests handled",
+                                ["route", "method", "status"], registry=registry)
+        self.latency = Histogram("ksnode_http_request_duration_seconds", "HTTP request latency",
+                                 ["route", "method"], buckets=LATENCY_BUCKETS, registry=registry)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+
+NODE_SQL = (
+    f"SELECT (SELECT count(*) FROM {KEY_SHARES}),"
+    f" (SELECT EXTRACT(EPOCH FROM now() - max(created_at))::float8 FROM {PG_DUMPS} WHERE status = 'COMPLETED'),"
+    f" (SELECT status FROM {PG_DUMPS} WHERE status <> 'IN_PROGRESS' ORDER BY created_at DESC LIMIT 1),"
+    " (SELECT last_result FROM ksn_heartbeats WHERE program = 'reporter')"
+)
+
+
+class NodeCollector:
+    """Gauges computed at scrape time (one query)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def collect(self):
+        ctx = self.ctx
+        up = GaugeMetricFamily("ksnode_db_up", "1 when the database answered this scrape")
+        pool = GaugeMetricFamily("ksnode_db_pool_connections_in_use",
+                                 "connections in use in the scraped API process", labels=["pid"])
+        pool.add_metric([str(os.getpid())], ctx.db.in_use)
+        try:
+            with ctx.db.cursor() as cur:
+                cur.execute(NODE_SQL)
+                shares, backup_age, backup_status, telemetry = cur.fetchone()
+                from shared.store import heartbeats
+
+                beats = heartbeats.all_beats(cur)
+        except Exception:  # noqa: BLE001 - a scrape reports the outage instead of failing
+            up.add_metric([], 0)
+            yield up
+            yield pool
+            return
+        up.add_metric([], 1)
+        yield up
+        yield pool
+        yield GaugeMetricFamily("ksnode_key_shares", "key shares stored", value=shares)
+        age = GaugeMetricFamily("ksnode_last_backup_age_seconds",
+                                "seconds since the newest completed backup (absent: none yet)")
+        if backup_age is not None:
+            age.add_metric([], backup_age)
+        yield age
+        result = GaugeMetricFamily("ksnode_last_backup_ok", "1 if the newest finished backup completed")
+        if backup_status is not None:
+            result.add_metric([], 1 if backup_status in ("COMPLETED", "DELETED") else 0)
+        yield result
+        sent = GaugeMetricFamily("ksnode_telemetry_last_ok", "1 if the last telemetry report was accepted")
+        if isinstance(telemetry, dict):
+            sent.add_metric([], 1 if telemetry.get("ok") else 0)
+        yield sent
+        heartbeat = GaugeMetricFamily("ksnode_heartbeat_age_seconds", "seconds since each program's last beat",
+                                      labels=["program"])
+        for program, beat in sorted(beats.items()):
+            heartbeat.add_metric([program], beat["age_seconds"])
+        yield heartbeat
+
+
+def scrape_registry(app_registry: CollectorRegistry, ctx) -> CollectorRegistry:
+    """What a scrape returns: all workers' samples in multiprocess mode."""
+    folder = multiprocess_folder()
+    if folder is None:
+        return app_registry
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=folder)
+    registry.register(NodeCollector(ctx))
+    return registry
