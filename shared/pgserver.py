@@ -79,10 +79,12 @@ class RunningServer:
 class EmbeddedPostgres:
     """Init/start/stop one data directory."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None):
+    def __init__(self, data_dir: Path, *, port: int | None = None, server_options: str = "",
+                 bin_dir: Path | None = None):
         self.data_dir = Path(data_dir).absolute()
         self.port = port
-        self.bin_dir = bundled_bin_dir()
+        self.server_options = server_options
+        self.bin_dir = bin_dir or bundled_bin_dir()
         self.log_file = self.data_dir.parent / "postgres.log"
         self.socket_dir = self.data_dir.parent / "pg_socket"
 
@@ -107,6 +109,17 @@ class EmbeddedPostgres:
             os.chown(self.log_file, account.pw_uid, account.pw_gid)
             _let_others_traverse(self.data_dir.parent)
             _let_others_traverse(self.bin_dir)
+
+    def install_file(self, name: str, data: bytes, mode: int = 0o600) -> Path:
+        """Write a file into the data dir owned by the server's account
+        (TLS keys, pg_hba.conf) — Postgres refuses keys others can read."""
+        path = self.data_dir / name
+        path.write_bytes(data)
+        path.chmod(mode)
+        account = _service_account()
+        if account is not None:
+            os.chown(path, account.pw_uid, account.pw_gid)
+        return path
 
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -152,7 +165,8 @@ class EmbeddedPostgres:
             return RunningServer("127.0.0.1", existing, started_here=False)
         port = self.port or free_port()
         options = (f"-h 127.0.0.1 -p {port} -k {self.socket_dir} "
-                   "-c fsync=on -c max_connections=200 -c shared_buffers=64MB")
+                   "-c fsync=on -c max_connections=200 -c shared_buffers=64MB "
+                   + self.server_options).strip()
         result = self._run(["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file),
                             "-o", options, "-w", "-t", "60", "start"], timeout=90)
         if result.returncode != 0:
