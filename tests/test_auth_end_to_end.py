@@ -1,17 +1,18 @@
-"""Every provider end to end through the v1 and v2 routes against the fake
-identity provider; the stored user_auth_id is byte-identical to spec §4.2."""
+"""Every social provider end to end through the v1 and v2 routes against the
+fake identity provider: the stored user_auth_id is byte-identical to the
+spec §4.2 table, and every failing credential is a 401 JSON, never a 500."""
+
+from __future__ import annotations
+
+import time
 
 import pytest
 
-from tests.fakes.idp import FakeIdentityProvider
+from tests.fakes.idp import (
+    FakeIdentityProvider,
+    idp_fixture,  # noqa: F401 - the module's `idp` fixture
+)
 from tests.keyshare_helpers import ed_key, secp_key, share_hex
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = FakeIdentityProvider()
-    yield provider
-    provider.close()
 
 
 @pytest.fixture(scope="module")
@@ -19,32 +20,37 @@ def node(start_api, idp):
     return start_api(**idp.config_overrides())
 
 
-def tokens(idp):
-    idp.userinfo["x-token"] = (200, {"data": {"id": "4400", "username": "xu"}}, 0)
-    idp.userinfo["discord-token"] = (200, {"id": "7700", "email": "d@example.com"}, 0)
+def credentials(idp: FakeIdentityProvider) -> dict[str, tuple[str, str]]:
+    """auth_type -> (bearer token, the user_auth_id the Oko API derives)."""
+    idp.answer("x-token", 200, {"data": {"id": "1445566778899", "username": "xu"}})
+    idp.answer("discord-token", 200, {"id": "80351110224678912", "email": "d@example.com", "verified": False})
     return {
         "google": (idp.token(idp.google_claims("109876543210987654321")), "google_109876543210987654321"),
-        "auth0": (idp.token(idp.auth0_claims("Alice@Example.com")), "Alice@Example.com"),
-        "x": ("x-token", "x_4400"),
-        "discord": ("discord-token", "discord_7700"),
+        "auth0": (idp.token(idp.auth0_claims("Alice.Liddell+ks@Example.COM")), "Alice.Liddell+ks@Example.COM"),
+        "x": ("x-token", "x_1445566778899"),
+        "discord": ("discord-token", "discord_80351110224678912"),
     }
+
+
+def call(node, path: str, token: str, body: dict):
+    return node.post(path, headers={"Authorization": f"Bearer {token}"}, json=body)
 
 
 @pytest.mark.parametrize("provider", ["google", "auth0", "x", "discord"])
 def test_register_and_fetch_through_v1_and_v2(node, idp, db, provider):
-    token, expected_id = tokens(idp)[provider]
-    headers = {"Authorization": f"Bearer {token}"}
+    token, expected_id = credentials(idp)[provider]
     secp, ed, s1, s2, v1key, v1share = secp_key(), ed_key(), share_hex(), share_hex(), secp_key(), share_hex()
-    r = node.post("/keyshare/v2/register", headers=headers, json={"auth_type": provider, "wallets": {
+    r = call(node, "/keyshare/v2/register", token, {"auth_type": provider, "wallets": {
         "secp256k1": {"public_key": secp, "share": s1}, "ed25519": {"public_key": ed, "share": s2}}})
     assert r.status_code == 200, r.text
-    r = node.post("/keyshare/v1/register", headers=headers, json={
+    r = call(node, "/keyshare/v1/register", token, {
         "auth_type": provider, "curve_type": "secp256k1", "public_key": v1key, "share": v1share})
     assert r.status_code == 200, r.text
-    r = node.post("/keyshare/v2/", headers=headers, json={"auth_type": provider,
-                                                          "wallets": {"secp256k1": secp, "ed25519": ed}})
-    assert r.json()["data"]["ed25519"]["share"] == s2
-    r = node.post("/keyshare/v1/", headers=headers, json={"auth_type": provider, "public_key": v1key})
+    r = call(node, "/keyshare/v2/", token, {"auth_type": provider, "wallets": {"secp256k1": secp, "ed25519": ed}})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["secp256k1"]["share"] == s1 and r.json()["data"]["ed25519"]["share"] == s2
+    r = call(node, "/keyshare/v1/", token, {"auth_type": provider, "public_key": v1key})
+    assert r.status_code == 200, r.text
     assert r.json()["data"]["share"] == v1share
     with db.cursor() as cur:
         cur.execute('SELECT user_auth_id FROM "2_users" WHERE auth_type = %s', (provider,))
@@ -54,18 +60,66 @@ def test_register_and_fetch_through_v1_and_v2(node, idp, db, provider):
     assert check.json()["data"] == {"secp256k1": {"exists": True}}
 
 
-@pytest.mark.parametrize("provider,token", [("google", "garbage"), ("auth0", "garbage"),
-                                            ("x", "unknown"), ("discord", "unknown")])
-def test_bad_tokens_are_401_json(node, provider, token):
-    r = node.post("/keyshare/v2/", headers={"Authorization": f"Bearer {token}"},
-                  json={"auth_type": provider, "wallets": {}})
-    assert r.status_code == 401
-    assert r.json()["code"] == "UNAUTHORIZED" and r.json()["msg"]
+def test_absent_auth_type_means_google(node, idp):
+    token = idp.token(idp.google_claims("55501"))
+    secp = secp_key()
+    r = call(node, "/keyshare/v1/register", token, {"curve_type": "secp256k1", "public_key": secp,
+                                                    "share": share_hex()})
+    assert r.status_code == 200, r.text
+    check = node.post("/keyshare/v2/check", json={"auth_type": "google", "user_auth_id": "google_55501",
+                                                  "wallets": {"secp256k1": secp}})
+    assert check.json()["data"] == {"secp256k1": {"exists": True}}
 
 
-def test_provider_down_is_401_not_500(start_api, idp):
-    node = start_api(**{**idp.config_overrides(), "google_jwks_url": "http://127.0.0.1:9/certs"})
-    r = node.post("/keyshare/v2/", headers={"Authorization": f"Bearer {idp.token(idp.google_claims())}"},
-                  json={"auth_type": "google", "wallets": {}})
-    assert r.status_code == 401
-    assert r.json()["msg"].startswith("Token validation failed:")
+def failing_credentials(idp: FakeIdentityProvider) -> list[tuple[str, str, str]]:
+    """(auth_type, token, the 401 message)."""
+    now = int(time.time())
+    idp.answer("x-noid", 200, {"data": {"username": "nobody"}})
+    idp.answer("x-nodata", 200, {"errors": []})
+    idp.answer("d-noid", 200, {"email": "d@example.com"})
+    idp.answer("d-noemail", 200, {"id": "1"})
+    idp.answer("slow", 200, {"data": {"id": "1"}, "id": "1", "email": "e"}, delay=3.0)
+    return [
+        ("google", "garbage", "Invalid or malformed token"),
+        ("google", idp.token(idp.google_claims(exp=now - 5)), "Token has expired"),
+        ("google", idp.token(idp.google_claims(iss="accounts.google.com")), "Invalid token issuer: accounts.google.com"),
+        ("google", idp.hs256_confusion_token(idp.google_claims()), "Invalid or malformed token"),
+        ("google", idp.token(idp.google_claims(sub="")), "Invalid token: missing required field (sub or email)"),
+        ("google", idp.token(idp.google_claims(email=None)), "Invalid token: missing required field (sub or email)"),
+        ("auth0", "garbage", "Invalid token format"),
+        ("auth0", idp.unsigned_token(idp.auth0_claims()), "invalid algorithm"),
+        ("auth0", idp.token(idp.auth0_claims(email_verified=False)), "Email address is not verified"),
+        ("x", "unknown", "Invalid or malformed token"),
+        ("x", "x-noid", "Invalid token: missing required field (id)"),
+        ("x", "x-nodata", "Token validation failed: X user info has no data"),
+        ("x", "slow", "Token validation failed: X user info did not answer in time"),
+        ("discord", "d-noid", "Invalid token: missing required field (id)"),
+        ("discord", "d-noemail", "Can't get email from Discord token"),
+        ("discord", "slow", "Token validation failed: Discord user info did not answer in time"),
+    ]
+
+
+def test_failing_credentials_are_401_json_on_every_authenticated_route(node, idp, db):
+    with db.cursor() as cur:
+        cur.execute('SELECT count(*) FROM "2_users"')
+        users_before = cur.fetchone()[0]
+    for auth_type, token, message in failing_credentials(idp):
+        for path, body in (("/keyshare/v2/", {"wallets": {"secp256k1": secp_key()}}),
+                           ("/keyshare/v1/register", {"curve_type": "secp256k1", "public_key": secp_key(),
+                                                      "share": share_hex()})):
+            r = call(node, path, token, {"auth_type": auth_type, **body})
+            assert r.status_code == 401, (auth_type, message, r.text)
+            assert r.json() == {"success": False, "code": "UNAUTHORIZED", "msg": message}
+            assert token not in r.text
+    with db.cursor() as cur:
+        cur.execute('SELECT count(*) FROM "2_users"')
+        assert cur.fetchone()[0] == users_before  # nothing registered
+
+
+def test_identity_provider_down_is_401_not_500(start_api, idp):
+    node = start_api(**{**idp.config_overrides(), "google_jwks_url": "http://127.0.0.1:9/certs",
+                        "auth0_jwks_url": "http://127.0.0.1:9/jwks.json"})
+    for auth_type, token in (("google", idp.token(idp.google_claims())), ("auth0", idp.token(idp.auth0_claims()))):
+        r = call(node, "/keyshare/v2/", token, {"auth_type": auth_type, "wallets": {}})
+        assert r.status_code == 401
+        assert r.json()["msg"].startswith("Token validation failed: Failed to fetch")

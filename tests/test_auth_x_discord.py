@@ -1,73 +1,130 @@
-"""X and Discord access tokens through the user-info endpoints of a fake
-provider (spec §4.5, §4.6), with a short timeout."""
+"""X and Discord access tokens through the fake provider's user-info
+endpoints (spec §4.5, §4.6): one pooled session, a deadline on the whole
+answer, and every provider failure an AuthFailure with a clear message."""
+
+from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pytest
 
 from services.api.auth.base import AuthFailure
 from services.api.auth.discord import DiscordVerifier
+from services.api.auth.outbound import MAX_ANSWER_BYTES
 from services.api.auth.providers import http_session
 from services.api.auth.x import XVerifier
-from tests.fakes.idp import FakeIdentityProvider
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = FakeIdentityProvider()
-    yield provider
-    provider.close()
+from shared.config import Config
+from tests.fakes.idp import (
+    FakeIdentityProvider,
+    idp_fixture,  # noqa: F401 - the module's `idp` fixture
+)
 
 
 @pytest.fixture()
-def verifiers(idp, config):
-    cfg = replace(config, **idp.config_overrides())
-    session = http_session()
-    return XVerifier(cfg, session), DiscordVerifier(cfg, session)
+def x(idp: FakeIdentityProvider) -> XVerifier:
+    return XVerifier(Config(**idp.config_overrides()), http_session())
 
 
-def failure(verifier, token) -> str:
+@pytest.fixture()
+def discord(idp: FakeIdentityProvider) -> DiscordVerifier:
+    return DiscordVerifier(Config(**idp.config_overrides()), http_session())
+
+
+def failure(verifier, token: str) -> str:
     with pytest.raises(AuthFailure) as info:
         verifier.verify(token)
     return info.value.msg
 
 
-def test_x_returns_the_data_object(idp, verifiers):
-    x, _ = verifiers
-    idp.userinfo["x-ok"] = (200, {"data": {"id": "44", "name": "n", "username": "u"}}, 0)
-    assert x.verify("x-ok") == {"id": "44", "name": "n", "username": "u"}
+def test_x_returns_the_data_object_and_sends_the_token_as_bearer(x, idp):
+    user = {"id": "1440", "name": "N", "username": "u"}
+    idp.answer("x-ok", 200, {"data": user})
+    assert x.verify("x-ok") == user
+    assert idp.seen_authorization[-1] == "Bearer x-ok"
 
 
-def test_x_failures(idp, verifiers):
-    x, _ = verifiers
-    assert failure(x, "unknown") == "Invalid or malformed token"
-    idp.userinfo["x-nodata"] = (200, {"errors": []}, 0)
-    assert "no data" in failure(x, "x-nodata")
-    idp.userinfo["x-html"] = (200, "<html>", 0)
-    assert "no data" in failure(x, "x-html")
+@pytest.mark.parametrize("status", [400, 401, 403, 429, 500, 302])
+def test_x_non_2xx_is_invalid_token(x, idp, status):
+    idp.answer(f"x-{status}", status, {"title": "Unauthorized"})
+    assert failure(x, f"x-{status}") == "Invalid or malformed token"
 
 
-def test_discord_requires_email(idp, verifiers):
-    _, discord = verifiers
-    idp.userinfo["d-ok"] = (200, {"id": "77", "email": "d@e.f", "verified": False}, 0)
-    assert discord.verify("d-ok")["id"] == "77"
-    idp.userinfo["d-noemail"] = (200, {"id": "78"}, 0)
+@pytest.mark.parametrize("body,message", [
+    ({"errors": [{"detail": "nope"}]}, "Token validation failed: X user info has no data"),
+    ({"data": None}, "Token validation failed: X user info has no data"),
+    ({"data": ["1"]}, "Token validation failed: X user info has no data"),
+    ({"data": "1"}, "Token validation failed: X user info has no data"),
+    ([1, 2], "Token validation failed: X user info is not a JSON object"),
+    ("<html>maintenance</html>", "Token validation failed: X user info is not a JSON object"),
+])
+def test_x_answer_without_a_user_object(x, idp, body, message):
+    idp.answer("x-odd", 200, body)
+    assert failure(x, "x-odd") == message
+
+
+def test_discord_returns_the_user_and_does_not_require_verified(discord, idp):
+    idp.answer("d-ok", 200, {"id": "7700", "email": "d@e.f", "verified": False})
+    assert discord.verify("d-ok")["id"] == "7700"
+
+
+@pytest.mark.parametrize("body", [{"id": "78"}, {"id": "78", "email": ""}, {"id": "78", "email": None}])
+def test_discord_requires_an_email(discord, idp, body):
+    idp.answer("d-noemail", 200, body)
     assert failure(discord, "d-noemail") == "Can't get email from Discord token"
-    assert failure(discord, "bad").startswith("Failed to get user info: 401 ")
 
 
-def test_slow_provider_fails_within_the_timeout(idp, verifiers):
-    x, discord = verifiers
-    idp.userinfo["slow"] = (200, {"data": {"id": "1"}, "id": "1", "email": "e"}, 3)
-    for verifier in (x, discord):
-        started = time.monotonic()
-        assert "did not answer in time" in failure(verifier, "slow")
-        assert time.monotonic() - started < 2.5  # AUTH_HTTP_TIMEOUT_SECONDS=1, not the 3 s delay
+def test_discord_non_2xx_message_carries_status_and_text_but_never_the_token(discord, idp):
+    idp.answer("d-401", 401, '{"message": "401: Unauthorized", "code": 0}')
+    assert failure(discord, "d-401") == 'Failed to get user info: 401 {"message": "401: Unauthorized", "code": 0}'
+    secret = "d-echo-" + "s" * 40
+    idp.answer(secret, 400, f"invalid token {secret} " + "x" * 1000)
+    message = failure(discord, secret)
+    assert secret not in message and "***" in message
+    assert len(message) < 260  # the provider's text is cut short
 
 
-def test_provider_down(config):
-    cfg = replace(config, x_userinfo_url="http://127.0.0.1:9/me", discord_userinfo_url="http://127.0.0.1:9/me")
+def test_discord_non_json_answer(discord, idp):
+    idp.answer("d-html", 200, "<html>")
+    assert failure(discord, "d-html") == "Token validation failed: Discord user info is not a JSON object"
+
+
+@pytest.mark.parametrize("provider", ["x", "discord"])
+def test_slow_provider_fails_at_the_timeout(request, idp, provider):
+    verifier = request.getfixturevalue(provider)
+    idp.answer("slow", 200, {"data": {"id": "1"}, "id": "1", "email": "e"}, delay=3.0)
+    started = time.monotonic()
+    label = "X" if provider == "x" else "Discord"
+    assert failure(verifier, "slow") == f"Token validation failed: {label} user info did not answer in time"
+    print(f"slow {provider}: failed after {time.monotonic() - started:.2f} s (timeout 1 s, delay 3 s)")
+
+
+def test_dripping_body_is_cut_at_the_deadline(x, idp):
+    # Headers at once, then one byte every 0.1 s: requests' per-read timeout
+    # alone would wait for all of it (several seconds).
+    idp.answer("drip", 200, {"data": {"id": "1", "name": "n" * 60}}, drip=0.1)
+    assert failure(x, "drip") == "Token validation failed: X user info did not answer in time"
+
+
+def test_oversized_answer_is_refused(discord, idp):
+    idp.answer("huge", 200, {"id": "1", "email": "e", "pad": "p" * MAX_ANSWER_BYTES})
+    assert failure(discord, "huge") == \
+        f"Token validation failed: Discord user info answer larger than {MAX_ANSWER_BYTES} bytes"
+
+
+def test_provider_unreachable():
+    config = Config(x_userinfo_url="http://127.0.0.1:9/me", discord_userinfo_url="http://127.0.0.1:9/me",
+                    auth_http_timeout_seconds=1.0)
     session = http_session()
-    assert "cannot reach X" in failure(XVerifier(cfg, session), "t")
-    assert "cannot reach Discord" in failure(DiscordVerifier(cfg, session), "t")
+    assert failure(XVerifier(config, session), "t") == "Token validation failed: X user info connection failed"
+    assert failure(DiscordVerifier(config, session), "t") == \
+        "Token validation failed: Discord user info connection failed"
+
+
+def test_calls_share_pooled_connections(x, discord, idp):
+    idp.answer("pool-x", 200, {"data": {"id": "1"}})
+    before = len(idp.seen_client_ports)
+    for _ in range(10):
+        x.verify("pool-x")
+        failure(x, "unknown-token")
+    ports = set(idp.seen_client_ports[before:])
+    assert len(idp.seen_client_ports) - before == 20 and len(ports) == 1

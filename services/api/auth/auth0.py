@@ -41,14 +41,18 @@ class Auth0Verifier:
                                 issuer=self.issuer, leeway=self.leeway)
         except jwt.ExpiredSignatureError:
             raise AuthFailure("Token has expired") from None
+        except jwt.InvalidSignatureError:  # a DecodeError subclass: catch it first
+            raise AuthFailure("invalid signature") from None
         except jwt.InvalidAudienceError:
             raise AuthFailure(f"jwt audience invalid. expected: {self.audience}") from None
         except jwt.InvalidIssuerError:
             raise AuthFailure(f"jwt issuer invalid. expected: {self.issuer}") from None
-        except jwt.InvalidSignatureError:
-            raise AuthFailure("invalid signature") from None
         except jwt.ImmatureSignatureError:
             raise AuthFailure("jwt not active") from None
+        except jwt.InvalidAlgorithmError:
+            raise AuthFailure("invalid algorithm") from None  # alg none, HS256 confusion
+        except jwt.DecodeError:
+            raise AuthFailure("jwt malformed") from None
         except jwt.PyJWTError as exc:
             raise AuthFailure(f"Token validation failed: {type(exc).__name__}") from None
         if not claims.get("sub"):

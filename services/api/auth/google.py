@@ -25,8 +25,10 @@ class GoogleVerifier:
         self.client_id = config.google_client_id
         self.leeway = config.jwt_leeway_seconds
         self.clock = clock
+        # Google says how long its keys stay valid (Cache-Control max-age);
+        # an hour when it does not.
         self.jwks = JwksCache(config.google_jwks_url, session, config.auth_http_timeout_seconds,
-                              ttl=3600.0, label="Google JWKS")
+                              ttl=3600.0, honour_cache_control=True, label="Google JWKS")
 
     def verify(self, token: str) -> dict[str, Any]:
         try:

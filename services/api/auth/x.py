@@ -1,4 +1,5 @@
-"""X (Twitter) OAuth2 access tokens (spec §4.5): GET users/me."""
+"""X (Twitter) OAuth2 access tokens (spec §4.5): GET users/me; the user is
+the answer's ``data`` object (the bearer middleware takes its ``id``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import requests
 
 from services.api.auth.base import AuthFailure
-from services.api.auth.userinfo import fetch_user_info
+from services.api.auth.outbound import fetch_user_info
 from shared.config import Config
 
 
@@ -18,10 +19,14 @@ class XVerifier:
         self.session = session
 
     def verify(self, token: str) -> dict[str, Any]:
-        response, body = fetch_user_info(self.session, self.url, token, self.timeout, "X")
-        if not 200 <= response.status_code < 300:
+        answer = fetch_user_info(self.session, self.url, token, self.timeout, "X")
+        if not answer.ok:
             raise AuthFailure("Invalid or malformed token")
-        data = body.get("data") if isinstance(body, dict) else None
+        body = answer.json()
+        if not isinstance(body, dict):
+            raise AuthFailure("Token validation failed: X user info is not a JSON object")
+        data = body.get("data")
         if not isinstance(data, dict):
+            # The reference threw here (a 500); a missing user is a failed login.
             raise AuthFailure("Token validation failed: X user info has no data")
         return data
