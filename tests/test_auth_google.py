@@ -4,6 +4,7 @@ the acceptance rules and messages of spec §4.3 and no call per request."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -165,3 +166,13 @@ def test_known_keys_survive_a_provider_outage_within_the_grace(google, idp):
     assert google.verify(idp.token(idp.google_claims()))
     google.jwks.clock.advance(3600)  # past the grace: no keys any more
     assert failure(google, idp.token(idp.google_claims())).startswith("Token validation failed:")
+
+
+def test_concurrent_first_requests_fetch_the_keys_once(google, idp):
+    idp.jwks_delay = 0.3  # all threads arrive while the first fetch is under way
+    fetches = idp.jwks_fetches
+    tokens = [idp.token(idp.google_claims(str(n))) for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        subs = list(pool.map(lambda token: google.verify(token)["sub"], tokens))
+    assert subs == [str(n) for n in range(8)]
+    assert idp.jwks_fetches == fetches + 1

@@ -128,3 +128,11 @@ def test_calls_share_pooled_connections(x, discord, idp):
         failure(x, "unknown-token")
     ports = set(idp.seen_client_ports[before:])
     assert len(idp.seen_client_ports) - before == 20 and len(ports) == 1
+
+
+def test_no_cookie_travels_from_one_users_call_to_the_next(x, idp):
+    idp.answer("cookie-a", 200, {"data": {"id": "1"}})
+    idp.answer("cookie-b", 200, {"data": {"id": "2"}})
+    x.verify("cookie-a")  # the fake answers with Set-Cookie
+    x.verify("cookie-b")
+    assert idp.seen_cookies[-1] is None

@@ -53,6 +53,7 @@ class FakeIdentityProvider:
         self.jwks_fetches = 0
         self.seen_authorization: list[str] = []
         self.seen_client_ports: list[int] = []  # one port per TCP connection: shows pooling
+        self.seen_cookies: list[str | None] = []
         self.add_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -74,6 +75,7 @@ class FakeIdentityProvider:
                     header = self.headers.get("Authorization", "")
                     fake.seen_authorization.append(header)
                     fake.seen_client_ports.append(self.client_address[1])
+                    fake.seen_cookies.append(self.headers.get("Cookie"))
                     answer = fake.userinfo.get(header.removeprefix("Bearer "), UNKNOWN_TOKEN)
                     time.sleep(answer.delay)
                     return self.reply(answer.status, answer.body, drip=answer.drip)
@@ -98,6 +100,7 @@ class FakeIdentityProvider:
                     self.send_response(status)
                     self.send_header("Content-Type", "text/html" if isinstance(body, str) else "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Set-Cookie", "guest_id=v1%3A123; Path=/; Max-Age=3600")
                     for name, value in (extra or {}).items():
                         self.send_header(name, value)
                     self.end_headers()
