@@ -4,6 +4,7 @@ spec §4.2 table, and every failing credential is a 401 JSON, never a 500."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -99,7 +100,8 @@ def failing_credentials(idp: FakeIdentityProvider) -> list[tuple[str, str, str]]
     ]
 
 
-def test_failing_credentials_are_401_json_on_every_authenticated_route(node, idp, db):
+def test_failing_credentials_are_401_json_on_every_authenticated_route(node, idp, db, caplog):
+    caplog.set_level(logging.DEBUG)
     with db.cursor() as cur:
         cur.execute('SELECT count(*) FROM "2_users"')
         users_before = cur.fetchone()[0]
@@ -114,6 +116,9 @@ def test_failing_credentials_are_401_json_on_every_authenticated_route(node, idp
     with db.cursor() as cur:
         cur.execute('SELECT count(*) FROM "2_users"')
         assert cur.fetchone()[0] == users_before  # nothing registered
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    for _, token, _ in failing_credentials(idp):
+        assert token not in logged
 
 
 def test_identity_provider_down_is_401_not_500(start_api, idp):

@@ -104,7 +104,10 @@ class JwksCache:
             self._usable(now)  # raises unless the previous keys are still within grace
             return
         self._last_error = None
-        self._set = _KeySet(keys, now, now + self._ttl_for(answer))
+        ttl = self._ttl_for(answer)
+        self._set = _KeySet(keys, now, now + ttl)
+        log.debug("jwks refreshed", extra={"event": "auth.jwks_refreshed", "jwks": self.label,
+                                           "keys": len(keys), "ttl_seconds": ttl})
 
     def _ttl_for(self, answer: Answer) -> float:
         if self.honour_cache_control:
