@@ -136,3 +136,15 @@ def test_no_cookie_travels_from_one_users_call_to_the_next(x, idp):
     x.verify("cookie-a")  # the fake answers with Set-Cookie
     x.verify("cookie-b")
     assert idp.seen_cookies[-1] is None
+
+
+def test_slow_headers_then_dripping_body_share_one_deadline(x, idp):
+    # 0.6 s before the headers, then ~0.65 s of dripping body (43 bytes):
+    # each phase alone fits the 1 s timeout, together they do not.
+    idp.answer("late-drip", 200, {"data": {"id": "1", "name": "n" * 10}}, delay=0.6, drip=0.015)
+    assert failure(x, "late-drip") == "Token validation failed: X user info did not answer in time"
+
+
+def test_a_slow_but_timely_answer_is_accepted(x, idp):
+    idp.answer("timely", 200, {"data": {"id": "9"}}, delay=0.3)
+    assert x.verify("timely") == {"id": "9"}

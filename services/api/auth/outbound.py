@@ -5,8 +5,9 @@ and a cap on its size, and errors whose messages are safe to send to a client
 
 ``requests``' own timeout bounds each socket operation, not the whole body: a
 provider dripping one byte per second would hold an API thread forever. So
-the body is read with ``read1`` after setting the socket's timeout to the time
-left, which bounds the body by the same deadline as the request.
+connecting and the headers share one urllib3 ``total`` budget, and the body is
+read with ``read1`` after setting the socket's timeout to the time left: the
+whole call is bounded by the one deadline.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def bounded_get(session: requests.Session, url: str, *, timeout: float,
                 max_bytes: int = MAX_ANSWER_BYTES) -> Answer:
     deadline = time.monotonic() + timeout
     try:
-        response = session.get(url, headers=dict(headers or {}), timeout=timeout,
-                               stream=True, allow_redirects=False)
+        # ``total`` makes connecting plus waiting for the headers share one
+        # budget (a plain number would allow each of them the full timeout).
+        response = session.get(url, headers=dict(headers or {}), stream=True, allow_redirects=False,
+                               timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout))
     except requests.Timeout:
         raise OutboundError("did not answer in time") from None
     except requests.RequestException:
