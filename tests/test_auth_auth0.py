@@ -76,6 +76,10 @@ def test_rejections_with_the_reference_messages(auth0, idp, change, message):
     assert failure(auth0, idp.token(idp.auth0_claims(**change))) == message
 
 
+def test_issued_at_slightly_ahead_of_our_clock_is_accepted(auth0, idp):
+    assert auth0.verify(idp.token(idp.auth0_claims(iat=int(time.time()) + 5)))
+
+
 def test_leeway_setting(idp):
     expired = idp.token(idp.auth0_claims(exp=int(time.time()) - 20))
     assert failure(verifier_for(idp), expired) == "Token has expired"
