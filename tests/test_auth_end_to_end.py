@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -128,3 +129,27 @@ def test_identity_provider_down_is_401_not_500(start_api, idp):
         r = call(node, "/keyshare/v2/", token, {"auth_type": auth_type, "wallets": {}})
         assert r.status_code == 401
         assert r.json()["msg"].startswith("Token validation failed: Failed to fetch")
+
+
+def test_a_slow_provider_releases_api_threads_at_the_timeout(node, idp):
+    """More slow X logins than the API has threads, with Google logins mixed
+    in: every X caller gets the timeout 401, every Google caller its answer."""
+    idp.answer("x-very-slow", 200, {"data": {"id": "1"}}, delay=3.0)
+    google_token = idp.token(idp.google_claims("777000"))
+    jobs = [("x", "x-very-slow")] * 12 + [("google", google_token)] * 4
+
+    def login(job: tuple[str, str]) -> tuple[str, int, str, float]:
+        started = time.monotonic()
+        r = call(node, "/keyshare/v2/", job[1], {"auth_type": job[0], "wallets": {"secp256k1": secp_key()}})
+        return job[0], r.status_code, r.json()["msg"] if r.status_code != 200 else "", time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(login, jobs))
+    for auth_type, status, message, _ in results:
+        if auth_type == "x":
+            assert (status, message) == (401, "Token validation failed: X user info did not answer in time")
+        else:
+            assert message != "Token validation failed: X user info did not answer in time"
+            assert status != 401 and status < 500
+    slowest = max(seconds for *_, seconds in results)
+    print(f"{len(jobs)} concurrent logins (12 against a 3 s X, timeout 1 s): slowest answered in {slowest:.2f} s")
