@@ -144,7 +144,8 @@ def test_cache_control_max_age_sets_how_long_keys_are_kept(google, idp):
     ("down", "Token validation failed: Failed to fetch Google JWKS: 503 Service Unavailable"),
     ("garbage", "Token validation failed: Google JWKS response is not JSON"),
     ("empty", "Token validation failed: Google JWKS response missing keys"),
-    ("html", "Token validation failed: Google JWKS response has no usable RSA keys"),
+    ("keys_not_list", "Token validation failed: Google JWKS response has no usable RSA keys"),
+    ("nested", "Token validation failed: Google JWKS response is not JSON"),
 ])
 def test_jwks_failures_are_auth_failures_and_not_retried_at_once(google, idp, mode, message):
     idp.jwks_mode = mode

@@ -3,7 +3,7 @@ keys, serves JWKS (Google and Auth0 paths), issues RS256 ID tokens with any
 claims, and answers X / Discord user-info calls per access token.
 
 It can be told to misbehave: ``jwks_mode`` (ok | down | garbage | empty |
-html), ``jwks_delay`` (seconds before answering), and per access token a
+keys_not_list | nested), ``jwks_delay`` (seconds before answering), and per access token a
 status, body, delay before the headers and a "drip" (seconds between body
 bytes) for the user-info endpoints.
 """
@@ -89,7 +89,9 @@ class FakeIdentityProvider:
                     return self.reply(200, "<html>not json</html>")
                 if fake.jwks_mode == "empty":
                     return self.reply(200, {"keys": []})
-                if fake.jwks_mode == "html":
+                if fake.jwks_mode == "nested":  # valid JSON too deep for Python's parser
+                    return self.reply(200, "[" * 100_000 + "]" * 100_000)
+                if fake.jwks_mode == "keys_not_list":
                     return self.reply(200, {"keys": "not a list"})
                 extra = {"Cache-Control": f"public, max-age={fake.jwks_max_age}"} if fake.jwks_max_age else {}
                 return self.reply(200, fake.jwks_document(), extra)

@@ -45,8 +45,8 @@ class Answer:
         """The parsed body, or None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:  # includes UnicodeDecodeError
-            return None
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError;
+            return None                       # absurd nesting exhausts the parser
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
