@@ -78,6 +78,7 @@ class Config:
     report_interval_seconds: float = 180.0
     report_timeout_seconds: float = 10.0
     heartbeat_interval_seconds: float = 10.0
+    status_cache_seconds: float = 1.0
     # Backups
     backup_interval_seconds: float = 86400.0
     backup_retention_days: float = 7.0
@@ -351,6 +352,7 @@ def load_config(environ: Mapping[str, str] | None = None, *,
         report_interval_seconds=r.float("REPORT_INTERVAL_SECONDS", 180.0, minimum=0.05),
         report_timeout_seconds=r.float("REPORT_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600),
         heartbeat_interval_seconds=r.float("HEARTBEAT_INTERVAL_SECONDS", 10.0, minimum=0.05),
+        status_cache_seconds=r.float("STATUS_CACHE_SECONDS", 1.0, minimum=0, maximum=60),
         backup_interval_seconds=r.float("BACKUP_INTERVAL_SECONDS", 86400.0, minimum=1),
         backup_retention_days=r.float("BACKUP_RETENTION_DAYS", 7.0, minimum=0),
         backup_min_keep=r.int("BACKUP_MIN_KEEP", 3, minimum=1),

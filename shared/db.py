@@ -51,6 +51,35 @@ def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
     return kwargs
 
 
+class KsnConnection(psycopg2.extensions.connection):
+    """A connection that remembers which statements it has prepared."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+def execute_prepared(cur, name: str, sql: str, params: tuple) -> None:
+    """Run a hot statement as a server-side prepared statement, so Postgres
+    plans it once per connection instead of on every request. ``sql`` uses
+    $1, $2 ... placeholders. Prepared statements survive a rollback, so the
+    per-connection record stays true."""
+    conn = cur.connection
+    prepared = getattr(conn, "prepared", None)
+    execute = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}"
+    if prepared is None:  # a plain connection (tools, tests): prepare, run, forget
+        cur.execute(f"PREPARE {name} AS {sql}")
+        try:
+            cur.execute(execute, params)
+        finally:
+            cur.execute(f"DEALLOCATE {name}")
+        return
+    if name not in prepared:
+        cur.execute(f"PREPARE {name} AS {sql}")
+        prepared.add(name)
+    cur.execute(execute, params)
+
+
 def connect(config: Config, dbname: str | None = None, *, autocommit: bool = False):
     """One plain connection (migrations, CLI, background programs)."""
     try:
@@ -109,7 +138,7 @@ class Database:
         if conn is not None and not conn.closed:
             return conn
         try:
-            conn = psycopg2.connect(**self._kwargs)
+            conn = psycopg2.connect(connection_factory=KsnConnection, **self._kwargs)
             # Autocommit: a plain read is one round trip (no COMMIT after it);
             # transaction() issues BEGIN/COMMIT itself.
             conn.autocommit = True

@@ -77,6 +77,7 @@ def env_for(pg_server, module_tmp, secret_file) -> Callable[..., dict[str, str]]
             "ADMIN_PASSWORD": "test-admin-password",
             "TELEGRAM_BOT_TOKEN": "123456:TEST-bot-token",
             "RATE_LIMIT_PER_MINUTE": "0",
+            "STATUS_CACHE_SECONDS": "0",
         }
         env.update(overrides)
         return env

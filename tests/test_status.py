@@ -95,3 +95,13 @@ def test_health_reports_each_program(api, db):
     r = api.get("/health")
     assert r.status_code == 503
     assert r.json()["programs"]["reporter"]["running"] is False
+
+
+def test_status_database_part_is_cached_for_the_configured_time(start_api, db):
+    server = start_api(status_cache_seconds=30)
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM ksn_backup_checks")
+    assert server.get("/status").json()["is_db_backup_checked"] is False
+    with db.transaction() as cur:
+        backup_checks.record(cur, True, None)
+    assert server.get("/status").json()["is_db_backup_checked"] is False  # still the cached answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.db import execute_prepared
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
 
@@ -20,9 +21,9 @@ class WalletShare:
 
 
 LOOKUP_SQL = (
-    f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = %s AND user_auth_id = %s LIMIT 1),"
+    f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = $1 AND user_auth_id = $2 LIMIT 1),"
     " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, s.share_id::text, s.enc_share"
-    " FROM unnest(%s::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
+    " FROM unnest($3::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
     f" LEFT JOIN {WALLETS} w ON w.public_key = k.public_key"
     f" LEFT JOIN {KEY_SHARES} s ON s.wallet_id = w.wallet_id"
     " ORDER BY k.ord"
@@ -39,7 +40,7 @@ def lookup(cur, auth_type: str | None, user_auth_id: str | None,
         from shared.store.users import find
 
         return find(cur, auth_type, user_auth_id), []
-    cur.execute(LOOKUP_SQL, (auth_type, user_auth_id, public_keys))
+    execute_prepared(cur, "ksn_share_lookup", LOOKUP_SQL, (auth_type, user_auth_id, public_keys))
     rows = cur.fetchall()
     user_id = rows[0][0] if rows else None
     entries = [WalletShare(wallet_id, owner, curve, share_id,

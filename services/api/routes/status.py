@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from flask import Blueprint, Response
 
 from services.api.context import node
 from services.api.errors import json_response
+from shared.db import execute_prepared
 from shared.store import heartbeats
 from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
 
@@ -29,18 +32,44 @@ def liveness() -> Response:
     return Response("Ok", status=200, content_type="text/html; charset=utf-8")
 
 
+class StatusProbe:
+    """The database part of /status, read at most once per
+    STATUS_CACHE_SECONDS per process: monitors and load balancers poll
+    /status, and the answer need not cost a query each time."""
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[bool, bool, str | None] = (False, False, None)
+        self._read_at = float("-inf")
+
+    def read(self, db) -> tuple[bool, bool, str | None]:
+        now = time.monotonic()
+        if now - self._read_at < self.ttl:
+            return self._value
+        with self._lock:
+            if now - self._read_at < self.ttl:
+                return self._value
+            try:
+                with db.cursor() as cur:
+                    execute_prepared(cur, "ksn_status", STATUS_SQL, ())
+                    check_ok, latest_at = cur.fetchone()
+                value = (True, bool(check_ok), heartbeats.iso(latest_at))
+            except Exception as exc:  # noqa: BLE001 - /status must always answer 200
+                log.warning("status: database unavailable", extra={"event": "status.db_error",
+                                                                   "error": str(exc)[:200]})
+                value = (False, False, None)
+            self._value, self._read_at = value, time.monotonic()
+            return value
+
+
 @bp.get("/status")
 def status() -> Response:
     ctx = node()
-    connected, checked, latest = False, False, None
-    try:
-        with ctx.db.cursor() as cur:
-            cur.execute(STATUS_SQL)
-            check_ok, latest_at = cur.fetchone()
-        connected, checked, latest = True, bool(check_ok), heartbeats.iso(latest_at)
-    except Exception as exc:  # noqa: BLE001 - /status must always answer 200
-        log.warning("status: database unavailable", extra={"event": "status.db_error",
-                                                           "error": str(exc)[:200]})
+    probe = ctx.extras.get("status_probe")
+    if probe is None:
+        probe = ctx.extras.setdefault("status_probe", StatusProbe(ctx.config.status_cache_seconds))
+    connected, checked, latest = probe.read(ctx.db)
     return json_response({
         "is_db_connected": connected,
         "is_db_backup_checked": checked,

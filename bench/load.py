@@ -1,0 +1,172 @@
+"""Load benchmark of a running ksnode over loopback.
+
+    python bench/load.py --start            # start a node in a temp folder, measure, stop it
+    python bench/load.py --url http://127.0.0.1:4201 --bot-token TOKEN
+
+Each scenario runs at concurrency 1 and 8 for a fixed time and prints
+requests/s, p50 and p99 latency, and the ratio to GET /status of the same
+run. wrk (Debian package) drives the load when installed; otherwise a
+multiprocess Python client does (it costs the server CPU on a small machine,
+so prefer wrk). The node must run with RATE_LIMIT_PER_MINUTE=0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loaders import python_load, wrk_load  # noqa: E402
+from telegram_login import bearer_header  # noqa: E402
+
+# The reference node on the same machine kind (issue 4), concurrency 8.
+REFERENCE = {"GET /status": "~2,200", "v1 get": "122-133", "v2 get secp256k1": "~63",
+             "v2 get ed25519": "~63", "v2 get both": "~63", "v1 register": "~125", "v1 check": "-"}
+TARGETS = {"GET /status": ">= 2,000", "v1 get": ">= 1,000 (p99 <= 25 ms)", "v2 get secp256k1": ">= 800",
+           "v2 get ed25519": ">= 800", "v2 get both": ">= 800", "v1 register": ">= 300", "v1 check": "-"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_node(bot_token: str) -> tuple[subprocess.Popen, str, Path]:
+    home = Path(tempfile.mkdtemp(prefix="ksnode-bench-")) / "var"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
+    env.update({"KSNODE_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1",
+                "RATE_LIMIT_PER_MINUTE": "0", "TELEGRAM_BOT_TOKEN": bot_token, "LOG_LEVEL": "warning",
+                "BACKUP_INTERVAL_SECONDS": "86400"})
+    ksnode = shutil.which("ksnode") or str(Path(sys.executable).parent / "ksnode")
+    process = subprocess.Popen([ksnode, "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/status", timeout=1).ok:
+                return process, url, home
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the node did not answer /status within 60 s")
+
+
+def seed(url: str, headers: dict[str, str]) -> dict[str, str]:
+    keys = {"v1": "02" + os.urandom(32).hex(), "secp": "03" + os.urandom(32).hex(), "ed": os.urandom(32).hex()}
+    calls = [("/keyshare/v1/register", {"auth_type": "telegram", "curve_type": "secp256k1",
+                                        "public_key": keys["v1"], "share": os.urandom(64).hex()}),
+             ("/keyshare/v2/register", {"auth_type": "telegram", "wallets": {
+                 "secp256k1": {"public_key": keys["secp"], "share": os.urandom(64).hex()},
+                 "ed25519": {"public_key": keys["ed"], "share": os.urandom(64).hex()}}})]
+    for path, body in calls:
+        r = requests.post(url + path, json=body, headers=headers, timeout=10)
+        if r.status_code != 200:
+            raise SystemExit(f"seeding {path} failed: {r.status_code} {r.text}")
+    return keys
+
+
+def scenarios(keys: dict[str, str], user: str) -> list[dict]:
+    def post(name, path, body, *, auth=True, register=False):
+        return {"name": name, "method": "POST", "path": path, "body": json.dumps(body), "auth": auth,
+                "register": register}
+
+    return [
+        {"name": "GET /status", "method": "GET", "path": "/status", "body": None, "auth": False, "register": False},
+        post("v1 get", "/keyshare/v1/", {"auth_type": "telegram", "public_key": keys["v1"]}),
+        post("v2 get secp256k1", "/keyshare/v2/", {"auth_type": "telegram", "wallets": {"secp256k1": keys["secp"]}}),
+        post("v2 get ed25519", "/keyshare/v2/", {"auth_type": "telegram", "wallets": {"ed25519": keys["ed"]}}),
+        post("v2 get both", "/keyshare/v2/", {"auth_type": "telegram", "wallets": {
+            "secp256k1": keys["secp"], "ed25519": keys["ed"]}}),
+        post("v1 register", "/keyshare/v1/register", {}, register=True),
+        post("v1 check", "/keyshare/v1/check", {"auth_type": "telegram", "user_auth_id": f"telegram_{user}",
+                                                "curve_type": "secp256k1", "public_key": keys["v1"]}, auth=False),
+    ]
+
+
+def api_rss_kib(home: Path | None) -> int | None:
+    """Resident memory of the api program and its workers (from /proc)."""
+    if home is None:
+        return None
+    try:
+        out = subprocess.run([sys.executable, "-m", "shared.cli", "ctl", "status"], capture_output=True,
+                             text=True, env={**os.environ, "KSNODE_HOME": str(home)}, timeout=20).stdout
+        parent = int(next(line for line in out.splitlines() if line.startswith("api")).split("pid")[1]
+                     .split(",")[0])
+    except (StopIteration, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+    pids = [parent] + [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running node (else use --start)")
+    parser.add_argument("--start", action="store_true", help="start a node in a temporary folder")
+    parser.add_argument("--bot-token", default="123456:BENCH-bot-token", help="the node's TELEGRAM_BOT_TOKEN")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per scenario and concurrency")
+    parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    args = parser.parse_args()
+    if not args.url and not args.start:
+        parser.error("give --url or --start")
+    process, home = None, None
+    url = args.url
+    if args.start:
+        process, url, home = start_node(args.bot_token)
+    tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
+    try:
+        user = str(int(time.time() * 1000))
+        headers = {"Authorization": bearer_header(user, args.bot_token)}
+        keys = seed(url, headers)
+        rss_before = api_rss_kib(home)
+        results = []
+        for concurrency in [int(c) for c in args.concurrency.split(",")]:
+            for scenario in scenarios(keys, user):
+                run = wrk_load if tool == "wrk" else python_load
+                stats = run(url, scenario, headers if scenario["auth"] else {}, concurrency, args.duration)
+                results.append((concurrency, scenario["name"], stats))
+                print(f"  c={concurrency:<2} {scenario['name']:<18} {stats['rps']:8.0f} req/s  "
+                      f"p50 {stats['p50_ms']:6.2f} ms  p99 {stats['p99_ms']:6.2f} ms  errors {stats['errors']}",
+                      flush=True)
+        rss_after = api_rss_kib(home)
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+            shutil.rmtree(home.parent, ignore_errors=True)
+    print(f"\nload tool: {tool}; {args.duration:.0f} s per scenario; cores: {os.cpu_count()}")
+    print(f"{'conc':>4}  {'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs /status':>11}"
+          f"  {'reference c=8':>14}  target")
+    for concurrency in sorted({c for c, _, _ in results}):
+        status_rps = next(s["rps"] for c, n, s in results if c == concurrency and n == "GET /status")
+        for c, name, stats in results:
+            if c != concurrency:
+                continue
+            print(f"{c:>4}  {name:<18}{stats['rps']:9.0f}{stats['p50_ms']:9.2f}{stats['p99_ms']:9.2f}"
+                  f"{stats['rps'] / status_rps:10.2f}x  {REFERENCE[name] if c == 8 else '':>14}  "
+                  f"{TARGETS[name] if c == 8 else ''}")
+    if rss_before is not None:
+        print(f"\napi RSS (all workers): {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after")
+
+
+if __name__ == "__main__":
+    main()
