@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from services.api.body import MAX_BODY_BYTES
 from services.api.context import NodeContext
 from services.api.errors import ApiError, error_response
-from services.api.headers import apply_common_headers, is_preflight, preflight_response
+from services.api.headers import CommonHeaders, is_preflight, preflight_response
 from services.api.ratelimit import (
     FixedWindowLimiter,
     build_limiters,
@@ -51,7 +51,7 @@ def create_app(ctx: NodeContext) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.compact = True  # type: ignore[attr-defined]
     app.extensions["ksnode"] = ctx
-    app.wsgi_app = PathNormaliser(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = CommonHeaders(PathNormaliser(app.wsgi_app))  # type: ignore[method-assign]
 
     # A multi-process server passes limiters shared by its workers.
     limiters = ctx.extras.setdefault(
@@ -76,7 +76,7 @@ def create_app(ctx: NodeContext) -> Flask:
         for name, value in g.get("rate_headers", {}).items():
             response.headers[name] = value
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        return apply_common_headers(response)
+        return response
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

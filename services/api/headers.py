@@ -25,13 +25,22 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 CORS_ALLOW_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE"
 
 
-def apply_common_headers(response: Response) -> Response:
-    headers = response.headers
-    for name, value in SECURITY_HEADERS:
-        if name not in headers:
-            headers[name] = value
-    headers["Access-Control-Allow-Origin"] = "*"
-    return response
+class CommonHeaders:
+    """WSGI middleware adding the security and CORS headers to every
+    response (spec §2.2-2.3), including Flask's own error pages. Appending
+    to the WSGI header list is far cheaper than Werkzeug's Headers.set."""
+
+    STATIC = [*SECURITY_HEADERS, ("Access-Control-Allow-Origin", "*")]
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def add_headers(status, headers, exc_info=None):
+            headers.extend(self.STATIC)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, add_headers)
 
 
 def is_preflight(request: Request) -> bool:

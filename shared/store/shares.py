@@ -20,11 +20,14 @@ class WalletShare:
     enc_share: bytes | None
 
 
+# LATERAL ... LIMIT 1 keeps each key an index lookup whatever the table size
+# (a prepared statement's generic plan must not drift to a hash join).
 LOOKUP_SQL = (
     f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = $1 AND user_auth_id = $2 LIMIT 1),"
     " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, s.share_id::text, s.enc_share"
     " FROM unnest($3::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
-    f" LEFT JOIN {WALLETS} w ON w.public_key = k.public_key"
+    f" LEFT JOIN LATERAL (SELECT wallet_id, user_id, curve_type FROM {WALLETS}"
+    "  WHERE public_key = k.public_key LIMIT 1) w ON true"
     f" LEFT JOIN {KEY_SHARES} s ON s.wallet_id = w.wallet_id"
     " ORDER BY k.ord"
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ from services.api.jsvalues import js_parse_int, js_string, js_truthy
 from shared.config import Config
 
 MAX_AGE_SECONDS = 86400
-_HEX = "0123456789abcdefABCDEF"
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]*")
 
 
 def data_check_string(payload: dict[str, Any]) -> str:
@@ -27,13 +28,8 @@ def data_check_string(payload: dict[str, Any]) -> str:
 
 def lenient_hex(text: str) -> bytes:
     """Node's Buffer.from(text, "hex"): stops at the first invalid pair."""
-    out = bytearray()
-    for i in range(0, len(text) - 1, 2):
-        pair = text[i:i + 2]
-        if pair[0] not in _HEX or pair[1] not in _HEX:
-            break
-        out.append(int(pair, 16))
-    return bytes(out)
+    valid = _HEX_PREFIX.match(text).group(0)
+    return bytes.fromhex(valid[: len(valid) // 2 * 2])
 
 
 def expected_hash(bot_token: str, payload: dict[str, Any]) -> bytes:
