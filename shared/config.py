@@ -86,7 +86,7 @@ class Config:
     backup_selfcheck: bool = True
     backup_job_timeout_seconds: float = 300.0
     backup_poll_seconds: float = 1.0
-    backup_compression: int = 0
+    backup_compression: int = 1
     pg_bin_dir: Path | None = None
     pg_dump_bin: str | None = None
     pg_restore_bin: str | None = None
@@ -359,7 +359,7 @@ def load_config(environ: Mapping[str, str] | None = None, *,
         backup_selfcheck=r.bool("BACKUP_SELFCHECK", True),
         backup_job_timeout_seconds=r.float("BACKUP_JOB_TIMEOUT_SECONDS", 300.0, minimum=1),
         backup_poll_seconds=r.float("BACKUP_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
-        backup_compression=r.int("BACKUP_COMPRESSION", 0, minimum=0, maximum=9),
+        backup_compression=r.int("BACKUP_COMPRESSION", 1, minimum=0, maximum=9),
         pg_bin_dir=_absolute(r.path("PG_BIN_DIR")),
         pg_dump_bin=r.str("PG_DUMP_BIN"),
         pg_restore_bin=r.str("PG_RESTORE_BIN"),
