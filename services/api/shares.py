@@ -3,6 +3,7 @@ a unique-key race into the documented 409."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import psycopg2.errors
 from services.api.context import node
 from services.api.errors import ApiError
 from shared.crypto import DecryptError, share_aad
+from shared.store import shares
 from shared.store.shares import WalletShare
 from shared.store.wallets import DuplicatePublicKey
 
@@ -41,3 +43,24 @@ def unique_violation_as_duplicate(msg: str) -> Iterator[None]:
         if exc.diag.constraint_name in ("2_wallets_public_key_key", "2_key_shares_unique"):
             raise ApiError("DUPLICATE_PUBLIC_KEY", msg) from None
         raise
+
+
+def check_owned(entry: WalletShare, user_id: str, curve: str) -> None:
+    """v2's per-curve checks, in the reference's order."""
+    if entry.wallet_id is None:
+        raise ApiError("WALLET_NOT_FOUND", f"Wallet not found for curve_type: {curve}")
+    if entry.owner_id != user_id:
+        raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
+    if entry.enc_share is None:
+        raise ApiError("KEY_SHARE_NOT_FOUND", f"Key share not found for curve_type: {curve}")
+
+
+def confirm_reshare(cur, entry: WalletShare, submitted: bytes, mismatch: str, not_stamped: str) -> None:
+    """The submitted share must equal the stored one (constant time, case
+    insensitive); then the reshare time is stamped."""
+    stored = decrypt_share(entry)
+    if not hmac.compare_digest(stored.lower().encode(), submitted.hex().encode()):
+        raise ApiError("RESHARE_FAILED", mismatch)
+    assert entry.wallet_id is not None
+    if not shares.stamp_reshare(cur, entry.wallet_id):
+        raise ApiError("RESHARE_FAILED", not_stamped)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint
 
 from services.api.auth.bearer import authenticate
 from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
-from services.api.shares import decrypt_share, unique_violation_as_duplicate
+from services.api.shares import confirm_reshare, decrypt_share, unique_violation_as_duplicate
 from services.api.validate import optional_text, public_key, share, supported_curve
 from shared.store import shares, users, wallets
 
@@ -22,13 +20,17 @@ def _v1_curve(body: dict) -> str:
     return "ed25519" if body.get("curve_type") == "ed25519" else "secp256k1"
 
 
+def _wallet_fields(body: dict) -> tuple[bytes, bytes, str]:
+    """(public key, share, curve) of register/reshare, checked in that order."""
+    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
+    value = share(body.get("share"), "Share is not valid")
+    return key, value, supported_curve(body)
+
+
 @bp.post("/register")
 def register():
     identity = authenticate()
-    body = json_body()
-    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
-    share_bytes = share(body.get("share"), "Share is not valid")
-    curve = supported_curve(body)
+    key, share_bytes, curve = _wallet_fields(json_body())
     ctx = node()
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
         with ctx.db.transaction() as cur:
@@ -75,10 +77,7 @@ def check():
 @bp.post("/reshare")
 def reshare():
     identity = authenticate()
-    body = json_body()
-    key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
-    submitted = share(body.get("share"), "Share is not valid")
-    supported_curve(body)
+    key, submitted, _ = _wallet_fields(json_body())
     ctx = node()
     with ctx.db.transaction() as cur:
         user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
@@ -92,11 +91,8 @@ def reshare():
             raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
         if entry.enc_share is None:
             raise ApiError("KEY_SHARE_NOT_FOUND", "Key share not found")
-        stored = decrypt_share(entry)
-        if not hmac.compare_digest(stored.lower().encode(), submitted.hex().encode()):
-            raise ApiError("RESHARE_FAILED", "New share does not match existing share")
-        if not shares.stamp_reshare(cur, entry.wallet_id):
-            raise ApiError("RESHARE_FAILED", "Failed to updateReshare: no key share updated")
+        confirm_reshare(cur, entry, submitted, "New share does not match existing share",
+                        "Failed to updateReshare: no key share updated")
     return ok(with_data=False)
 
 

@@ -7,8 +7,6 @@ also undoes the secp256k1 step), and registration races end in 409.
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint
 
 from services.api.auth.bearer import Identity, authenticate
@@ -16,7 +14,12 @@ from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
 from services.api.jsvalues import js_truthy
-from services.api.shares import decrypt_share, unique_violation_as_duplicate
+from services.api.shares import (
+    check_owned,
+    confirm_reshare,
+    decrypt_share,
+    unique_violation_as_duplicate,
+)
 from services.api.validate import (
     CURVES,
     curve_entry,
@@ -76,12 +79,7 @@ def get_shares():
         raise ApiError("USER_NOT_FOUND", "User not found")
     data = {}
     for curve, entry in zip(keys, entries, strict=True):
-        if entry.wallet_id is None:
-            raise ApiError("WALLET_NOT_FOUND", f"Wallet not found for curve_type: {curve}")
-        if entry.owner_id != user_id:
-            raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
-        if entry.enc_share is None:
-            raise ApiError("KEY_SHARE_NOT_FOUND", f"Key share not found for curve_type: {curve}")
+        check_owned(entry, user_id, curve)
         data[curve] = {"share_id": entry.share_id, "share": decrypt_share(entry)}
     return ok(data)
 
@@ -144,17 +142,8 @@ def reshare():
         if user_id is None:
             raise ApiError("USER_NOT_FOUND", "User not found")
         for (curve, (_, submitted)), entry in zip(entries.items(), found, strict=True):
-            if entry.wallet_id is None:
-                raise ApiError("WALLET_NOT_FOUND", f"Wallet not found for curve_type: {curve}")
-            if entry.owner_id != user_id:
-                raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
-            if entry.enc_share is None:
-                raise ApiError("KEY_SHARE_NOT_FOUND", f"Key share not found for curve_type: {curve}")
-            stored = decrypt_share(entry)
-            if not hmac.compare_digest(stored.lower().encode(), submitted.hex().encode()):
-                raise ApiError("RESHARE_FAILED", "Share mismatch")
-            if not shares.stamp_reshare(cur, entry.wallet_id):
-                raise ApiError("RESHARE_FAILED", "Failed to update reshare timestamp")
+            check_owned(entry, user_id, curve)
+            confirm_reshare(cur, entry, submitted, "Share mismatch", "Failed to update reshare timestamp")
     return ok(with_data=False)
 
 
