@@ -105,3 +105,10 @@ def test_status_database_part_is_cached_for_the_configured_time(start_api, db):
     with db.transaction() as cur:
         backup_checks.record(cur, True, None)
     assert server.get("/status").json()["is_db_backup_checked"] is False  # still the cached answer
+
+
+def test_paths_match_case_insensitively_and_with_trailing_slash(api):
+    for path in ("/status", "/status/", "/STATUS", "/Status/"):
+        assert api.get(path).json()["is_db_connected"] is True, path
+    r = api.post("/KEYSHARE/V2/CHECK/", json={})
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_REQUEST"

@@ -34,7 +34,9 @@ HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LAR
 
 
 class PathNormaliser:
-    """WSGI middleware: an optional trailing slash, like Express (spec §2.1)."""
+    """WSGI middleware: paths match case-insensitively and with an optional
+    trailing slash, like Express (spec §2.1). Every route of ours is
+    lowercase, so lowercasing the path is exact."""
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
@@ -42,7 +44,8 @@ class PathNormaliser:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if len(path) > 1 and path.endswith("/"):
-            environ["PATH_INFO"] = path.rstrip("/") or "/"
+            path = path.rstrip("/") or "/"
+        environ["PATH_INFO"] = path.lower()
         return self.wsgi_app(environ, start_response)
 
 
