@@ -67,3 +67,9 @@ def test_dockerfile_user_healthcheck_entrypoint():
     assert re.search(r'^ENTRYPOINT \["ksnode-entrypoint"\]$', text, re.M)
     assert "COPY supervisord.conf" in text or "supervisord.conf" in text
     assert "exec ksnode up" in (DOCKER / "entrypoint.sh").read_text()
+
+
+def test_image_has_a_tls_capable_postgres_17_client():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert "postgresql-client-17" in text
+    assert "PG_BIN_DIR=/usr/lib/postgresql/17/bin" in text

@@ -126,3 +126,29 @@ def test_startup_failures_are_one_clear_line(tls_server, secret_file, change, fr
     assert result.returncode == 1
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr and "bad-password" not in result.stderr
+
+
+def test_backup_and_restore_against_the_external_server(tls_server, secret_file, tmp_path):
+    """The worker finds a client new enough for the external server, dumps
+    over verified TLS with the password from the environment, and restores."""
+    from services.backup_worker.service import BackupService
+    from shared.db import Database
+    from shared.migrations import run_migrations
+
+    _, folder = tls_server
+    config = load_config(env(tls_server, secret_file, DB_SSLMODE="verify-full",
+                             DB_SSLROOTCERT=str(folder / "ca.crt"), DUMP_DIR=str(tmp_path / "dump")))
+    run_migrations(config)
+    db = Database(config, maxconn=2)
+    try:
+        service = BackupService(config, db)  # finds pg_dump/pg_restore itself
+        result = service.backup_now()
+        assert Path(result["dumpPath"]).read_bytes()[:5] == b"PGDMP"
+        with db.cursor() as cur:
+            cur.execute('INSERT INTO "2_users" (auth_type, user_auth_id) VALUES (\'x\', \'x_after_backup\')')
+        service.restore_now(result["dumpPath"])
+        with db.cursor() as cur:
+            cur.execute('SELECT count(*) FROM "2_users" WHERE user_auth_id = \'x_after_backup\'')
+            assert cur.fetchone()[0] == 0
+    finally:
+        db.close()

