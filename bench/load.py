@@ -101,12 +101,17 @@ def api_rss_kib(home: Path | None) -> int | None:
     """Resident memory of the api program and its workers (from /proc)."""
     if home is None:
         return None
-    try:
-        out = subprocess.run([sys.executable, "-m", "shared.cli", "ctl", "status"], capture_output=True,
-                             text=True, env={**os.environ, "KSNODE_HOME": str(home)}, timeout=20).stdout
-        parent = int(next(line for line in out.splitlines() if line.startswith("api")).split("pid")[1]
-                     .split(",")[0])
-    except (StopIteration, ValueError, IndexError, subprocess.SubprocessError):
+    parent = None
+    for _ in range(30):  # supervisord shows the pid once the program counts as RUNNING
+        try:
+            out = subprocess.run([sys.executable, "-m", "shared.cli", "ctl", "status"], capture_output=True,
+                                 text=True, env={**os.environ, "KSNODE_HOME": str(home)}, timeout=20).stdout
+            parent = int(next(line for line in out.splitlines() if line.startswith("api")).split("pid")[1]
+                         .split(",")[0])
+            break
+        except (StopIteration, ValueError, IndexError, subprocess.SubprocessError):
+            time.sleep(0.5)
+    if parent is None:
         return None
     pids = [parent] + [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
     total = 0
