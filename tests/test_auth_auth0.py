@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.api.auth.auth0 import Auth0Verifier
-from services.api.auth.base import AuthFailure
 from services.api.auth.providers import http_session
 from shared.config import Config
 from tests.fakes.idp import (
@@ -19,6 +18,7 @@ from tests.fakes.idp import (
     AUTH0_DOMAIN,
     FakeIdentityProvider,
     ManualClock,
+    auth_failure,
     idp_fixture,  # noqa: F401 - the module's `idp` fixture
 )
 
@@ -41,10 +41,6 @@ def auth0(idp) -> Auth0Verifier:
     return verifier_for(idp)
 
 
-def failure(verifier: Auth0Verifier, token: str) -> str:
-    with pytest.raises(AuthFailure) as info:
-        verifier.verify(token)
-    return info.value.msg
 
 
 def test_valid_token_keeps_the_email_exactly(auth0, idp):
@@ -73,7 +69,7 @@ def test_default_jwks_url_is_derived_from_the_domain():
     ({"email_verified": None}, "Email address is not verified"),
 ])
 def test_rejections_with_the_reference_messages(auth0, idp, change, message):
-    assert failure(auth0, idp.token(idp.auth0_claims(**change))) == message
+    assert auth_failure(auth0, idp.token(idp.auth0_claims(**change))) == message
 
 
 def test_issued_at_slightly_ahead_of_our_clock_is_accepted(auth0, idp):
@@ -82,26 +78,26 @@ def test_issued_at_slightly_ahead_of_our_clock_is_accepted(auth0, idp):
 
 def test_leeway_setting(idp):
     expired = idp.token(idp.auth0_claims(exp=int(time.time()) - 20))
-    assert failure(verifier_for(idp), expired) == "Token has expired"
+    assert auth_failure(verifier_for(idp), expired) == "Token has expired"
     assert verifier_for(idp, jwt_leeway_seconds=60.0).verify(expired)
 
 
 def test_header_checks(auth0, idp):
-    assert failure(auth0, "not-a-jwt") == "Invalid token format"
-    assert failure(auth0, "") == "Invalid token format"
+    assert auth_failure(auth0, "not-a-jwt") == "Invalid token format"
+    assert auth_failure(auth0, "") == "Invalid token format"
     no_kid = jwt.encode(idp.auth0_claims(), idp.keys[idp.current_kid], algorithm="RS256")
-    assert failure(auth0, no_kid) == "Missing key id in token header"
-    assert failure(auth0, idp.token(idp.auth0_claims(), kid="nope")) == "Unable to find signing key for token"
+    assert auth_failure(auth0, no_kid) == "Missing key id in token header"
+    assert auth_failure(auth0, idp.token(idp.auth0_claims(), kid="nope")) == "Unable to find signing key for token"
 
 
 def test_forged_tokens(auth0, idp):
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    assert failure(auth0, idp.token(idp.auth0_claims(), key=stranger)) == "invalid signature"
-    assert failure(auth0, idp.unsigned_token(idp.auth0_claims())) == "invalid algorithm"
-    assert failure(auth0, idp.hs256_confusion_token(idp.auth0_claims())) == "invalid algorithm"
+    assert auth_failure(auth0, idp.token(idp.auth0_claims(), key=stranger)) == "invalid signature"
+    assert auth_failure(auth0, idp.unsigned_token(idp.auth0_claims())) == "invalid algorithm"
+    assert auth_failure(auth0, idp.hs256_confusion_token(idp.auth0_claims())) == "invalid algorithm"
     header, _, signature = idp.token(idp.auth0_claims()).split(".")
     other = idp.token(idp.auth0_claims("mallory@example.com")).split(".")[1]
-    assert failure(auth0, f"{header}.{other}.{signature}") == "invalid signature"
+    assert auth_failure(auth0, f"{header}.{other}.{signature}") == "invalid signature"
 
 
 def test_key_rotation_is_picked_up_by_one_forced_refetch(auth0, idp):
@@ -112,7 +108,7 @@ def test_key_rotation_is_picked_up_by_one_forced_refetch(auth0, idp):
     assert auth0.verify(idp.token(idp.auth0_claims(), kid=new_kid))
     assert idp.jwks_fetches == fetches + 1
     for _ in range(10):  # more unknown kids right after: no more fetches
-        assert failure(auth0, idp.token(idp.auth0_claims(), kid="forged")) == \
+        assert auth_failure(auth0, idp.token(idp.auth0_claims(), kid="forged")) == \
             "Unable to find signing key for token"
     assert idp.jwks_fetches == fetches + 1
 
@@ -136,10 +132,10 @@ def test_keys_are_cached_five_minutes(auth0, idp):
 ])
 def test_jwks_failures(auth0, idp, mode, message):
     idp.jwks_mode = mode
-    assert failure(auth0, idp.token(idp.auth0_claims())) == message
+    assert auth_failure(auth0, idp.token(idp.auth0_claims())) == message
 
 
 def test_slow_jwks_times_out(idp):
     idp.jwks_delay = 2.0
-    assert failure(verifier_for(idp), idp.token(idp.auth0_claims())) == \
+    assert auth_failure(verifier_for(idp), idp.token(idp.auth0_claims())) == \
         "Token validation failed: Failed to fetch Auth0 JWKS: did not answer in time"

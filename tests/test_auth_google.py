@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.api.auth.base import AuthFailure
 from services.api.auth.google import GoogleVerifier
 from services.api.auth.providers import http_session
 from shared.config import Config
@@ -17,6 +16,7 @@ from tests.fakes.idp import (
     GOOGLE_CLIENT_ID,
     FakeIdentityProvider,
     ManualClock,
+    auth_failure,
     idp_fixture,  # noqa: F401 - the module's `idp` fixture
 )
 
@@ -42,10 +42,6 @@ def google(idp) -> GoogleVerifier:
     return verifier_for(idp)
 
 
-def failure(verifier: GoogleVerifier, token: str) -> str:
-    with pytest.raises(AuthFailure) as info:
-        verifier.verify(token)
-    return info.value.msg
 
 
 def test_valid_token_gives_its_claims_and_later_calls_use_the_cached_keys(google, idp):
@@ -73,7 +69,7 @@ def test_second_issuer_and_string_email_verified_are_accepted(google, idp):
     ({"email_verified": None}, "Email address is not verified"),  # None drops the claim
 ])
 def test_rejections_with_the_reference_messages(google, idp, change, message):
-    assert failure(google, idp.token(idp.google_claims(**change))) == message
+    assert auth_failure(google, idp.token(idp.google_claims(**change))) == message
 
 
 def test_issued_at_slightly_ahead_of_our_clock_is_accepted(google, idp):
@@ -87,8 +83,8 @@ def test_jwt_leeway_applies_to_expiry_and_not_before(idp):
     lenient = verifier_for(idp, jwt_leeway_seconds=60.0)
     expired = idp.token(idp.google_claims(exp=now - 20))
     early = idp.token(idp.google_claims(nbf=now + 20))
-    assert failure(strict, expired) == "Token has expired"
-    assert failure(strict, early) == "Token is not yet valid"
+    assert auth_failure(strict, expired) == "Token has expired"
+    assert auth_failure(strict, early) == "Token is not yet valid"
     assert lenient.verify(expired) and lenient.verify(early)
 
 
@@ -104,7 +100,7 @@ def test_forged_tokens_are_malformed(google, idp):
         idp.hs256_confusion_token(idp.google_claims()),     # HS256 keyed with the public key
         "garbage", "", "a.b.c", f"{header}.{payload}",
     ):
-        assert failure(google, token) == MALFORMED, token
+        assert auth_failure(google, token) == MALFORMED, token
 
 
 def test_unknown_kid_refetches_the_keys_once_and_accepts_a_rotated_key(google, idp):
@@ -120,11 +116,11 @@ def test_unknown_kid_refetch_is_rate_limited(google, idp):
     assert google.verify(idp.token(idp.google_claims()))
     fetches = idp.jwks_fetches
     for _ in range(20):
-        assert failure(google, idp.token(idp.google_claims(), kid="forged")) == MALFORMED
+        assert auth_failure(google, idp.token(idp.google_claims(), kid="forged")) == MALFORMED
     assert idp.jwks_fetches == fetches  # within 5 s of the last fetch: none
     google.jwks.clock.advance(6)
     for _ in range(20):
-        assert failure(google, idp.token(idp.google_claims(), kid="forged")) == MALFORMED
+        assert auth_failure(google, idp.token(idp.google_claims(), kid="forged")) == MALFORMED
     assert idp.jwks_fetches == fetches + 1
 
 
@@ -151,16 +147,16 @@ def test_jwks_failures_are_auth_failures_and_not_retried_at_once(google, idp, mo
     idp.jwks_mode = mode
     fetches = idp.jwks_fetches
     for _ in range(5):
-        assert failure(google, idp.token(idp.google_claims())) == message
+        assert auth_failure(google, idp.token(idp.google_claims())) == message
     assert idp.jwks_fetches == fetches + 1  # the failure is remembered for the refetch interval
 
 
 def test_jwks_unreachable_and_slow(idp):
     unreachable = verifier_for(idp, google_jwks_url="http://127.0.0.1:9/certs")
-    assert failure(unreachable, idp.token(idp.google_claims())) == \
+    assert auth_failure(unreachable, idp.token(idp.google_claims())) == \
         "Token validation failed: Failed to fetch Google JWKS: connection failed"
     idp.jwks_delay = 2.0  # twice AUTH_HTTP_TIMEOUT_SECONDS
-    assert failure(verifier_for(idp), idp.token(idp.google_claims())) == \
+    assert auth_failure(verifier_for(idp), idp.token(idp.google_claims())) == \
         "Token validation failed: Failed to fetch Google JWKS: did not answer in time"
 
 
@@ -170,7 +166,7 @@ def test_known_keys_survive_a_provider_outage_within_the_grace(google, idp):
     google.jwks.clock.advance(3600 + 10)  # keys expired; the refresh fails
     assert google.verify(idp.token(idp.google_claims()))
     google.jwks.clock.advance(3600)  # past the grace: no keys any more
-    assert failure(google, idp.token(idp.google_claims())).startswith("Token validation failed:")
+    assert auth_failure(google, idp.token(idp.google_claims())).startswith("Token validation failed:")
 
 
 def test_concurrent_first_requests_fetch_the_keys_once(google, idp):

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from services.api.auth.base import AuthFailure
 from services.api.auth.discord import DiscordVerifier
 from services.api.auth.outbound import MAX_ANSWER_BYTES
 from services.api.auth.providers import http_session
@@ -16,6 +15,7 @@ from services.api.auth.x import XVerifier
 from shared.config import Config
 from tests.fakes.idp import (
     FakeIdentityProvider,
+    auth_failure,
     idp_fixture,  # noqa: F401 - the module's `idp` fixture
 )
 
@@ -30,10 +30,6 @@ def discord(idp: FakeIdentityProvider) -> DiscordVerifier:
     return DiscordVerifier(Config(**idp.config_overrides()), http_session())
 
 
-def failure(verifier, token: str) -> str:
-    with pytest.raises(AuthFailure) as info:
-        verifier.verify(token)
-    return info.value.msg
 
 
 def test_x_returns_the_data_object_and_sends_the_token_as_bearer(x, idp):
@@ -46,7 +42,7 @@ def test_x_returns_the_data_object_and_sends_the_token_as_bearer(x, idp):
 @pytest.mark.parametrize("status", [400, 401, 403, 429, 500, 302])
 def test_x_non_2xx_is_invalid_token(x, idp, status):
     idp.answer(f"x-{status}", status, {"title": "Unauthorized"})
-    assert failure(x, f"x-{status}") == "Invalid or malformed token"
+    assert auth_failure(x, f"x-{status}") == "Invalid or malformed token"
 
 
 @pytest.mark.parametrize("body,message", [
@@ -59,7 +55,7 @@ def test_x_non_2xx_is_invalid_token(x, idp, status):
 ])
 def test_x_answer_without_a_user_object(x, idp, body, message):
     idp.answer("x-odd", 200, body)
-    assert failure(x, "x-odd") == message
+    assert auth_failure(x, "x-odd") == message
 
 
 def test_discord_returns_the_user_and_does_not_require_verified(discord, idp):
@@ -70,22 +66,22 @@ def test_discord_returns_the_user_and_does_not_require_verified(discord, idp):
 @pytest.mark.parametrize("body", [{"id": "78"}, {"id": "78", "email": ""}, {"id": "78", "email": None}])
 def test_discord_requires_an_email(discord, idp, body):
     idp.answer("d-noemail", 200, body)
-    assert failure(discord, "d-noemail") == "Can't get email from Discord token"
+    assert auth_failure(discord, "d-noemail") == "Can't get email from Discord token"
 
 
 def test_discord_non_2xx_message_carries_status_and_text_but_never_the_token(discord, idp):
     idp.answer("d-401", 401, '{"message": "401: Unauthorized", "code": 0}')
-    assert failure(discord, "d-401") == 'Failed to get user info: 401 {"message": "401: Unauthorized", "code": 0}'
+    assert auth_failure(discord, "d-401") == 'Failed to get user info: 401 {"message": "401: Unauthorized", "code": 0}'
     secret = "d-echo-" + "s" * 40
     idp.answer(secret, 400, f"invalid token {secret} " + "x" * 1000)
-    message = failure(discord, secret)
+    message = auth_failure(discord, secret)
     assert secret not in message and "***" in message
     assert len(message) < 260  # the provider's text is cut short
 
 
 def test_discord_non_json_answer(discord, idp):
     idp.answer("d-html", 200, "<html>")
-    assert failure(discord, "d-html") == "Token validation failed: Discord user info is not a JSON object"
+    assert auth_failure(discord, "d-html") == "Token validation failed: Discord user info is not a JSON object"
 
 
 @pytest.mark.parametrize("provider", ["x", "discord"])
@@ -94,7 +90,7 @@ def test_slow_provider_fails_at_the_timeout(request, idp, provider):
     idp.answer("slow", 200, {"data": {"id": "1"}, "id": "1", "email": "e"}, delay=3.0)
     started = time.monotonic()
     label = "X" if provider == "x" else "Discord"
-    assert failure(verifier, "slow") == f"Token validation failed: {label} user info did not answer in time"
+    assert auth_failure(verifier, "slow") == f"Token validation failed: {label} user info did not answer in time"
     print(f"slow {provider}: failed after {time.monotonic() - started:.2f} s (timeout 1 s, delay 3 s)")
 
 
@@ -102,12 +98,12 @@ def test_dripping_body_is_cut_at_the_deadline(x, idp):
     # Headers at once, then one byte every 0.1 s: requests' per-read timeout
     # alone would wait for all of it (several seconds).
     idp.answer("drip", 200, {"data": {"id": "1", "name": "n" * 60}}, drip=0.1)
-    assert failure(x, "drip") == "Token validation failed: X user info did not answer in time"
+    assert auth_failure(x, "drip") == "Token validation failed: X user info did not answer in time"
 
 
 def test_oversized_answer_is_refused(discord, idp):
     idp.answer("huge", 200, {"id": "1", "email": "e", "pad": "p" * MAX_ANSWER_BYTES})
-    assert failure(discord, "huge") == \
+    assert auth_failure(discord, "huge") == \
         f"Token validation failed: Discord user info answer larger than {MAX_ANSWER_BYTES} bytes"
 
 
@@ -115,8 +111,8 @@ def test_provider_unreachable():
     config = Config(x_userinfo_url="http://127.0.0.1:9/me", discord_userinfo_url="http://127.0.0.1:9/me",
                     auth_http_timeout_seconds=1.0)
     session = http_session()
-    assert failure(XVerifier(config, session), "t") == "Token validation failed: X user info connection failed"
-    assert failure(DiscordVerifier(config, session), "t") == \
+    assert auth_failure(XVerifier(config, session), "t") == "Token validation failed: X user info connection failed"
+    assert auth_failure(DiscordVerifier(config, session), "t") == \
         "Token validation failed: Discord user info connection failed"
 
 
@@ -125,7 +121,7 @@ def test_calls_share_pooled_connections(x, discord, idp):
     before = len(idp.seen_client_ports)
     for _ in range(10):
         x.verify("pool-x")
-        failure(x, "unknown-token")
+        auth_failure(x, "unknown-token")
     ports = set(idp.seen_client_ports[before:])
     assert len(idp.seen_client_ports) - before == 20 and len(ports) == 1
 
@@ -142,7 +138,7 @@ def test_slow_headers_then_dripping_body_share_one_deadline(x, idp):
     # 0.6 s before the headers, then ~0.65 s of dripping body (43 bytes):
     # each phase alone fits the 1 s timeout, together they do not.
     idp.answer("late-drip", 200, {"data": {"id": "1", "name": "n" * 10}}, delay=0.6, drip=0.015)
-    assert failure(x, "late-drip") == "Token validation failed: X user info did not answer in time"
+    assert auth_failure(x, "late-drip") == "Token validation failed: X user info did not answer in time"
 
 
 def test_a_slow_but_timely_answer_is_accepted(x, idp):

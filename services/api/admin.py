@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from flask import request
+from flask import g, request
 
 from services.api.context import node
 from services.api.errors import ApiError, error_response
@@ -27,8 +27,6 @@ def check_route_limit(name: str) -> Any | None:
     if ctx.config.rate_limit_per_minute <= 0:
         return None
     decision = ctx.extras["limiters"][name].hit(client_key(request, ctx.config.trust_proxy_hops))
-    from flask import g
-
     g.rate_headers = decision.headers  # the route's limiter speaks last, like the reference
     if not decision.allowed:
         return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))

@@ -10,6 +10,7 @@ the record of existing dump files stay true.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -41,7 +42,7 @@ def restore_database(config: Config, tools: PgTools, path: Path, dump_dir: Path)
     env = libpq_environment(config)
     verify(tools, path, env)
     safety = dump_database(config, tools, dump_dir,
-                           name="pre_restore_" + dump_file_name(config.db_name, _now()))
+                           name="pre_restore_" + dump_file_name(config.db_name, dt.datetime.now(dt.UTC)))
     fd, list_path = tempfile.mkstemp(prefix=".restore-", suffix=".list", dir=dump_dir)
     try:
         with os.fdopen(fd, "w") as handle:
@@ -55,8 +56,3 @@ def restore_database(config: Config, tools: PgTools, path: Path, dump_dir: Path)
         raise RestoreFailed(f"pg_restore failed, database unchanged: {stderr_tail(result)}")
     return safety
 
-
-def _now():
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)

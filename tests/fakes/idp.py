@@ -226,3 +226,14 @@ def idp_fixture() -> Iterator[FakeIdentityProvider]:
     provider = FakeIdentityProvider()
     yield provider
     provider.close()
+
+
+def auth_failure(verifier, token: str) -> str:
+    """The message a verifier refuses ``token`` with (fails the test if accepted)."""
+    import pytest
+
+    from services.api.auth.base import AuthFailure
+
+    with pytest.raises(AuthFailure) as info:
+        verifier.verify(token)
+    return info.value.msg
