@@ -50,7 +50,7 @@ class Config:
     port: int = 4201
     host: str = "0.0.0.0"
     api_threads: int = 4
-    api_workers: int = 0  # 0: one more than the CPU cores, at most 8
+    api_workers: int = 0  # 0: one per usable CPU core, at most 8
     rate_limit_per_minute: int = 100
     trust_proxy_hops: int = 0
     # Database; db_host None means "start the embedded Postgres"
@@ -106,10 +106,15 @@ class Config:
     def effective_api_workers(self) -> int:
         if self.api_workers > 0:
             return self.api_workers
-        # Measured on 2 cores: more processes with few threads each beat
-        # many threads (they fight over one GIL); one extra process covers
-        # the time each spends waiting for Postgres.
-        return max(1, min((os.cpu_count() or 1) + 1, 8))
+        # One process per usable core: each runs one request at a time
+        # (services/api/gate.py), so more processes than cores only take
+        # turns on them. Measured on 2 cores: 2 workers serve v1 get about
+        # 20% faster than 3, with a third of the p99.
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, 8))
 
     @property
     def embedded_db(self) -> bool:

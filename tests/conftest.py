@@ -112,12 +112,15 @@ def cipher() -> Cipher:
 
 
 class ApiServer:
-    """A real waitress server for create_app() in a background thread."""
+    """A real waitress server for create_app() in a background thread, with
+    the production gate (one request runs Python at a time, gate.py)."""
 
     def __init__(self, app, host: str = "127.0.0.1"):
         from waitress.server import create_server
 
-        self.server = create_server(app, host=host, port=0, threads=8, ident=None,
+        from services.api.gate import GatedApp
+
+        self.server = create_server(GatedApp(app), host=host, port=0, threads=8, ident=None,
                                     clear_untrusted_proxy_headers=False)
         self.port = self.server.effective_port
         self.url = f"http://{host}:{self.port}"

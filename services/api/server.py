@@ -6,6 +6,8 @@ on it; this is what lets Python use every core. The parent only supervises:
 it restarts a worker that dies and, on SIGTERM, stops them all. Workers
 share one rate limiter in shared memory; everything else (pool, caches) is
 per worker. The parent holds no threads or connections when it forks.
+Workers also share a connection table (balance.py) so that keep-alive
+connections spread evenly over them instead of piling onto one.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import socket
 import time
 from dataclasses import replace
 
-from waitress.server import create_server
-
 from services.api.app import create_app
+from services.api.balance import BalancedServer, ConnectionTable
 from services.api.context import NodeContext
+from services.api.gate import GatedApp
 from services.api.metrics import enable_multiprocess
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
@@ -35,6 +37,7 @@ from shared.version import git_hash, version
 
 PROGRAM = "api"
 WORKER_STOP_SECONDS = 15
+LISTEN_BACKLOG = 2048
 
 
 def build_context(runtime: Runtime) -> NodeContext:
@@ -62,23 +65,24 @@ def listening_socket(config: Config) -> socket.socket:
         sock.bind((config.host, config.port))
     except OSError as exc:
         fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror}")
-    sock.listen(2048)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
 
-def serve(ctx: NodeContext, sock: socket.socket, log: logging.Logger) -> None:
+def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: int) -> None:
     """Run one waitress server on ``sock`` until SIGTERM (in this process)."""
     stop = StopFlag()
     holder: list = []
     stop.install(lambda: holder and holder[0].close())
-    app = create_app(ctx)
+    # One request runs Python at a time; waits on providers and jobs step out (gate.py).
+    app = GatedApp(create_app(ctx))
     announce_start(ctx.db, PROGRAM)
     HeartbeatThread(ctx.db, PROGRAM, ctx.config.heartbeat_interval_seconds, stop).start()
     # Proxy headers are ours to judge (TRUST_PROXY_HOPS); waitress would strip them.
-    server = create_server(app, sockets=[sock], threads=ctx.config.api_threads, ident=None,
-                           connection_limit=1000, channel_timeout=60,
-                           clear_untrusted_proxy_headers=False)
+    server = BalancedServer(app, sock, table=table, slot=slot, threads=ctx.config.api_threads, ident=None,
+                            connection_limit=1000, channel_timeout=60, backlog=LISTEN_BACKLOG,
+                            clear_untrusted_proxy_headers=False)
     holder.append(server)
     # Start-up objects never become garbage: keep them out of every
     # collection, and collect young objects less often (fewer latency spikes).
@@ -99,46 +103,51 @@ def serve(ctx: NodeContext, sock: socket.socket, log: logging.Logger) -> None:
 
 
 class WorkerPool:
-    """Fork and supervise the worker processes (parent side)."""
+    """Fork and supervise the worker processes (parent side).
 
-    def __init__(self, count: int, run_worker, log: logging.Logger):
+    Each worker owns a slot (0..count-1) in the connection table; a worker
+    that dies is replaced in the same slot, which is cleared meanwhile.
+    """
+
+    def __init__(self, count: int, run_worker, table: ConnectionTable, log: logging.Logger):
         self.count = count
-        self.run_worker = run_worker
+        self.run_worker = run_worker  # called with the slot, in the child
+        self.table = table
         self.log = log
-        self.pids: set[int] = set()
+        self.slots: dict[int, int] = {}  # pid -> slot
         self.stopping = False
 
-    def spawn(self) -> None:
+    def spawn(self, slot: int) -> None:
         pid = os.fork()
         if pid == 0:  # worker
             code = 0
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                self.run_worker()
+                self.run_worker(slot)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:  # noqa: BLE001 - reported, then the worker dies
                 self.log.exception("api worker crashed", extra={"event": "api.worker_crashed"})
                 code = 1
             os._exit(code)
-        self.pids.add(pid)
+        self.slots[pid] = slot
 
     def stop(self, *_args) -> None:
         self.stopping = True
-        for pid in list(self.pids):
+        for pid in list(self.slots):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
-                self.pids.discard(pid)
+                pass
 
     def run(self) -> None:
-        for _ in range(self.count):
-            self.spawn()
+        for slot in range(self.count):
+            self.spawn(slot)
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         deadline = None
-        while self.pids:
+        while self.slots:
             if self.stopping and deadline is None:
                 deadline = time.monotonic() + WORKER_STOP_SECONDS
             try:
@@ -147,17 +156,20 @@ class WorkerPool:
                 break
             if pid == 0:
                 if deadline is not None and time.monotonic() > deadline:
-                    for straggler in list(self.pids):
+                    for straggler in list(self.slots):
                         os.kill(straggler, signal.SIGKILL)
                 time.sleep(0.1)
                 continue
-            self.pids.discard(pid)
+            slot = self.slots.pop(pid, None)
+            if slot is None:
+                continue
+            self.table.clear(slot)
             if not self.stopping:
                 self.log.error("api worker exited, restarting it",
-                               extra={"event": "api.worker_exited", "pid": pid,
+                               extra={"event": "api.worker_exited", "pid": pid, "slot": slot,
                                       "status": os.waitstatus_to_exitcode(status)})
                 time.sleep(0.5)
-                self.spawn()
+                self.spawn(slot)
 
 
 def main() -> None:
@@ -172,12 +184,13 @@ def main() -> None:
         "event": "api.listening", "host": config.host, "port": sock.getsockname()[1],
         "workers": workers, "threads": config.api_threads, "version": ctx.version,
         "git_hash": ctx.git_hash, "public_key": ctx.keypair.public_key_hex if ctx.keypair else None})
+    table = ConnectionTable(workers)
     if workers == 1:
-        serve(ctx, sock, runtime.log)
+        serve(ctx, sock, table, 0)
     else:
         ctx.extras["limiters"] = build_limiters(config.rate_limit_per_minute, SharedFixedWindowLimiter)
         enable_multiprocess(config.run_dir / "metrics")
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
-        WorkerPool(workers, lambda: serve(replace(ctx, db=Database(config)), sock, runtime.log),
-                   runtime.log).run()
+        WorkerPool(workers, lambda slot: serve(replace(ctx, db=Database(config)), sock, table, slot),
+                   table, runtime.log).run()
     runtime.log.info("api stopped", extra={"event": "api.stopped"})

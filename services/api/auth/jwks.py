@@ -29,6 +29,7 @@ import jwt
 import requests
 
 from services.api.auth.outbound import Answer, OutboundError, bounded_get
+from services.api.gate import outside_gate
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class JwksCache:
         current = self._set
         if self.clock() < current.expires_at and kid in current.keys:
             return current.keys[kid]
-        with self._lock:
+        # Wait for another thread's fetch outside the worker's gate: that thread
+        # needs the gate back to finish, so waiting inside it would deadlock.
+        with outside_gate(), self._lock:
             now = self.clock()
             may_fetch = now - self._last_attempt >= self.refetch_interval
             current = self._set

@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from services.api.auth.base import AuthFailure
+from services.api.gate import outside_gate
 
 MAX_ANSWER_BYTES = 256 * 1024  # a JWKS or a user object is a few kB
 
@@ -55,6 +56,13 @@ class Answer:
 def bounded_get(session: requests.Session, url: str, *, timeout: float,
                 headers: Mapping[str, str] | None = None,
                 max_bytes: int = MAX_ANSWER_BYTES) -> Answer:
+    # Other requests of this worker run while we wait for the provider.
+    with outside_gate():
+        return _bounded_get(session, url, timeout=timeout, headers=headers, max_bytes=max_bytes)
+
+
+def _bounded_get(session: requests.Session, url: str, *, timeout: float,
+                 headers: Mapping[str, str] | None, max_bytes: int) -> Answer:
     deadline = time.monotonic() + timeout
     try:
         # ``total`` makes connecting plus waiting for the headers share one

@@ -16,6 +16,7 @@ from services.api.admin import check_route_limit, require_admin_password
 from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
+from services.api.gate import outside_gate
 from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
 from shared.store import dumps, jobs
 
@@ -33,7 +34,8 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
             job = jobs.get(cur, job_id)
         if job is not None and job.state in ("succeeded", "failed"):
             return job
-        time.sleep(delay)
+        with outside_gate():  # no connection is held here: other requests may run
+            time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
     raise ApiError("BACKUP_TIMEOUT", f"The {kind} is still running (job {job_id}); "
                    "see /pg_dump/v1/get_backup_history for its outcome")

@@ -1,0 +1,80 @@
+"""Spread client connections evenly over the API worker processes.
+
+All workers accept on one shared listening socket. Left alone, whichever
+worker wakes first takes the connection, so a burst of keep-alive
+connections (a wallet backend, a proxy, a load test) often lands mostly on
+one worker: that worker is held to one core by the GIL while the others
+idle, and its clients see several times the latency.
+
+Each worker publishes how many connections it holds in a small shared
+table and only listens for new ones while no other live worker holds
+fewer. Ties all listen, so at least the least-loaded worker always
+accepts. A worker's entry carries the time it was last written; entries
+older than ``STALE_SECONDS`` (a dead, stopped or hung worker: a live one
+rewrites its entry at least once per event-loop pass, which waitress ends
+after at most one second) are ignored, so they can never stop the others
+from accepting.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+
+from waitress.adjustments import Adjustments
+from waitress.server import TcpWSGIServer
+
+ENTRY = struct.Struct("=id")  # connections held, monotonic time written
+STALE_SECONDS = 3.0
+ABSENT = -1
+
+
+class ConnectionTable:
+    """Per-worker connection counts in memory shared across fork()."""
+
+    def __init__(self, workers: int, *, clock=time.monotonic):
+        self.workers = workers
+        self._clock = clock
+        self._memory = mmap.mmap(-1, ENTRY.size * workers)  # MAP_SHARED | MAP_ANONYMOUS
+        for slot in range(workers):
+            self.clear(slot)
+
+    def clear(self, slot: int) -> None:
+        """Mark a slot as having no live worker (the parent calls this when one exits)."""
+        ENTRY.pack_into(self._memory, slot * ENTRY.size, ABSENT, 0.0)
+
+    def publish(self, slot: int, connections: int) -> None:
+        ENTRY.pack_into(self._memory, slot * ENTRY.size, connections, self._clock())
+
+    def counts(self) -> list[int]:
+        """Live workers' connection counts by slot; ABSENT for dead or stale ones."""
+        now = self._clock()
+        result = []
+        for slot in range(self.workers):
+            connections, written = ENTRY.unpack_from(self._memory, slot * ENTRY.size)
+            fresh = connections != ABSENT and now - written <= STALE_SECONDS
+            result.append(connections if fresh else ABSENT)
+        return result
+
+    def may_accept(self, slot: int, connections: int) -> bool:
+        """Publish this worker's count; True unless another live worker holds fewer."""
+        self.publish(slot, connections)
+        others = [count for index, count in enumerate(self.counts()) if index != slot and count != ABSENT]
+        return not others or connections <= min(others)
+
+
+class BalancedServer(TcpWSGIServer):
+    """waitress's TCP server that listens only while it is among the least loaded."""
+
+    def __init__(self, application, sock, *, table: ConnectionTable, slot: int, **adjustments):
+        self.table = table
+        self.slot = slot
+        adj = Adjustments(sockets=[sock], **adjustments)
+        sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
+        super().__init__(application, {}, True, sock, adj=adj, bind_socket=False, sockinfo=sockinfo)
+
+    def readable(self) -> bool:
+        listening = super().readable()
+        # Called once per event-loop pass: the count stays fresh even when not listening.
+        return self.table.may_accept(self.slot, len(self.active_channels)) and listening

@@ -1,0 +1,126 @@
+"""Keep-alive connections spread evenly over the API worker processes
+(services/api/balance.py): the shared table's rules, then the real api
+program with two workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from services.api.balance import ABSENT, STALE_SECONDS, ConnectionTable
+from tests.fakes.idp import ManualClock
+
+
+def test_least_loaded_worker_listens_and_ties_all_listen():
+    clock = ManualClock()
+    table = ConnectionTable(3, clock=clock)
+    assert table.may_accept(0, 0)  # alone: always
+    table.publish(1, 2)
+    table.publish(2, 1)
+    assert table.may_accept(0, 1)      # tie with slot 2
+    assert not table.may_accept(0, 2)  # slot 2 holds fewer
+    assert table.may_accept(2, 1)
+    assert not table.may_accept(1, 2)
+
+
+def test_dead_and_stale_workers_are_ignored():
+    clock = ManualClock()
+    table = ConnectionTable(2, clock=clock)
+    table.publish(1, 0)
+    assert not table.may_accept(0, 5)
+    table.clear(1)  # the parent saw it exit
+    assert table.counts()[1] == ABSENT
+    assert table.may_accept(0, 5)
+    table.publish(1, 0)
+    clock.advance(STALE_SECONDS + 0.1)  # hung: no event-loop pass for too long
+    assert table.may_accept(0, 5)
+    assert table.counts() == [5, ABSENT]
+
+
+def test_table_is_shared_with_forked_children():
+    table = ConnectionTable(2)
+    pid = os.fork()
+    if pid == 0:
+        table.publish(1, 7)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert table.counts()[1] == 7
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _connections_per_worker(worker_pids: list[int], port: int) -> dict[int, int]:
+    """ESTABLISHED sockets on ``port`` held by each pid (from /proc)."""
+    inodes: dict[str, int] = {}
+    for pid in worker_pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes[target[8:-1]] = pid
+    counts = dict.fromkeys(worker_pids, 0)
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+            counts[inodes[fields[9]]] += 1
+    return counts
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_api_program_spreads_connections_and_replaces_a_dead_worker(env_for, config, tmp_path):
+    port = _free_port()
+    env = {**os.environ, **env_for(config.db_name, PORT=str(port), HOST="127.0.0.1", API_WORKERS="2",
+                                   LOG_DIR=str(tmp_path / "logs"), KSNODE_HOME=str(tmp_path / "home"))}
+    program = subprocess.Popen([sys.executable, "-m", "services.api"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sessions: list[requests.Session] = []
+    url = f"http://127.0.0.1:{port}/status"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url, timeout=1).status_code == 200 and len(_children(program.pid)) == 2:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        workers = _children(program.pid)
+        assert len(workers) == 2
+        for _ in range(8):  # eight keep-alive clients, like a proxy's pool
+            session = requests.Session()
+            assert session.get(url, timeout=5).status_code == 200
+            sessions.append(session)
+        per_worker = _connections_per_worker(workers, port)
+        assert sorted(per_worker.values()) == [4, 4], per_worker
+        # Kill one worker: its clients lose their connections, the parent
+        # starts a new one, and new clients are served again.
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (workers[0] in _children(program.pid)
+                                               or len(_children(program.pid)) < 2):
+            time.sleep(0.1)
+        replaced = _children(program.pid)
+        assert len(replaced) == 2 and workers[0] not in replaced
+        for _ in range(6):
+            assert requests.get(url, timeout=5).status_code == 200
+    finally:
+        for session in sessions:
+            session.close()
+        program.send_signal(signal.SIGTERM)
+        assert program.wait(30) == 0
