@@ -5,9 +5,10 @@
 
 Each scenario runs at concurrency 1 and 8 for a fixed time and prints
 requests/s, p50 and p99 latency, and the ratio to GET /status of the same
-run. wrk (Debian package) drives the load when installed; otherwise a
-multiprocess Python client does (it costs the server CPU on a small machine,
-so prefer wrk). The node must run with RATE_LIMIT_PER_MINUTE=0.
+run. ab (apache2-utils) drives fixed-body requests and wrk the registrations
+(a new key each time) when installed; otherwise a multiprocess Python client
+does (it costs the server CPU on a small machine: install both). The node
+must run with RATE_LIMIT_PER_MINUTE=0.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loaders import python_load, wrk_load  # noqa: E402
+from loaders import ab_load, in_flight, python_load, wrk_load  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 # The reference node on the same machine kind (issue 4), concurrency 8.
@@ -102,6 +103,18 @@ def scenarios(keys: dict[str, str], user: str) -> list[dict]:
     ]
 
 
+def loader_for(choice: str, scenario: dict):
+    """The load generator for ``scenario``: ab cannot vary the body per request."""
+    if choice == "auto":
+        if shutil.which("ab") and not scenario["register"]:
+            choice = "ab"
+        else:
+            choice = "wrk" if shutil.which("wrk") else "python"
+    if choice == "ab" and scenario["register"]:
+        choice = "wrk" if shutil.which("wrk") else "python"
+    return {"ab": ab_load, "wrk": wrk_load, "python": python_load}[choice]
+
+
 def api_rss_kib(home: Path | None) -> int | None:
     """Resident memory of the api program and its workers (from /proc)."""
     if home is None:
@@ -134,7 +147,8 @@ def main() -> None:
     parser.add_argument("--bot-token", default="123456:BENCH-bot-token", help="the node's TELEGRAM_BOT_TOKEN")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per scenario and concurrency")
     parser.add_argument("--concurrency", default="1,8")
-    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--tool", choices=["auto", "ab", "wrk", "python"], default="auto",
+                        help="auto: ab for fixed bodies, wrk for registrations, else Python")
     args = parser.parse_args()
     if not args.url and not args.start:
         parser.error("give --url or --start")
@@ -142,7 +156,6 @@ def main() -> None:
     url = args.url
     if args.start:
         process, url, home = start_node(args.bot_token)
-    tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
     try:
         user = str(int(time.time() * 1000))
         headers = {"Authorization": bearer_header(user, args.bot_token)}
@@ -150,13 +163,12 @@ def main() -> None:
         rss_before = api_rss_kib(home)
         # Warm-up, unmeasured: every worker opens its pool connections and
         # prepares its statements once; the figures are for a running node.
-        run = wrk_load if tool == "wrk" else python_load
         for scenario in scenarios(keys, user)[1:5]:
-            run(url, scenario, headers, 8, 2)
+            loader_for(args.tool, scenario)(url, scenario, headers, 8, 2)
         results = []
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
             for scenario in scenarios(keys, user):
-                run = wrk_load if tool == "wrk" else python_load
+                run = loader_for(args.tool, scenario)
                 stats = run(url, scenario, headers if scenario["auth"] else {}, concurrency, args.duration)
                 results.append((concurrency, scenario["name"], stats))
                 print(f"  c={concurrency:<2} {scenario['name']:<18} {stats['rps']:8.0f} req/s  "
@@ -168,17 +180,25 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
             shutil.rmtree(home.parent, ignore_errors=True)
-    print(f"\nload tool: {tool}; {args.duration:.0f} s per scenario; cores: {os.cpu_count()}")
+    print(f"\n{args.duration:.0f} s per scenario; cores: {os.cpu_count()}")
     print(f"{'conc':>4}  {'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs /status':>11}"
-          f"  {'reference c=8':>14}  target")
+          f"  {'tool':<6}  {'reference c=8':>14}  target")
+    flagged = False
     for concurrency in sorted({c for c, _, _ in results}):
         status_rps = next(s["rps"] for c, n, s in results if c == concurrency and n == "GET /status")
         for c, name, stats in results:
             if c != concurrency:
                 continue
+            # Little's law: more requests in flight than connections means the
+            # tool's latencies are wrong (seen with wrk on small VMs).
+            suspect = in_flight(stats) > 1.2 * c
+            flagged = flagged or suspect
             print(f"{c:>4}  {name:<18}{stats['rps']:9.0f}{stats['p50_ms']:9.2f}{stats['p99_ms']:9.2f}"
-                  f"{stats['rps'] / status_rps:10.2f}x  {REFERENCE[name] if c == 8 else '':>14}  "
-                  f"{TARGETS[name] if c == 8 else ''}")
+                  f"{'*' if suspect else ' '}{stats['rps'] / status_rps:9.2f}x  {stats['tool']:<6}  "
+                  f"{REFERENCE[name] if c == 8 else '':>14}  {TARGETS[name] if c == 8 else ''}")
+    if flagged:
+        print("\n* latency figures contradict the request rate (mean latency x req/s > connections); "
+              "the load tool mis-measured them")
     if rss_before is not None:
         print(f"\napi RSS (all workers): {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after")
 

@@ -1,4 +1,14 @@
-"""Two load generators with one result shape: {rps, p50_ms, p99_ms, errors}."""
+"""Load generators with one result shape: {rps, p50_ms, p99_ms, mean_ms, errors, tool}.
+
+* ab (ApacheBench, keep-alive) for requests with a fixed body: one C
+  process, and its latencies are per request and self-consistent.
+* wrk for requests whose body changes every time (registration needs a new
+  key per request): only wrk can script that. On a small VM wrk's latency
+  figures are sometimes impossible (mean latency x requests/s well above the
+  number of connections), so ``in_flight`` lets the report flag them.
+* a multiprocess Python client when neither is installed (it spends the
+  cores the server needs on a 2-core machine: figures are a floor).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ import re
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 WRK_SCRIPT = """
@@ -34,8 +45,8 @@ end
 done = function(summary, latency, requests)
   local errors = summary.errors.status + summary.errors.connect + summary.errors.read +
                  summary.errors.write + summary.errors.timeout
-  io.write(string.format("RESULT %%d %%f %%f %%f %%d\\n", summary.requests, summary.duration / 1e6,
-           latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
+  io.write(string.format("RESULT %%d %%f %%f %%f %%d %%f\\n", summary.requests, summary.duration / 1e6,
+           latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, latency.mean / 1000))
 end
 """
 
@@ -57,11 +68,49 @@ def wrk_load(url: str, scenario: dict, headers: dict, concurrency: int, duration
                              timeout=duration + 60).stdout
     finally:
         os.unlink(path)
-    match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", out)
+    match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) ([\d.]+)", out)
     if not match:
         raise RuntimeError(f"wrk gave no result: {out[-500:]}")
-    count, seconds, p50, p99, errors = match.groups()
-    return {"rps": int(count) / float(seconds), "p50_ms": float(p50), "p99_ms": float(p99), "errors": int(errors)}
+    count, seconds, p50, p99, errors, mean = match.groups()
+    return {"rps": int(count) / float(seconds), "p50_ms": float(p50), "p99_ms": float(p99),
+            "mean_ms": float(mean), "errors": int(errors), "tool": "wrk"}
+
+
+def ab_load(url: str, scenario: dict, headers: dict, concurrency: int, duration: float) -> dict:
+    """ApacheBench with keep-alive; fixed bodies only."""
+    if scenario["register"]:
+        raise ValueError("ab sends one fixed body; registration needs wrk or the Python client")
+    with tempfile.TemporaryDirectory() as folder:
+        command = ["ab", "-k", "-q", "-c", str(concurrency), "-t", str(max(1, round(duration))),
+                   "-n", "10000000", "-s", "10", "-e", f"{folder}/percentiles.csv"]
+        for name, value in headers.items():
+            command += ["-H", f"{name}: {value}"]
+        if scenario["body"] is not None:
+            Path(folder, "body.json").write_text(scenario["body"])
+            command += ["-p", f"{folder}/body.json", "-T", "application/json"]
+        out = subprocess.run(command + [url + scenario["path"]], capture_output=True, text=True,
+                             timeout=duration + 60).stdout
+        percentiles = {}
+        for line in Path(folder, "percentiles.csv").read_text().splitlines()[1:]:
+            served, ms = line.split(",")
+            percentiles[int(float(served))] = float(ms)
+    done = re.search(r"Complete requests:\s+(\d+)", out)
+    rps = re.search(r"Requests per second:\s+([\d.]+)", out)
+    mean = re.search(r"Time per request:\s+([\d.]+) \[ms\] \(mean\)", out)
+    if not (done and rps and mean):
+        raise RuntimeError(f"ab gave no result: {out[-500:]}")
+    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    return {"rps": float(rps.group(1)), "p50_ms": percentiles[50], "p99_ms": percentiles[99],
+            "mean_ms": float(mean.group(1)), "errors": failed + (int(non_2xx.group(1)) if non_2xx else 0),
+            "tool": "ab"}
+
+
+def in_flight(stats: dict) -> float:
+    """Little's law: the mean number of requests in flight the figures imply.
+    It cannot exceed the number of connections; when it does, the tool's
+    latency figures are wrong."""
+    return stats["rps"] * stats["mean_ms"] / 1000
 
 
 def _worker(args) -> tuple[list[float], int]:
@@ -94,6 +143,7 @@ def python_load(url: str, scenario: dict, headers: dict, concurrency: int, durat
     latencies = sorted(x for lat, _ in parts for x in lat)
     errors = sum(e for _, e in parts)
     if not latencies:
-        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": errors}
+        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0, "errors": errors, "tool": "python"}
     return {"rps": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "errors": errors}
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            "mean_ms": sum(latencies) / len(latencies) * 1000, "errors": errors, "tool": "python"}
