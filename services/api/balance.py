@@ -15,6 +15,16 @@ rewrites its entry at least once per event-loop pass, which waitress ends
 after at most one second) are ignored, so they can never stop the others
 from accepting.
 
+Keep-alive connections that were accepted unevenly anyway (a worker that
+started late, or replaced one that died, finds the others holding every
+connection) are moved over time: a worker holding two or more connections
+above the least loaded one answers its next request with ``Connection:
+close``, a clean close the client follows by reconnecting, and the new
+connection goes where there is room. A client reconnects only when it next
+needs the connection, so a worker sheds at most one connection per
+``SHED_INTERVAL_SECONDS``: it must not close many before the first has
+landed elsewhere.
+
 ``BalancedServer`` is the waitress server the API workers run; it also
 sends small responses in one write (see its ``__init__``).
 """
@@ -23,14 +33,19 @@ from __future__ import annotations
 
 import mmap
 import struct
+import threading
 import time
 
 from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
+from waitress.task import WSGITask
 
 ENTRY = struct.Struct("=id")  # connections held, monotonic time written
 STALE_SECONDS = 3.0
 ABSENT = -1
+STOP_CHECK_SECONDS = 0.5
+SHED_INTERVAL_SECONDS = 0.5
 SEND_BUFFER_BYTES = 18000  # waitress's own default before 1.2
 
 
@@ -64,16 +79,43 @@ class ConnectionTable:
     def may_accept(self, slot: int, connections: int) -> bool:
         """Publish this worker's count; True unless another live worker holds fewer."""
         self.publish(slot, connections)
-        others = [count for index, count in enumerate(self.counts()) if index != slot and count != ABSENT]
+        others = self._others(slot)
         return not others or connections <= min(others)
+
+    def holds_too_many(self, slot: int, connections: int) -> bool:
+        """True when this worker holds two or more connections above the least loaded other."""
+        others = self._others(slot)
+        return bool(others) and connections >= min(others) + 2
+
+    def _others(self, slot: int) -> list[int]:
+        return [count for index, count in enumerate(self.counts()) if index != slot and count != ABSENT]
+
+
+class SheddingTask(WSGITask):
+    """Closes its connection after the response while its worker holds too many."""
+
+    def build_response_header(self):
+        if self.channel.server.should_shed():
+            # As if the client had asked: waitress then answers with
+            # "Connection: close" (HTTP/1.0 and 1.1 alike) and closes after it.
+            self.request.headers["CONNECTION"] = "close"
+        return super().build_response_header()
+
+
+class BalancedChannel(HTTPChannel):
+    task_class = SheddingTask
 
 
 class BalancedServer(TcpWSGIServer):
-    """waitress's TCP server that listens only while it is among the least loaded."""
+    """waitress's TCP server that listens only while it is among the least
+    loaded, and sheds connections while it holds too many."""
+
+    channel_class = BalancedChannel
 
     def __init__(self, application, sock, *, table: ConnectionTable, slot: int, **adjustments):
         self.table = table
         self.slot = slot
+        self._last_shed = float("-inf")
         adj = Adjustments(sockets=[sock], **adjustments)
         # waitress sends a response's head and then its body from the request
         # thread as soon as each is written: two TCP segments per small JSON
@@ -83,6 +125,41 @@ class BalancedServer(TcpWSGIServer):
         adj.send_bytes = SEND_BUFFER_BYTES
         sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
         super().__init__(application, {}, True, sock, adj=adj, bind_socket=False, sockinfo=sockinfo)
+
+    def should_shed(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_shed < SHED_INTERVAL_SECONDS:
+            return False
+        if not self.table.holds_too_many(self.slot, len(self.active_channels)):
+            return False
+        self._last_shed = now
+        return True
+
+    def serve_until(self, stop: threading.Event, *, drain_seconds: float) -> None:
+        """Serve until ``stop`` is set; then stop accepting (in this process
+        only: the other workers keep the socket) and let the requests in
+        progress finish, for at most ``drain_seconds``.
+
+        waitress's own ``run()`` loops until its map is empty, which idle
+        keep-alive connections never let happen; and closing the server from
+        a signal handler, while the loop may be walking the map, is unsafe.
+        So the handler only sets ``stop`` and this loop looks at it after
+        every pass (a signal interrupts the wait, at most STOP_CHECK_SECONDS).
+        """
+        def one_pass() -> None:
+            self.asyncore.loop(timeout=STOP_CHECK_SECONDS, map=self._map,
+                               use_poll=self.adj.asyncore_use_poll, count=1)
+
+        while not stop.is_set():
+            one_pass()
+        self.close()
+        deadline = time.monotonic() + drain_seconds
+        while self._busy() and time.monotonic() < deadline:
+            one_pass()
+
+    def _busy(self) -> bool:
+        return any(channel.requests or channel.total_outbufs_len
+                   for channel in list(self.active_channels.values()))
 
     def readable(self) -> bool:
         listening = super().readable()

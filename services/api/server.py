@@ -38,6 +38,7 @@ from shared.version import git_hash, version
 PROGRAM = "api"
 WORKER_STOP_SECONDS = 15
 LISTEN_BACKLOG = 2048
+DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< WORKER_STOP_SECONDS)
 
 
 def build_context(runtime: Runtime) -> NodeContext:
@@ -70,11 +71,10 @@ def listening_socket(config: Config) -> socket.socket:
     return sock
 
 
-def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: int) -> None:
+def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: int,
+          log: logging.Logger) -> None:
     """Run one waitress server on ``sock`` until SIGTERM (in this process)."""
-    stop = StopFlag()
-    holder: list = []
-    stop.install(lambda: holder and holder[0].close())
+    stop = StopFlag().install()
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
     app = GatedApp(create_app(ctx))
     announce_start(ctx.db, PROGRAM)
@@ -83,7 +83,8 @@ def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: i
     server = BalancedServer(app, sock, table=table, slot=slot, threads=ctx.config.api_threads, ident=None,
                             connection_limit=1000, channel_timeout=60, backlog=LISTEN_BACKLOG,
                             clear_untrusted_proxy_headers=False)
-    holder.append(server)
+    log.info("api worker serving", extra={
+        "event": "api.worker_serving", "slot": slot, "pid": os.getpid()})
     # Start-up objects never become garbage: keep them out of every
     # collection, and collect young objects less often (fewer latency spikes).
     gc.collect()
@@ -92,11 +93,7 @@ def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: i
     # waitress warns "Task queue depth is N" under any burst; it is noise here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     try:
-        server.run()
-    except (OSError, ValueError):
-        # close() from the signal handler makes the loop's select fail; that is our exit.
-        if not stop.is_set():
-            raise
+        server.serve_until(stop, drain_seconds=DRAIN_SECONDS)
     finally:
         server.task_dispatcher.shutdown(timeout=10)
         ctx.db.close()
@@ -186,11 +183,11 @@ def main() -> None:
         "git_hash": ctx.git_hash, "public_key": ctx.keypair.public_key_hex if ctx.keypair else None})
     table = ConnectionTable(workers)
     if workers == 1:
-        serve(ctx, sock, table, 0)
+        serve(ctx, sock, table, 0, runtime.log)
     else:
         ctx.extras["limiters"] = build_limiters(config.rate_limit_per_minute, SharedFixedWindowLimiter)
         enable_multiprocess(config.run_dir / "metrics")
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
-        WorkerPool(workers, lambda slot: serve(replace(ctx, db=Database(config)), sock, table, slot),
+        WorkerPool(workers, lambda slot: serve(replace(ctx, db=Database(config)), sock, table, slot, runtime.log),
                    table, runtime.log).run()
     runtime.log.info("api stopped", extra={"event": "api.stopped"})
