@@ -105,13 +105,11 @@ def scenarios(keys: dict[str, str], user: str) -> list[dict]:
 
 def loader_for(choice: str, scenario: dict):
     """The load generator for ``scenario``: ab cannot vary the body per request."""
-    if choice == "auto":
-        if shutil.which("ab") and not scenario["register"]:
-            choice = "ab"
-        else:
-            choice = "wrk" if shutil.which("wrk") else "python"
-    if choice == "ab" and scenario["register"]:
-        choice = "wrk" if shutil.which("wrk") else "python"
+    fallback = "wrk" if shutil.which("wrk") else "python"
+    if scenario["register"] and choice in ("auto", "ab"):
+        choice = fallback
+    elif choice == "auto":
+        choice = "ab" if shutil.which("ab") else fallback
     return {"ab": ab_load, "wrk": wrk_load, "python": python_load}[choice]
 
 

@@ -11,8 +11,8 @@ table and only listens for new ones while no other live worker holds
 fewer. Ties all listen, so at least the least-loaded worker always
 accepts. A worker's entry carries the time it was last written; entries
 older than ``STALE_SECONDS`` (a dead, stopped or hung worker: a live one
-rewrites its entry at least once per event-loop pass, which waitress ends
-after at most one second) are ignored, so they can never stop the others
+rewrites its entry at least once per event-loop pass, and an idle pass
+ends after ``STOP_CHECK_SECONDS``) are ignored, so they can never stop the others
 from accepting.
 
 Keep-alive connections that were accepted unevenly anyway (a worker that
@@ -46,7 +46,7 @@ STALE_SECONDS = 3.0
 ABSENT = -1
 STOP_CHECK_SECONDS = 0.5
 SHED_INTERVAL_SECONDS = 0.5
-SEND_BUFFER_BYTES = 18000  # waitress's own default before 1.2
+SEND_BUFFER_BYTES = 18000  # larger responses still go out from the request thread
 
 
 class ConnectionTable:
@@ -144,7 +144,7 @@ class BalancedServer(TcpWSGIServer):
         keep-alive connections never let happen; and closing the server from
         a signal handler, while the loop may be walking the map, is unsafe.
         So the handler only sets ``stop`` and this loop looks at it after
-        every pass (a signal interrupts the wait, at most STOP_CHECK_SECONDS).
+        every pass; an idle pass waits at most ``STOP_CHECK_SECONDS``.
         """
         def one_pass() -> None:
             self.asyncore.loop(timeout=STOP_CHECK_SECONDS, map=self._map,

@@ -1,6 +1,7 @@
-"""The API program: waitress serving create_app() until SIGTERM.
+"""The API program: waitress serving create_app() until SIGTERM, then
+finishing the requests in progress.
 
-With API_WORKERS > 1 (default: one per core, at most 4) the program binds
+With API_WORKERS > 1 (default: one per core, at most 8) the program binds
 the listening socket once and forks that many worker processes that accept
 on it; this is what lets Python use every core. The parent only supervises:
 it restarts a worker that dies and, on SIGTERM, stops them all. Workers
