@@ -50,7 +50,9 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shares", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--levels", default="0,1,6", help="pg_dump --compress levels to compare")
@@ -61,21 +63,32 @@ def main() -> None:
     try:
         server.create_database("bench")
         (work / "secret").write_text("bench-secret")
-        config = load_config({"DB_HOST": running.host, "DB_PORT": str(running.port), "DB_NAME": "bench",
-                              "ENCRYPTION_SECRET_PATH": str(work / "secret"), "DUMP_DIR": str(work / "dump"),
-                              "BACKUP_RETENTION_DAYS": "1000"})
+        config = load_config(
+            {
+                "DB_HOST": running.host,
+                "DB_PORT": str(running.port),
+                "DB_NAME": "bench",
+                "ENCRYPTION_SECRET_PATH": str(work / "secret"),
+                "DUMP_DIR": str(work / "dump"),
+                "BACKUP_RETENTION_DAYS": "1000",
+            }
+        )
         run_migrations(config)
         db = Database(config, maxconn=2)
         with db.transaction() as cur:
             cur.execute(FILL_SQL, {"n": args.shares})
         with db.cursor() as cur:
             cur.execute("VACUUM ANALYZE")
-            cur.execute('SELECT count(*), pg_size_pretty(pg_database_size(current_database())) FROM "2_key_shares"')
+            cur.execute(
+                'SELECT count(*), pg_size_pretty(pg_database_size(current_database())) FROM "2_key_shares"'
+            )
             count, size = cur.fetchone()
         bins = bundled_bin_dir()
         tools = PgTools(str(bins / "pg_dump"), str(bins / "pg_restore"), 18)
         env = libpq_environment(config)
-        print(f"database: {count} key shares, {size}; pg_dump {tools.major}; {args.rounds} rounds each\n")
+        print(
+            f"database: {count} key shares, {size}; pg_dump {tools.major}; {args.rounds} rounds each\n"
+        )
         results: dict[str, list[float]] = {}
         sizes: dict[str, int] = {}
         levels = [int(v) for v in args.levels.split(",")]
@@ -85,14 +98,18 @@ def main() -> None:
             bare_command = [tools.pg_dump, "-Fc", f"-Z{level}", "-f", str(bare_file), "bench"]
             for _ in range(args.rounds):
                 results.setdefault(f"bare pg_dump -Fc -Z{level}", []).append(
-                    timed(lambda command=bare_command: subprocess.run(command, env=env, check=True)))
+                    timed(lambda command=bare_command: subprocess.run(command, env=env, check=True))
+                )
                 sizes[f"bare pg_dump -Fc -Z{level}"] = bare_file.stat().st_size
                 outcome: dict = {}
                 results.setdefault(f"ksnode backup -Z{level}", []).append(
-                    timed(lambda s=service, into=outcome: into.update(s.backup_now())))
+                    timed(lambda s=service, into=outcome: into.update(s.backup_now()))
+                )
                 sizes[f"ksnode backup -Z{level}"] = outcome["dumpSize"]
             read_command = [tools.pg_restore, "-f", "/dev/null", str(bare_file)]
-            verify = timed(lambda command=read_command: subprocess.run(command, env=env, check=True))
+            verify = timed(
+                lambda command=read_command: subprocess.run(command, env=env, check=True)
+            )
             results.setdefault(f"verification read alone -Z{level}", []).append(verify)
         print(f"{'':34}{'median s':>10}{'size MiB':>10}")
         for name, values in results.items():
@@ -102,8 +119,10 @@ def main() -> None:
             ours = statistics.median(results[f"ksnode backup -Z{level}"])
             bare = statistics.median(results[f"bare pg_dump -Fc -Z{level}"])
             check = statistics.median(results[f"verification read alone -Z{level}"])
-            print(f"\n-Z{level}: ksnode / (bare pg_dump + verification read) = {ours / (bare + check):.3f}"
-                  f"   (target <= 1.05); ksnode / bare pg_dump = {ours / bare:.2f}")
+            print(
+                f"\n-Z{level}: ksnode / (bare pg_dump + verification read) = {ours / (bare + check):.3f}"
+                f"   (target <= 1.05); ksnode / bare pg_dump = {ours / bare:.2f}"
+            )
         db.close()
     finally:
         server.stop()

@@ -31,10 +31,24 @@ from loaders import ab_load, in_flight, python_load, wrk_load  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 # The reference node on the same machine kind (issue 4), concurrency 8.
-REFERENCE = {"GET /status": "~2,200", "v1 get": "122-133", "v2 get secp256k1": "~63",
-             "v2 get ed25519": "~63", "v2 get both": "~63", "v1 register": "~125", "v1 check": "-"}
-TARGETS = {"GET /status": ">= 2,000", "v1 get": ">= 1,000 (p99 <= 25 ms)", "v2 get secp256k1": ">= 800",
-           "v2 get ed25519": ">= 800", "v2 get both": ">= 800", "v1 register": ">= 300", "v1 check": "-"}
+REFERENCE = {
+    "GET /status": "~2,200",
+    "v1 get": "122-133",
+    "v2 get secp256k1": "~63",
+    "v2 get ed25519": "~63",
+    "v2 get both": "~63",
+    "v1 register": "~125",
+    "v1 check": "-",
+}
+TARGETS = {
+    "GET /status": ">= 2,000",
+    "v1 get": ">= 1,000 (p99 <= 25 ms)",
+    "v2 get secp256k1": ">= 800",
+    "v2 get ed25519": ">= 800",
+    "v2 get both": ">= 800",
+    "v1 register": ">= 300",
+    "v1 check": "-",
+}
 
 
 def free_port() -> int:
@@ -49,11 +63,21 @@ def start_node(bot_token: str) -> tuple[subprocess.Popen, str, Path]:
     home = Path(tempfile.mkdtemp(prefix="ksnode-bench-")) / "var"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
-    env.update({"KSNODE_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1",
-                "RATE_LIMIT_PER_MINUTE": "0", "TELEGRAM_BOT_TOKEN": bot_token, "LOG_LEVEL": "warning",
-                "BACKUP_INTERVAL_SECONDS": "86400"})
+    env.update(
+        {
+            "KSNODE_HOME": str(home),
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "RATE_LIMIT_PER_MINUTE": "0",
+            "TELEGRAM_BOT_TOKEN": bot_token,
+            "LOG_LEVEL": "warning",
+            "BACKUP_INTERVAL_SECONDS": "86400",
+        }
+    )
     ksnode = shutil.which("ksnode") or str(Path(sys.executable).parent / "ksnode")
-    process = subprocess.Popen([ksnode, "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [ksnode, "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -72,12 +96,32 @@ def start_node(bot_token: str) -> tuple[subprocess.Popen, str, Path]:
 
 
 def seed(url: str, headers: dict[str, str]) -> dict[str, str]:
-    keys = {"v1": "02" + os.urandom(32).hex(), "secp": "03" + os.urandom(32).hex(), "ed": os.urandom(32).hex()}
-    calls = [("/keyshare/v1/register", {"auth_type": "telegram", "curve_type": "secp256k1",
-                                        "public_key": keys["v1"], "share": os.urandom(64).hex()}),
-             ("/keyshare/v2/register", {"auth_type": "telegram", "wallets": {
-                 "secp256k1": {"public_key": keys["secp"], "share": os.urandom(64).hex()},
-                 "ed25519": {"public_key": keys["ed"], "share": os.urandom(64).hex()}}})]
+    keys = {
+        "v1": "02" + os.urandom(32).hex(),
+        "secp": "03" + os.urandom(32).hex(),
+        "ed": os.urandom(32).hex(),
+    }
+    calls = [
+        (
+            "/keyshare/v1/register",
+            {
+                "auth_type": "telegram",
+                "curve_type": "secp256k1",
+                "public_key": keys["v1"],
+                "share": os.urandom(64).hex(),
+            },
+        ),
+        (
+            "/keyshare/v2/register",
+            {
+                "auth_type": "telegram",
+                "wallets": {
+                    "secp256k1": {"public_key": keys["secp"], "share": os.urandom(64).hex()},
+                    "ed25519": {"public_key": keys["ed"], "share": os.urandom(64).hex()},
+                },
+            },
+        ),
+    ]
     for path, body in calls:
         r = requests.post(url + path, json=body, headers=headers, timeout=10)
         if r.status_code != 200:
@@ -87,19 +131,55 @@ def seed(url: str, headers: dict[str, str]) -> dict[str, str]:
 
 def scenarios(keys: dict[str, str], user: str) -> list[dict]:
     def post(name, path, body, *, auth=True, register=False):
-        return {"name": name, "method": "POST", "path": path, "body": json.dumps(body), "auth": auth,
-                "register": register}
+        return {
+            "name": name,
+            "method": "POST",
+            "path": path,
+            "body": json.dumps(body),
+            "auth": auth,
+            "register": register,
+        }
 
     return [
-        {"name": "GET /status", "method": "GET", "path": "/status", "body": None, "auth": False, "register": False},
+        {
+            "name": "GET /status",
+            "method": "GET",
+            "path": "/status",
+            "body": None,
+            "auth": False,
+            "register": False,
+        },
         post("v1 get", "/keyshare/v1/", {"auth_type": "telegram", "public_key": keys["v1"]}),
-        post("v2 get secp256k1", "/keyshare/v2/", {"auth_type": "telegram", "wallets": {"secp256k1": keys["secp"]}}),
-        post("v2 get ed25519", "/keyshare/v2/", {"auth_type": "telegram", "wallets": {"ed25519": keys["ed"]}}),
-        post("v2 get both", "/keyshare/v2/", {"auth_type": "telegram", "wallets": {
-            "secp256k1": keys["secp"], "ed25519": keys["ed"]}}),
+        post(
+            "v2 get secp256k1",
+            "/keyshare/v2/",
+            {"auth_type": "telegram", "wallets": {"secp256k1": keys["secp"]}},
+        ),
+        post(
+            "v2 get ed25519",
+            "/keyshare/v2/",
+            {"auth_type": "telegram", "wallets": {"ed25519": keys["ed"]}},
+        ),
+        post(
+            "v2 get both",
+            "/keyshare/v2/",
+            {
+                "auth_type": "telegram",
+                "wallets": {"secp256k1": keys["secp"], "ed25519": keys["ed"]},
+            },
+        ),
         post("v1 register", "/keyshare/v1/register", {}, register=True),
-        post("v1 check", "/keyshare/v1/check", {"auth_type": "telegram", "user_auth_id": f"telegram_{user}",
-                                                "curve_type": "secp256k1", "public_key": keys["v1"]}, auth=False),
+        post(
+            "v1 check",
+            "/keyshare/v1/check",
+            {
+                "auth_type": "telegram",
+                "user_auth_id": f"telegram_{user}",
+                "curve_type": "secp256k1",
+                "public_key": keys["v1"],
+            },
+            auth=False,
+        ),
     ]
 
 
@@ -120,16 +200,26 @@ def api_rss_kib(home: Path | None) -> int | None:
     parent = None
     for _ in range(30):  # supervisord shows the pid once the program counts as RUNNING
         try:
-            out = subprocess.run([sys.executable, "-m", "shared.cli", "ctl", "status"], capture_output=True,
-                                 text=True, env={**os.environ, "KSNODE_HOME": str(home)}, timeout=20).stdout
-            parent = int(next(line for line in out.splitlines() if line.startswith("api")).split("pid")[1]
-                         .split(",")[0])
+            out = subprocess.run(
+                [sys.executable, "-m", "shared.cli", "ctl", "status"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "KSNODE_HOME": str(home)},
+                timeout=20,
+            ).stdout
+            parent = int(
+                next(line for line in out.splitlines() if line.startswith("api"))
+                .split("pid")[1]
+                .split(",")[0]
+            )
             break
         except (StopIteration, ValueError, IndexError, subprocess.SubprocessError):
             time.sleep(0.5)
     if parent is None:
         return None
-    pids = [parent] + [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+    pids = [parent] + [
+        int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    ]
     total = 0
     for pid in pids:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -139,14 +229,24 @@ def api_rss_kib(home: Path | None) -> int | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="a running node (else use --start)")
     parser.add_argument("--start", action="store_true", help="start a node in a temporary folder")
-    parser.add_argument("--bot-token", default="123456:BENCH-bot-token", help="the node's TELEGRAM_BOT_TOKEN")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per scenario and concurrency")
+    parser.add_argument(
+        "--bot-token", default="123456:BENCH-bot-token", help="the node's TELEGRAM_BOT_TOKEN"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds per scenario and concurrency"
+    )
     parser.add_argument("--concurrency", default="1,8")
-    parser.add_argument("--tool", choices=["auto", "ab", "wrk", "python"], default="auto",
-                        help="auto: ab for fixed bodies, wrk for registrations, else Python")
+    parser.add_argument(
+        "--tool",
+        choices=["auto", "ab", "wrk", "python"],
+        default="auto",
+        help="auto: ab for fixed bodies, wrk for registrations, else Python",
+    )
     args = parser.parse_args()
     if not args.url and not args.start:
         parser.error("give --url or --start")
@@ -167,11 +267,15 @@ def main() -> None:
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
             for scenario in scenarios(keys, user):
                 run = loader_for(args.tool, scenario)
-                stats = run(url, scenario, headers if scenario["auth"] else {}, concurrency, args.duration)
+                stats = run(
+                    url, scenario, headers if scenario["auth"] else {}, concurrency, args.duration
+                )
                 results.append((concurrency, scenario["name"], stats))
-                print(f"  c={concurrency:<2} {scenario['name']:<18} {stats['rps']:8.0f} req/s  "
-                      f"p50 {stats['p50_ms']:6.2f} ms  p99 {stats['p99_ms']:6.2f} ms  errors {stats['errors']}",
-                      flush=True)
+                print(
+                    f"  c={concurrency:<2} {scenario['name']:<18} {stats['rps']:8.0f} req/s  "
+                    f"p50 {stats['p50_ms']:6.2f} ms  p99 {stats['p99_ms']:6.2f} ms  errors {stats['errors']}",
+                    flush=True,
+                )
         rss_after = api_rss_kib(home)
     finally:
         if process is not None:
@@ -179,11 +283,15 @@ def main() -> None:
             process.wait(60)
             shutil.rmtree(home.parent, ignore_errors=True)
     print(f"\n{args.duration:.0f} s per scenario; cores: {os.cpu_count()}")
-    print(f"{'conc':>4}  {'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs /status':>11}"
-          f"  {'tool':<6}  {'reference c=8':>14}  target")
+    print(
+        f"{'conc':>4}  {'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs /status':>11}"
+        f"  {'tool':<6}  {'reference c=8':>14}  target"
+    )
     flagged = False
     for concurrency in sorted({c for c, _, _ in results}):
-        status_rps = next(s["rps"] for c, n, s in results if c == concurrency and n == "GET /status")
+        status_rps = next(
+            s["rps"] for c, n, s in results if c == concurrency and n == "GET /status"
+        )
         for c, name, stats in results:
             if c != concurrency:
                 continue
@@ -191,14 +299,20 @@ def main() -> None:
             # tool's latencies are wrong (seen with wrk on small VMs).
             suspect = in_flight(stats) > 1.2 * c
             flagged = flagged or suspect
-            print(f"{c:>4}  {name:<18}{stats['rps']:9.0f}{stats['p50_ms']:9.2f}{stats['p99_ms']:9.2f}"
-                  f"{'*' if suspect else ' '}{stats['rps'] / status_rps:9.2f}x  {stats['tool']:<6}  "
-                  f"{REFERENCE[name] if c == 8 else '':>14}  {TARGETS[name] if c == 8 else ''}")
+            print(
+                f"{c:>4}  {name:<18}{stats['rps']:9.0f}{stats['p50_ms']:9.2f}{stats['p99_ms']:9.2f}"
+                f"{'*' if suspect else ' '}{stats['rps'] / status_rps:9.2f}x  {stats['tool']:<6}  "
+                f"{REFERENCE[name] if c == 8 else '':>14}  {TARGETS[name] if c == 8 else ''}"
+            )
     if flagged:
-        print("\n* latency figures contradict the request rate (mean latency x req/s > connections); "
-              "the load tool mis-measured them")
+        print(
+            "\n* latency figures contradict the request rate (mean latency x req/s > connections); "
+            "the load tool mis-measured them"
+        )
     if rss_before is not None:
-        print(f"\napi RSS (all workers): {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after")
+        print(
+            f"\napi RSS (all workers): {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after"
+        )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,10 @@ end
 
 def wrk_load(url: str, scenario: dict, headers: dict, concurrency: int, duration: float) -> dict:
     lua_body = "nil" if scenario["body"] is None else json.dumps(scenario["body"])
-    script = WRK_SCRIPT % {"body": lua_body, "register": "true" if scenario["register"] else "false"}
+    script = WRK_SCRIPT % {
+        "body": lua_body,
+        "register": "true" if scenario["register"] else "false",
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(f'wrk.method = "{scenario["method"]}"\n')
         handle.write('wrk.headers["Content-Type"] = "application/json"\n')
@@ -63,17 +66,36 @@ def wrk_load(url: str, scenario: dict, headers: dict, concurrency: int, duration
         path = handle.name
     try:
         threads = max(1, min(concurrency, 2))
-        out = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
-                              "-s", path, url + scenario["path"]], capture_output=True, text=True,
-                             timeout=duration + 60).stdout
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{concurrency}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                path,
+                url + scenario["path"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
     finally:
         os.unlink(path)
     match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) ([\d.]+)", out)
     if not match:
         raise RuntimeError(f"wrk gave no result: {out[-500:]}")
     count, seconds, p50, p99, errors, mean = match.groups()
-    return {"rps": int(count) / float(seconds), "p50_ms": float(p50), "p99_ms": float(p99),
-            "mean_ms": float(mean), "errors": int(errors), "tool": "wrk"}
+    return {
+        "rps": int(count) / float(seconds),
+        "p50_ms": float(p50),
+        "p99_ms": float(p99),
+        "mean_ms": float(mean),
+        "errors": int(errors),
+        "tool": "wrk",
+    }
 
 
 def ab_load(url: str, scenario: dict, headers: dict, concurrency: int, duration: float) -> dict:
@@ -81,15 +103,32 @@ def ab_load(url: str, scenario: dict, headers: dict, concurrency: int, duration:
     if scenario["register"]:
         raise ValueError("ab sends one fixed body; registration needs wrk or the Python client")
     with tempfile.TemporaryDirectory() as folder:
-        command = ["ab", "-k", "-q", "-c", str(concurrency), "-t", str(max(1, round(duration))),
-                   "-n", "10000000", "-s", "10", "-e", f"{folder}/percentiles.csv"]
+        command = [
+            "ab",
+            "-k",
+            "-q",
+            "-c",
+            str(concurrency),
+            "-t",
+            str(max(1, round(duration))),
+            "-n",
+            "10000000",
+            "-s",
+            "10",
+            "-e",
+            f"{folder}/percentiles.csv",
+        ]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
         if scenario["body"] is not None:
             Path(folder, "body.json").write_text(scenario["body"])
             command += ["-p", f"{folder}/body.json", "-T", "application/json"]
-        out = subprocess.run(command + [url + scenario["path"]], capture_output=True, text=True,
-                             timeout=duration + 60).stdout
+        out = subprocess.run(
+            command + [url + scenario["path"]],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
         percentiles = {}
         for line in Path(folder, "percentiles.csv").read_text().splitlines()[1:]:
             served, ms = line.split(",")
@@ -101,9 +140,14 @@ def ab_load(url: str, scenario: dict, headers: dict, concurrency: int, duration:
         raise RuntimeError(f"ab gave no result: {out[-500:]}")
     failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
     non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
-    return {"rps": float(rps.group(1)), "p50_ms": percentiles[50], "p99_ms": percentiles[99],
-            "mean_ms": float(mean.group(1)), "errors": failed + (int(non_2xx.group(1)) if non_2xx else 0),
-            "tool": "ab"}
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": percentiles[50],
+        "p99_ms": percentiles[99],
+        "mean_ms": float(mean.group(1)),
+        "errors": failed + (int(non_2xx.group(1)) if non_2xx else 0),
+        "tool": "ab",
+    }
 
 
 def in_flight(stats: dict) -> float:
@@ -122,8 +166,14 @@ def _worker(args) -> tuple[list[float], int]:
     while time.time() < deadline:
         body = scenario["body"]
         if scenario["register"]:
-            body = json.dumps({"auth_type": "telegram", "curve_type": "secp256k1",
-                               "public_key": "02" + os.urandom(32).hex(), "share": os.urandom(64).hex()})
+            body = json.dumps(
+                {
+                    "auth_type": "telegram",
+                    "curve_type": "secp256k1",
+                    "public_key": "02" + os.urandom(32).hex(),
+                    "share": os.urandom(64).hex(),
+                }
+            )
         started = time.perf_counter()
         conn.request(scenario["method"], scenario["path"], body=body, headers=base)
         response = conn.getresponse()
@@ -143,7 +193,19 @@ def python_load(url: str, scenario: dict, headers: dict, concurrency: int, durat
     latencies = sorted(x for lat, _ in parts for x in lat)
     errors = sum(e for _, e in parts)
     if not latencies:
-        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0, "errors": errors, "tool": "python"}
-    return {"rps": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            "mean_ms": sum(latencies) / len(latencies) * 1000, "errors": errors, "tool": "python"}
+        return {
+            "rps": 0.0,
+            "p50_ms": 0.0,
+            "p99_ms": 0.0,
+            "mean_ms": 0.0,
+            "errors": errors,
+            "tool": "python",
+        }
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "mean_ms": sum(latencies) / len(latencies) * 1000,
+        "errors": errors,
+        "tool": "python",
+    }

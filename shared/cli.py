@@ -25,7 +25,9 @@ def cmd_up(args) -> int:
     config = _config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level)
     try:
-        return up(config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF)
+        return up(
+            config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF
+        )
     except LaunchError as exc:
         print(f"ksnode: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -81,15 +83,25 @@ def cmd_ctl(args) -> int:
 
     config = _config(args)
     socket = config.run_dir / "supervisor.sock"
-    command = [sys.executable, "-c", "from supervisor.supervisorctl import main; main()",
-               "-c", str(DEFAULT_SUPERVISOR_CONF), "-s", f"unix://{socket}", *args.ctl_args]
+    command = [
+        sys.executable,
+        "-c",
+        "from supervisor.supervisorctl import main; main()",
+        "-c",
+        str(DEFAULT_SUPERVISOR_CONF),
+        "-s",
+        f"unix://{socket}",
+        *args.ctl_args,
+    ]
     os.execv(sys.executable, command)
     return 0  # unreachable
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ksnode", description="Oko key share node")
-    parser.add_argument("--env-file", help="env file read before start (never overrides the environment)")
+    parser.add_argument(
+        "--env-file", help="env file read before start (never overrides the environment)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="start the node (embedded Postgres unless DB_HOST is set)")

@@ -55,8 +55,10 @@ def cmd_backup(args) -> int:
     def action(service, _db):
         print(f"backing up database {service.config.db_name} to {service.dump_dir} ...", flush=True)
         result = service.backup_now()
-        print(f"done: {result['dumpPath']} ({_size(result['dumpSize'])}, "
-              f"{result['dumpDuration']:.2f} s, verified)")
+        print(
+            f"done: {result['dumpPath']} ({_size(result['dumpSize'])}, "
+            f"{result['dumpDuration']:.2f} s, verified)"
+        )
         return 0
 
     return _with_service(args, action)
@@ -77,8 +79,10 @@ def cmd_backups(args) -> int:
             meta = row.meta or {}
             size = _size(meta["dump_size"]) if "dump_size" in meta else "-"
             detail = row.dump_path or meta.get("error", "")
-            print(f"{row.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} {row.status:<12} {size:>10} "
-                  f"{_age(now - row.created_at):>8}  {detail}")
+            print(
+                f"{row.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} {row.status:<12} {size:>10} "
+                f"{_age(now - row.created_at):>8}  {detail}"
+            )
         return 0
 
     return _with_service(args, action)
@@ -90,13 +94,19 @@ def cmd_restore(args) -> int:
     def action(service, _db):
         given = Path(args.path)
         # On the command line a relative path is relative to where you are.
-        path = resolve_dump_path(str(given.absolute()) if given.exists() else args.path, service.dump_dir)
+        path = resolve_dump_path(
+            str(given.absolute()) if given.exists() else args.path, service.dump_dir
+        )
         if not args.yes:
             if not sys.stdin.isatty():
-                print("ksnode: refusing to restore without confirmation; pass --yes", file=sys.stderr)
+                print(
+                    "ksnode: refusing to restore without confirmation; pass --yes", file=sys.stderr
+                )
                 return 1
-            answer = input(f"Replace the contents of database {service.config.db_name} with {path}? "
-                           "A safety dump is taken first. Type 'yes': ")
+            answer = input(
+                f"Replace the contents of database {service.config.db_name} with {path}? "
+                "A safety dump is taken first. Type 'yes': "
+            )
             if answer.strip().lower() != "yes":
                 print("restore cancelled")
                 return 1
@@ -123,5 +133,3 @@ def _age(delta: dt.timedelta) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
-
-

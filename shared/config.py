@@ -19,7 +19,9 @@ from urllib.parse import urlparse
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 
 # Reference defaults (spec §4.3, §4.4, §4.5, §4.6).
-GOOGLE_CLIENT_ID_DEFAULT = "421793224165-cpmbt6enqrj6ad6n4ujokham8qdmnnln.apps.googleusercontent.com"
+GOOGLE_CLIENT_ID_DEFAULT = (
+    "421793224165-cpmbt6enqrj6ad6n4ujokham8qdmnnln.apps.googleusercontent.com"
+)
 GOOGLE_JWKS_URL_DEFAULT = "https://www.googleapis.com/oauth2/v3/certs"
 AUTH0_DOMAIN_DEFAULT = "auth0.oko.app"
 AUTH0_CLIENT_ID_DEFAULT = "GnPcFAjGKAcXZpAzQ8vGBmzfcfV2hu1Q"
@@ -203,8 +205,9 @@ class _Reader:
             return Secret(text.rstrip("\r\n"))
         return Secret(direct or "")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None,
-            maximum: int | None = None) -> int:
+    def int(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         text = self.str(name)
         if text is None:
             return default
@@ -215,8 +218,14 @@ class _Reader:
             return default
         return self._bounded(name, value, default, minimum, maximum)
 
-    def float(self, name: str, default: float, *, minimum: float | None = None,
-              maximum: float | None = None) -> float:
+    def float(
+        self,
+        name: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
         text = self.str(name)
         if text is None:
             return default
@@ -290,7 +299,7 @@ def parse_env_file(path: Path) -> dict[str, str]:
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("export "):
-            stripped = stripped[len("export "):].lstrip()
+            stripped = stripped[len("export ") :].lstrip()
         key, sep, value = stripped.partition("=")
         key = key.strip()
         if not sep or not key.replace("_", "").isalnum():
@@ -304,8 +313,9 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def environment(env_file: Path | None = None,
-                environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def environment(
+    env_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The process environment, completed by an env file that never overrides it.
 
     The file is ``env_file`` if given, else ``$KSNODE_ENV_FILE`` if set.
@@ -318,14 +328,17 @@ def environment(env_file: Path | None = None,
     try:
         from_file = parse_env_file(env_file)
     except OSError as exc:
-        raise ConfigError([f"{ENV_FILE_VARIABLE}: cannot read env file {env_file}: {exc.strerror}"]) from None
+        raise ConfigError(
+            [f"{ENV_FILE_VARIABLE}: cannot read env file {env_file}: {exc.strerror}"]
+        ) from None
     merged = dict(from_file)
     merged.update(base)
     return merged
 
 
-def load_config(environ: Mapping[str, str] | None = None, *,
-                env_file: Path | None = None) -> Config:
+def load_config(
+    environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> Config:
     """Build the Config from the environment or raise ConfigError."""
     env = environment(env_file, environ)
     r = _Reader(env)
@@ -371,21 +384,27 @@ def load_config(environ: Mapping[str, str] | None = None, *,
         pg_bin_dir=_absolute(r.path("PG_BIN_DIR")),
         pg_dump_bin=r.str("PG_DUMP_BIN"),
         pg_restore_bin=r.str("PG_RESTORE_BIN"),
-        google_client_id=r.str("GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID_DEFAULT) or GOOGLE_CLIENT_ID_DEFAULT,
-        google_jwks_url=r.url("GOOGLE_JWKS_URL", GOOGLE_JWKS_URL_DEFAULT) or GOOGLE_JWKS_URL_DEFAULT,
+        google_client_id=r.str("GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID_DEFAULT)
+        or GOOGLE_CLIENT_ID_DEFAULT,
+        google_jwks_url=r.url("GOOGLE_JWKS_URL", GOOGLE_JWKS_URL_DEFAULT)
+        or GOOGLE_JWKS_URL_DEFAULT,
         auth0_domain=r.str("AUTH0_DOMAIN", AUTH0_DOMAIN_DEFAULT) or AUTH0_DOMAIN_DEFAULT,
-        auth0_client_id=r.str("AUTH0_CLIENT_ID", AUTH0_CLIENT_ID_DEFAULT) or AUTH0_CLIENT_ID_DEFAULT,
+        auth0_client_id=r.str("AUTH0_CLIENT_ID", AUTH0_CLIENT_ID_DEFAULT)
+        or AUTH0_CLIENT_ID_DEFAULT,
         auth0_jwks_url=r.url("AUTH0_JWKS_URL"),
         x_userinfo_url=r.url("X_USERINFO_URL", X_USERINFO_URL_DEFAULT) or X_USERINFO_URL_DEFAULT,
         discord_userinfo_url=r.url("DISCORD_USERINFO_URL", DISCORD_USERINFO_URL_DEFAULT)
         or DISCORD_USERINFO_URL_DEFAULT,
-        auth_http_timeout_seconds=r.float("AUTH_HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60),
+        auth_http_timeout_seconds=r.float(
+            "AUTH_HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60
+        ),
         jwt_leeway_seconds=r.float("JWT_LEEWAY_SECONDS", 0.0, minimum=0, maximum=600),
     )
     if config.db_host is not None and config.encryption_secret_path is None:
         r.problems.append(
             "ENCRYPTION_SECRET_PATH: required when DB_HOST is set (a generated dev secret "
-            "is only used with the embedded database)")
+            "is only used with the embedded database)"
+        )
     if config.db_sslrootcert and not Path(config.db_sslrootcert).expanduser().is_file():
         r.problems.append(f"DB_SSLROOTCERT: no such file {config.db_sslrootcert}")
     if r.problems:
@@ -401,13 +420,15 @@ def child_environment(config: Config, extra: Mapping[str, str] | None = None) ->
     """Environment for programs started by ``ksnode up``: the current process
     environment plus the values ``up`` decided (embedded DB address, folders)."""
     env = dict(os.environ)
-    env.update({
-        "KSNODE_HOME": str(config.home),
-        "DUMP_DIR": str(config.effective_dump_dir),
-        "LOG_DIR": str(config.effective_log_dir),
-        "ENCRYPTION_SECRET_PATH": str(config.effective_secret_path),
-        "KSNODE_PYTHON": sys.executable,
-    })
+    env.update(
+        {
+            "KSNODE_HOME": str(config.home),
+            "DUMP_DIR": str(config.effective_dump_dir),
+            "LOG_DIR": str(config.effective_log_dir),
+            "ENCRYPTION_SECRET_PATH": str(config.effective_secret_path),
+            "KSNODE_PYTHON": sys.executable,
+        }
+    )
     if config.db_host is not None:
         env["DB_HOST"] = config.db_host
         env["DB_PORT"] = str(config.db_port)

@@ -81,8 +81,9 @@ def _pbkdf2(secret: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), salt, PBKDF2_ITERATIONS, KEY_BYTES)
 
 
-def legacy_encrypt(plaintext: str, secret: str, *, salt: bytes | None = None,
-                   iv: bytes | None = None) -> str:
+def legacy_encrypt(
+    plaintext: str, secret: str, *, salt: bytes | None = None, iv: bytes | None = None
+) -> str:
     """The reference's format; used by tests and to write reference-style rows."""
     salt = salt if salt is not None else os.urandom(LEGACY_SALT_BYTES)
     iv = iv if iv is not None else os.urandom(LEGACY_IV_BYTES)
@@ -125,7 +126,7 @@ class Cipher:
 
     def _decrypt_envelope(self, text: str, aad: str) -> str:
         try:
-            raw = base64.urlsafe_b64decode(text[len(ENVELOPE_PREFIX):])
+            raw = base64.urlsafe_b64decode(text[len(ENVELOPE_PREFIX) :])
         except (binascii.Error, ValueError):
             raise DecryptError("stored value is not valid base64") from None
         if len(raw) < 12 + TAG_BYTES:
@@ -133,7 +134,9 @@ class Cipher:
         try:
             plain = self._aead.decrypt(raw[:12], raw[12:], aad.encode("utf-8"))
         except InvalidTag:
-            raise DecryptError("authentication failed (wrong secret, tampered value or wrong row)") from None
+            raise DecryptError(
+                "authentication failed (wrong secret, tampered value or wrong row)"
+            ) from None
         return _utf8(plain)
 
     # -- legacy (reference) format -----------------------------------------
@@ -160,8 +163,8 @@ class Cipher:
         if len(raw) < head:
             raise DecryptError("stored value is too short")
         salt = raw[:LEGACY_SALT_BYTES]
-        iv = raw[LEGACY_SALT_BYTES:LEGACY_SALT_BYTES + LEGACY_IV_BYTES]
-        tag = raw[LEGACY_SALT_BYTES + LEGACY_IV_BYTES:head]
+        iv = raw[LEGACY_SALT_BYTES : LEGACY_SALT_BYTES + LEGACY_IV_BYTES]
+        tag = raw[LEGACY_SALT_BYTES + LEGACY_IV_BYTES : head]
         ciphertext = raw[head:]
         try:
             plain = self._legacy_aead(salt).decrypt(iv, ciphertext + tag, None)

@@ -109,8 +109,9 @@ class Database:
     which costs a new connection per request.
     """
 
-    def __init__(self, config: Config, *, maxconn: int | None = None,
-                 acquire_timeout: float = 10.0):
+    def __init__(
+        self, config: Config, *, maxconn: int | None = None, acquire_timeout: float = 10.0
+    ):
         self.config = config
         self._kwargs = connect_kwargs(config)
         self._maxconn = maxconn or config.db_pool_size
@@ -173,8 +174,11 @@ class Database:
             broken = is_connection_error(exc) or conn.closed != 0
             raise
         finally:
-            if not broken and not conn.closed and \
-                    conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            if (
+                not broken
+                and not conn.closed
+                and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            ):
                 try:
                     with conn.cursor() as cur:
                         cur.execute("ROLLBACK")

@@ -35,13 +35,16 @@ def resolve_dump_path(raw: str, dump_dir: Path) -> Path:
     real = path.resolve()
     root = Path(dump_dir).resolve()
     if ".." in Path(raw).parts or root not in real.parents:
-        raise UnsafeDumpPath("INVALID_DUMP_PATH",
-                             f"Dump file must be inside the dump directory ({dump_dir})")
+        raise UnsafeDumpPath(
+            "INVALID_DUMP_PATH", f"Dump file must be inside the dump directory ({dump_dir})"
+        )
     try:
         with real.open("rb") as handle:
             head = handle.read(len(MAGIC))
     except OSError as exc:
-        raise UnsafeDumpPath("DUMP_FILE_ACCESS_ERROR", f"Cannot access dump file: {raw} ({exc.strerror})") from None
+        raise UnsafeDumpPath(
+            "DUMP_FILE_ACCESS_ERROR", f"Cannot access dump file: {raw} ({exc.strerror})"
+        ) from None
     if head != MAGIC:
         raise UnsafeDumpPath("INVALID_DUMP_FILE", f"Not a pg_dump archive: {raw}")
     return real

@@ -22,7 +22,9 @@ class HeartbeatThread(threading.Thread):
                 heartbeats.beat(cur, self.program)
             return True
         except Exception as exc:  # noqa: BLE001 - keep beating after DB outages
-            log.warning("heartbeat failed", extra={"event": "heartbeat.failed", "error": str(exc)[:200]})
+            log.warning(
+                "heartbeat failed", extra={"event": "heartbeat.failed", "error": str(exc)[:200]}
+            )
             return False
 
     def run(self) -> None:

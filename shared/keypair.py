@@ -49,10 +49,12 @@ class KeypairRow:
 def generate() -> tuple[bytes, bytes]:
     """(seed, public_key) of a fresh Ed25519 keypair."""
     private = Ed25519PrivateKey.generate()
-    seed = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                 serialization.NoEncryption())
-    public = private.public_key().public_bytes(serialization.Encoding.Raw,
-                                               serialization.PublicFormat.Raw)
+    seed = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     return seed, public
 
 
@@ -63,7 +65,8 @@ def _insert(cur, cipher: Cipher) -> ServerKeypair:
     cur.execute(
         f"INSERT INTO {SERVER_KEYPAIRS} (keypair_id, public_key, enc_private_key, is_active)"
         " VALUES (%s, %s, %s, true) RETURNING version",
-        (keypair_id, public, enc))
+        (keypair_id, public, enc),
+    )
     version = cur.fetchone()[0]
     return ServerKeypair(keypair_id, version, public, seed)
 
@@ -78,7 +81,8 @@ def load_or_create(db, cipher: Cipher) -> tuple[ServerKeypair, bool]:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (0x6B736E6B657970,))
         cur.execute(
             f"SELECT keypair_id::text, version, public_key, enc_private_key FROM {SERVER_KEYPAIRS}"
-            " WHERE is_active = true ORDER BY version DESC LIMIT 1")
+            " WHERE is_active = true ORDER BY version DESC LIMIT 1"
+        )
         row = cur.fetchone()
         if row is None:
             return _insert(cur, cipher), True
@@ -89,7 +93,8 @@ def load_or_create(db, cipher: Cipher) -> tuple[ServerKeypair, bool]:
     except Exception as exc:  # noqa: BLE001 - turned into one clear startup error
         raise KeypairError(
             f"cannot decrypt server keypair version {version}: {exc} "
-            "(is ENCRYPTION_SECRET_PATH the secret this database was written with?)") from None
+            "(is ENCRYPTION_SECRET_PATH the secret this database was written with?)"
+        ) from None
     if len(seed) != 32:
         raise KeypairError(f"server keypair version {version} has a malformed private key")
     return ServerKeypair(keypair_id, version, bytes(public_key), seed), False
@@ -101,7 +106,8 @@ def rotate(db, cipher: Cipher) -> ServerKeypair:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (0x6B736E6B657970,))
         cur.execute(
             f"UPDATE {SERVER_KEYPAIRS} SET is_active = false, rotated_at = now(), updated_at = now()"
-            " WHERE is_active = true")
+            " WHERE is_active = true"
+        )
         return _insert(cur, cipher)
 
 
@@ -109,20 +115,24 @@ def list_keypairs(db) -> list[KeypairRow]:
     with db.cursor() as cur:
         cur.execute(
             f"SELECT version, public_key, is_active, created_at FROM {SERVER_KEYPAIRS}"
-            " ORDER BY version DESC")
-        return [KeypairRow(v, bytes(pk).hex(), active, created)
-                for v, pk, active, created in cur.fetchall()]
+            " ORDER BY version DESC"
+        )
+        return [
+            KeypairRow(v, bytes(pk).hex(), active, created)
+            for v, pk, active, created in cur.fetchall()
+        ]
 
 
 def format_listing(rows: list[KeypairRow]) -> str:
     """The reference's --list table (spec §8.4)."""
     if not rows:
         return "No server keypairs found."
-    lines = [f"{'Version':<10}{'Public Key':<68}{'Active':<10}Created At",
-             "-" * 98]
+    lines = [f"{'Version':<10}{'Public Key':<68}{'Active':<10}Created At", "-" * 98]
     for row in rows:
         active = "✓ Yes" if row.is_active else "✗ No"
-        lines.append(f"{row.version:<10}{row.public_key_hex:<68}{active:<10}"
-                     f"{row.created_at.astimezone(dt.UTC):%Y-%m-%d}")
+        lines.append(
+            f"{row.version:<10}{row.public_key_hex:<68}{active:<10}"
+            f"{row.created_at.astimezone(dt.UTC):%Y-%m-%d}"
+        )
     lines.append(f"Total: {len(rows)} keypair(s)")
     return "\n".join(lines)

@@ -34,8 +34,13 @@ class LaunchError(Exception):
 
 
 def prepare_folders(config: Config) -> None:
-    for folder in (config.home, config.run_dir, config.effective_dump_dir,
-                   config.effective_log_dir, config.effective_log_dir / "supervisor"):
+    for folder in (
+        config.home,
+        config.run_dir,
+        config.effective_dump_dir,
+        config.effective_log_dir,
+        config.effective_log_dir / "supervisor",
+    ):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -59,9 +64,14 @@ def database(config: Config, *, keep_running: bool = False) -> Iterator[Config]:
     except EmbeddedPostgresError as exc:
         raise LaunchError(str(exc)) from None
     if running.started_here:
-        log.info("embedded postgres started", extra={"event": "embedded_pg.started",
-                                                     "port": running.port,
-                                                     "data_dir": str(config.pg_data_dir)})
+        log.info(
+            "embedded postgres started",
+            extra={
+                "event": "embedded_pg.started",
+                "port": running.port,
+                "data_dir": str(config.pg_data_dir),
+            },
+        )
     try:
         yield config.with_db(running.host, running.port)
     finally:
@@ -74,9 +84,11 @@ def ensure_secret(config: Config) -> Cipher:
     if config.encryption_secret_path is None:
         path = config.effective_secret_path
         if create_dev_secret(path):
-            log.warning("created a development encryption secret; set ENCRYPTION_SECRET_PATH "
-                        "for production and keep a copy of the secret safe",
-                        extra={"event": "secret.created", "path": str(path)})
+            log.warning(
+                "created a development encryption secret; set ENCRYPTION_SECRET_PATH "
+                "for production and keep a copy of the secret safe",
+                extra={"event": "secret.created", "path": str(path)},
+            )
     try:
         return Cipher(load_secret(config.effective_secret_path))
     except SecretError as exc:
@@ -102,21 +114,36 @@ def prepare_node(config: Config) -> None:
         raise LaunchError(str(exc)) from None
     finally:
         db.close()
-    log.info("server keypair ready", extra={"event": "keypair.ready", "version": pair.version,
-                                            "new": created, "public_key": pair.public_key_hex})
+    log.info(
+        "server keypair ready",
+        extra={
+            "event": "keypair.ready",
+            "version": pair.version,
+            "new": created,
+            "public_key": pair.public_key_hex,
+        },
+    )
 
 
 def run_supervisord(config: Config, conf: Path) -> int:
     env = child_environment(config)
-    command = [sys.executable, "-c", "from supervisor.supervisord import main; main()",
-               "-n", "-c", str(conf)]
+    command = [
+        sys.executable,
+        "-c",
+        "from supervisor.supervisord import main; main()",
+        "-n",
+        "-c",
+        str(conf),
+    ]
     process = subprocess.Popen(command, env=env, cwd=str(conf.parent))
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    previous = {
+        s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
     try:
         while True:
             try:
@@ -134,9 +161,15 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
         raise LaunchError(f"supervisord configuration not found: {conf}")
     with database(config) as ready:
         prepare_node(ready)
-        log.info("starting supervisord", extra={"event": "supervisord.starting", "pid": os.getpid(),
-                                                "port": ready.port,
-                                                "socket": str(ready.run_dir / "supervisor.sock")})
+        log.info(
+            "starting supervisord",
+            extra={
+                "event": "supervisord.starting",
+                "pid": os.getpid(),
+                "port": ready.port,
+                "socket": str(ready.run_dir / "supervisor.sock"),
+            },
+        )
         code = run_supervisord(ready, conf)
         log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
         return code

@@ -22,10 +22,21 @@ from pythonjsonlogger.json import JsonFormatter
 LOG_FILE_PATTERN = re.compile(r"^ksnode-(\d{4}-\d{2}-\d{2})\.log$")
 RETENTION_DAYS = 7
 # Field names whose values must never be logged, whatever a caller passes.
-REDACTED_KEYS = frozenset({
-    "password", "admin_password", "db_password", "secret", "token", "authorization",
-    "share", "enc_share", "private_key", "ks_node_report_password", "telegram_bot_token",
-})
+REDACTED_KEYS = frozenset(
+    {
+        "password",
+        "admin_password",
+        "db_password",
+        "secret",
+        "token",
+        "authorization",
+        "share",
+        "enc_share",
+        "private_key",
+        "ks_node_report_password",
+        "telegram_bot_token",
+    }
+)
 
 
 def utc_today() -> dt.date:
@@ -126,8 +137,9 @@ class KsnodeJsonFormatter(JsonFormatter):
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
-def configure_logging(program: str, log_dir: Path | None, level: str = "info",
-                      *, stdout: bool = True) -> logging.Logger:
+def configure_logging(
+    program: str, log_dir: Path | None, level: str = "info", *, stdout: bool = True
+) -> logging.Logger:
     """Route the root logger to the daily file and stdout as JSON lines."""
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -55,9 +55,13 @@ def _service_account() -> pwd.struct_passwd | None:
         pass
     result = subprocess.run(
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-        capture_output=True, text=True)
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0 and "already exists" not in result.stderr:
-        raise EmbeddedPostgresError(f"cannot create system user {SERVICE_USER}: {result.stderr.strip()}")
+        raise EmbeddedPostgresError(
+            f"cannot create system user {SERVICE_USER}: {result.stderr.strip()}"
+        )
     return pwd.getpwnam(SERVICE_USER)
 
 
@@ -79,8 +83,14 @@ class RunningServer:
 class EmbeddedPostgres:
     """Init/start/stop one data directory."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, server_options: str = "",
-                 bin_dir: Path | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        server_options: str = "",
+        bin_dir: Path | None = None,
+    ):
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.server_options = server_options
@@ -94,8 +104,14 @@ class EmbeddedPostgres:
         kwargs: dict = {}
         if account is not None:
             kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        return subprocess.run([str(self.bin_dir / args[0]), *args[1:]], capture_output=True,
-                              text=True, timeout=timeout, cwd="/", **kwargs)
+        return subprocess.run(
+            [str(self.bin_dir / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
+            **kwargs,
+        )
 
     def _prepare_dirs(self) -> None:
         account = _service_account()
@@ -150,9 +166,19 @@ class EmbeddedPostgres:
         if self.initialised():
             return
         self._prepare_dirs()
-        result = self._run(["initdb", "-D", str(self.data_dir), "-U", "postgres",
-                            "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
-                            "--no-instructions"])
+        result = self._run(
+            [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ]
+        )
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
 
@@ -164,11 +190,26 @@ class EmbeddedPostgres:
         if existing is not None:
             return RunningServer("127.0.0.1", existing, started_here=False)
         port = self.port or free_port()
-        options = (f"-h 127.0.0.1 -p {port} -k {self.socket_dir} "
-                   "-c fsync=on -c max_connections=200 -c shared_buffers=64MB "
-                   + self.server_options).strip()
-        result = self._run(["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file),
-                            "-o", options, "-w", "-t", "60", "start"], timeout=90)
+        options = (
+            f"-h 127.0.0.1 -p {port} -k {self.socket_dir} "
+            "-c fsync=on -c max_connections=200 -c shared_buffers=64MB " + self.server_options
+        ).strip()
+        result = self._run(
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            timeout=90,
+        )
         if result.returncode != 0:
             tail = ""
             try:
@@ -176,7 +217,8 @@ class EmbeddedPostgres:
             except OSError:
                 pass
             raise EmbeddedPostgresError(
-                f"embedded Postgres did not start: {result.stderr.strip()[-300:]} {tail}".strip())
+                f"embedded Postgres did not start: {result.stderr.strip()[-300:]} {tail}".strip()
+            )
         self._wait_ready(port)
         return RunningServer("127.0.0.1", port, started_here=True)
 
@@ -193,8 +235,9 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.running_port() is None:
             return
-        result = self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w",
-                            "-t", "60", "stop"], timeout=90)
+        result = self._run(
+            ["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"], timeout=90
+        )
         if result.returncode != 0 and self.running_port() is not None:
             raise EmbeddedPostgresError(f"pg_ctl stop failed: {result.stderr.strip()[-300:]}")
 

@@ -51,8 +51,10 @@ def load_config_or_exit() -> Config:
 def bootstrap(program: str, config: Config | None = None) -> Runtime:
     config = config or load_config_or_exit()
     if config.db_host is None:
-        fail("DB_HOST is not set: start the node with `ksnode up` (it runs the embedded "
-             "Postgres and sets DB_HOST for its programs) or set DB_HOST")
+        fail(
+            "DB_HOST is not set: start the node with `ksnode up` (it runs the embedded "
+            "Postgres and sets DB_HOST for its programs) or set DB_HOST"
+        )
     program_log = configure_logging(program, config.effective_log_dir, config.log_level)
     try:
         cipher = Cipher(load_secret(config.effective_secret_path))
@@ -64,8 +66,14 @@ def bootstrap(program: str, config: Config | None = None) -> Runtime:
     return Runtime(program, config, db, cipher, program_log)
 
 
-def wait_for_database(db: Database, stop: threading.Event, program_log: logging.Logger,
-                      *, attempts: int = 30, delay: float = 1.0) -> None:
+def wait_for_database(
+    db: Database,
+    stop: threading.Event,
+    program_log: logging.Logger,
+    *,
+    attempts: int = 30,
+    delay: float = 1.0,
+) -> None:
     """Wait until the database answers; exit with one log line if it never does."""
     last_error = ""
     for _ in range(attempts):
@@ -76,11 +84,15 @@ def wait_for_database(db: Database, stop: threading.Event, program_log: logging.
         except DatabaseUnavailable as exc:
             last_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - psycopg2 errors vary
-            last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            last_error = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
         if stop.wait(delay):
             raise SystemExit(0)
-    program_log.error("database unreachable, giving up", extra={"event": "startup.db_unreachable",
-                                                                "error": last_error})
+    program_log.error(
+        "database unreachable, giving up",
+        extra={"event": "startup.db_unreachable", "error": last_error},
+    )
     fail(last_error, code=3)
 
 
@@ -89,7 +101,9 @@ class StopFlag(threading.Event):
 
     def install(self, on_stop: Callable[[], None] | None = None) -> StopFlag:
         def handler(signum, _frame):
-            log.info("stop requested", extra={"event": "signal", "signal": signal.Signals(signum).name})
+            log.info(
+                "stop requested", extra={"event": "signal", "signal": signal.Signals(signum).name}
+            )
             self.set()
             if on_stop is not None:
                 on_stop()

@@ -22,7 +22,9 @@ def fake_pg_dump(folder: Path, body: str) -> str:
         "#!/usr/bin/env bash\n"
         'if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 18.0"; exit 0; fi\n'
         'OUT=""; prev=""; for a in "$@"; do [ "$prev" = "--file" ] && OUT="$a"; prev="$a"; done\n'
-        + body + "\n")
+        + body
+        + "\n"
+    )
     script.chmod(0o755)
     return str(script)
 

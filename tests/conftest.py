@@ -120,8 +120,14 @@ class ApiServer:
 
         from services.api.gate import GatedApp
 
-        self.server = create_server(GatedApp(app), host=host, port=0, threads=8, ident=None,
-                                    clear_untrusted_proxy_headers=False)
+        self.server = create_server(
+            GatedApp(app),
+            host=host,
+            port=0,
+            threads=8,
+            ident=None,
+            clear_untrusted_proxy_headers=False,
+        )
         self.port = self.server.effective_port
         self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -157,8 +163,15 @@ def build_node_context(config: Config, db: Database, cipher: Cipher):
     from shared import keypair as keypairs
 
     pair, _ = keypairs.load_or_create(db, cipher)
-    return NodeContext(config=config, db=db, cipher=cipher, keypair=pair,
-                       launch_time=dt.datetime.now(dt.UTC), git_hash="abc1234", version="1.0.0")
+    return NodeContext(
+        config=config,
+        db=db,
+        cipher=cipher,
+        keypair=pair,
+        launch_time=dt.datetime.now(dt.UTC),
+        git_hash="abc1234",
+        version="1.0.0",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,12 @@ class Wallet:
         return self.api.post(path, json=body, headers=self.headers, **kw)
 
     def register_v2(self, secp: str, secp_share: str, ed: str, ed_share: str):
-        return self.post("/keyshare/v2/register", {"wallets": {
-            "secp256k1": {"public_key": secp, "share": secp_share},
-            "ed25519": {"public_key": ed, "share": ed_share}}})
+        return self.post(
+            "/keyshare/v2/register",
+            {
+                "wallets": {
+                    "secp256k1": {"public_key": secp, "share": secp_share},
+                    "ed25519": {"public_key": ed, "share": ed_share},
+                }
+            },
+        )

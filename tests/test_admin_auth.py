@@ -4,10 +4,15 @@ import pytest
 
 
 @pytest.mark.parametrize("route", ["/pg_dump/v1/backup", "/pg_dump/v1/restore"])
-@pytest.mark.parametrize("body,msg", [({}, "Admin password is required"),
-                                      ({"password": ""}, "Admin password is required"),
-                                      ({"password": 123}, "Admin password is required"),
-                                      ({"password": "wrong"}, "Invalid admin password")])
+@pytest.mark.parametrize(
+    "body,msg",
+    [
+        ({}, "Admin password is required"),
+        ({"password": ""}, "Admin password is required"),
+        ({"password": 123}, "Admin password is required"),
+        ({"password": "wrong"}, "Invalid admin password"),
+    ],
+)
 def test_password_required(api, route, body, msg):
     r = api.post(route, json=body)
     assert r.status_code == 401
@@ -25,8 +30,10 @@ def test_wrong_password_never_echoed(api):
     assert "s3cr3t-guess" not in r.text
 
 
-@pytest.mark.parametrize("route,limit", [("/pg_dump/v1/backup", 5), ("/pg_dump/v1/restore", 3),
-                                         ("/pg_dump/v1/get_backup_history", 5)])
+@pytest.mark.parametrize(
+    "route,limit",
+    [("/pg_dump/v1/backup", 5), ("/pg_dump/v1/restore", 3), ("/pg_dump/v1/get_backup_history", 5)],
+)
 def test_route_limits(start_api, route, limit):
     server = start_api(rate_limit_per_minute=100)
     codes = [server.post(route, json={"password": "wrong"}).status_code for _ in range(limit + 1)]

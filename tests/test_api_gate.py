@@ -56,9 +56,17 @@ def node(start_api, idp):
 def test_slow_identity_provider_does_not_block_other_requests(node, idp):
     idp.answer("slow-x-token", 200, {"data": {"id": "777", "username": "slow"}}, delay=1.5)
     with ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(node.post, "/keyshare/v1/register", headers={"Authorization": "Bearer slow-x-token"},
-                           json={"auth_type": "x", "curve_type": "secp256k1", "public_key": secp_key(),
-                                 "share": share_hex()})
+        slow = pool.submit(
+            node.post,
+            "/keyshare/v1/register",
+            headers={"Authorization": "Bearer slow-x-token"},
+            json={
+                "auth_type": "x",
+                "curve_type": "secp256k1",
+                "public_key": secp_key(),
+                "share": share_hex(),
+            },
+        )
         time.sleep(0.2)  # the slow request is now waiting on the provider
         started = time.monotonic()
         for _ in range(5):
@@ -75,9 +83,16 @@ def test_concurrent_requests_waiting_for_one_jwks_fetch_all_finish(node, idp, st
     try:
         token = idp.token(idp.google_claims("4242"))
         with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda _: fresh.post(
-                "/keyshare/v1/", headers={"Authorization": f"Bearer {token}"},
-                json={"auth_type": "google", "public_key": secp_key()}), range(4)))
+            answers = list(
+                pool.map(
+                    lambda _: fresh.post(
+                        "/keyshare/v1/",
+                        headers={"Authorization": f"Bearer {token}"},
+                        json={"auth_type": "google", "public_key": secp_key()},
+                    ),
+                    range(4),
+                )
+            )
     finally:
         idp.reset()
     # No wallet exists: each request passed authentication and got the spec's not-found.

@@ -41,8 +41,6 @@ def auth0(idp) -> Auth0Verifier:
     return verifier_for(idp)
 
 
-
-
 def test_valid_token_keeps_the_email_exactly(auth0, idp):
     claims = auth0.verify(idp.token(idp.auth0_claims("Bob.Smith+x@Example.COM")))
     assert claims["email"] == "Bob.Smith+x@Example.COM" and claims["sub"] == "auth0|abc123"
@@ -55,19 +53,28 @@ def test_default_jwks_url_is_derived_from_the_domain():
     assert verifier.issuer == "https://tenant.example/"
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"exp": int(time.time()) - 1}, "Token has expired"),
-    ({"nbf": int(time.time()) + 600}, "jwt not active"),
-    ({"aud": "someone-else"}, f"jwt audience invalid. expected: {AUTH0_CLIENT_ID}"),
-    ({"iss": f"https://{AUTH0_DOMAIN}"}, f"jwt issuer invalid. expected: https://{AUTH0_DOMAIN}/"),
-    ({"iss": "https://evil.example/"}, f"jwt issuer invalid. expected: https://{AUTH0_DOMAIN}/"),
-    ({"sub": ""}, "Token missing subject claim"),
-    ({"sub": None}, "Token missing subject claim"),
-    ({"email": None}, "Token missing email claim"),
-    ({"email_verified": False}, "Email address is not verified"),
-    ({"email_verified": "false"}, "Email address is not verified"),
-    ({"email_verified": None}, "Email address is not verified"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"exp": int(time.time()) - 1}, "Token has expired"),
+        ({"nbf": int(time.time()) + 600}, "jwt not active"),
+        ({"aud": "someone-else"}, f"jwt audience invalid. expected: {AUTH0_CLIENT_ID}"),
+        (
+            {"iss": f"https://{AUTH0_DOMAIN}"},
+            f"jwt issuer invalid. expected: https://{AUTH0_DOMAIN}/",
+        ),
+        (
+            {"iss": "https://evil.example/"},
+            f"jwt issuer invalid. expected: https://{AUTH0_DOMAIN}/",
+        ),
+        ({"sub": ""}, "Token missing subject claim"),
+        ({"sub": None}, "Token missing subject claim"),
+        ({"email": None}, "Token missing email claim"),
+        ({"email_verified": False}, "Email address is not verified"),
+        ({"email_verified": "false"}, "Email address is not verified"),
+        ({"email_verified": None}, "Email address is not verified"),
+    ],
+)
 def test_rejections_with_the_reference_messages(auth0, idp, change, message):
     assert auth_failure(auth0, idp.token(idp.auth0_claims(**change))) == message
 
@@ -87,7 +94,10 @@ def test_header_checks(auth0, idp):
     assert auth_failure(auth0, "") == "Invalid token format"
     no_kid = jwt.encode(idp.auth0_claims(), idp.keys[idp.current_kid], algorithm="RS256")
     assert auth_failure(auth0, no_kid) == "Missing key id in token header"
-    assert auth_failure(auth0, idp.token(idp.auth0_claims(), kid="nope")) == "Unable to find signing key for token"
+    assert (
+        auth_failure(auth0, idp.token(idp.auth0_claims(), kid="nope"))
+        == "Unable to find signing key for token"
+    )
 
 
 def test_forged_tokens(auth0, idp):
@@ -108,8 +118,10 @@ def test_key_rotation_is_picked_up_by_one_forced_refetch(auth0, idp):
     assert auth0.verify(idp.token(idp.auth0_claims(), kid=new_kid))
     assert idp.jwks_fetches == fetches + 1
     for _ in range(10):  # more unknown kids right after: no more fetches
-        assert auth_failure(auth0, idp.token(idp.auth0_claims(), kid="forged")) == \
-            "Unable to find signing key for token"
+        assert (
+            auth_failure(auth0, idp.token(idp.auth0_claims(), kid="forged"))
+            == "Unable to find signing key for token"
+        )
     assert idp.jwks_fetches == fetches + 1
 
 
@@ -125,11 +137,14 @@ def test_keys_are_cached_five_minutes(auth0, idp):
     assert idp.jwks_fetches == fetches + 1
 
 
-@pytest.mark.parametrize("mode,message", [
-    ("down", "Token validation failed: Failed to fetch Auth0 JWKS: 503 Service Unavailable"),
-    ("garbage", "Token validation failed: Auth0 JWKS response is not JSON"),
-    ("empty", "Token validation failed: Auth0 JWKS response missing keys"),
-])
+@pytest.mark.parametrize(
+    "mode,message",
+    [
+        ("down", "Token validation failed: Failed to fetch Auth0 JWKS: 503 Service Unavailable"),
+        ("garbage", "Token validation failed: Auth0 JWKS response is not JSON"),
+        ("empty", "Token validation failed: Auth0 JWKS response missing keys"),
+    ],
+)
 def test_jwks_failures(auth0, idp, mode, message):
     idp.jwks_mode = mode
     assert auth_failure(auth0, idp.token(idp.auth0_claims())) == message
@@ -137,5 +152,7 @@ def test_jwks_failures(auth0, idp, mode, message):
 
 def test_slow_jwks_times_out(idp):
     idp.jwks_delay = 2.0
-    assert auth_failure(verifier_for(idp), idp.token(idp.auth0_claims())) == \
-        "Token validation failed: Failed to fetch Auth0 JWKS: did not answer in time"
+    assert (
+        auth_failure(verifier_for(idp), idp.token(idp.auth0_claims()))
+        == "Token validation failed: Failed to fetch Auth0 JWKS: did not answer in time"
+    )

@@ -25,10 +25,20 @@ def node(start_api, idp):
 def credentials(idp: FakeIdentityProvider) -> dict[str, tuple[str, str]]:
     """auth_type -> (bearer token, the user_auth_id the Oko API derives)."""
     idp.answer("x-token", 200, {"data": {"id": "1445566778899", "username": "xu"}})
-    idp.answer("discord-token", 200, {"id": "80351110224678912", "email": "d@example.com", "verified": False})
+    idp.answer(
+        "discord-token",
+        200,
+        {"id": "80351110224678912", "email": "d@example.com", "verified": False},
+    )
     return {
-        "google": (idp.token(idp.google_claims("109876543210987654321")), "google_109876543210987654321"),
-        "auth0": (idp.token(idp.auth0_claims("Alice.Liddell+ks@Example.COM")), "Alice.Liddell+ks@Example.COM"),
+        "google": (
+            idp.token(idp.google_claims("109876543210987654321")),
+            "google_109876543210987654321",
+        ),
+        "auth0": (
+            idp.token(idp.auth0_claims("Alice.Liddell+ks@Example.COM")),
+            "Alice.Liddell+ks@Example.COM",
+        ),
         "x": ("x-token", "x_1445566778899"),
         "discord": ("discord-token", "discord_80351110224678912"),
     }
@@ -41,35 +51,75 @@ def call(node, path: str, token: str, body: dict):
 @pytest.mark.parametrize("provider", ["google", "auth0", "x", "discord"])
 def test_register_and_fetch_through_v1_and_v2(node, idp, db, provider):
     token, expected_id = credentials(idp)[provider]
-    secp, ed, s1, s2, v1key, v1share = secp_key(), ed_key(), share_hex(), share_hex(), secp_key(), share_hex()
-    r = call(node, "/keyshare/v2/register", token, {"auth_type": provider, "wallets": {
-        "secp256k1": {"public_key": secp, "share": s1}, "ed25519": {"public_key": ed, "share": s2}}})
+    secp, ed, s1, s2, v1key, v1share = (
+        secp_key(),
+        ed_key(),
+        share_hex(),
+        share_hex(),
+        secp_key(),
+        share_hex(),
+    )
+    r = call(
+        node,
+        "/keyshare/v2/register",
+        token,
+        {
+            "auth_type": provider,
+            "wallets": {
+                "secp256k1": {"public_key": secp, "share": s1},
+                "ed25519": {"public_key": ed, "share": s2},
+            },
+        },
+    )
     assert r.status_code == 200, r.text
-    r = call(node, "/keyshare/v1/register", token, {
-        "auth_type": provider, "curve_type": "secp256k1", "public_key": v1key, "share": v1share})
+    r = call(
+        node,
+        "/keyshare/v1/register",
+        token,
+        {"auth_type": provider, "curve_type": "secp256k1", "public_key": v1key, "share": v1share},
+    )
     assert r.status_code == 200, r.text
-    r = call(node, "/keyshare/v2/", token, {"auth_type": provider, "wallets": {"secp256k1": secp, "ed25519": ed}})
+    r = call(
+        node,
+        "/keyshare/v2/",
+        token,
+        {"auth_type": provider, "wallets": {"secp256k1": secp, "ed25519": ed}},
+    )
     assert r.status_code == 200, r.text
-    assert r.json()["data"]["secp256k1"]["share"] == s1 and r.json()["data"]["ed25519"]["share"] == s2
+    assert (
+        r.json()["data"]["secp256k1"]["share"] == s1 and r.json()["data"]["ed25519"]["share"] == s2
+    )
     r = call(node, "/keyshare/v1/", token, {"auth_type": provider, "public_key": v1key})
     assert r.status_code == 200, r.text
     assert r.json()["data"]["share"] == v1share
     with db.cursor() as cur:
         cur.execute('SELECT user_auth_id FROM "2_users" WHERE auth_type = %s', (provider,))
         assert [row[0] for row in cur.fetchall()] == [expected_id]
-    check = node.post("/keyshare/v2/check", json={"auth_type": provider, "user_auth_id": expected_id,
-                                                  "wallets": {"secp256k1": secp}})
+    check = node.post(
+        "/keyshare/v2/check",
+        json={"auth_type": provider, "user_auth_id": expected_id, "wallets": {"secp256k1": secp}},
+    )
     assert check.json()["data"] == {"secp256k1": {"exists": True}}
 
 
 def test_absent_auth_type_means_google(node, idp):
     token = idp.token(idp.google_claims("55501"))
     secp = secp_key()
-    r = call(node, "/keyshare/v1/register", token, {"curve_type": "secp256k1", "public_key": secp,
-                                                    "share": share_hex()})
+    r = call(
+        node,
+        "/keyshare/v1/register",
+        token,
+        {"curve_type": "secp256k1", "public_key": secp, "share": share_hex()},
+    )
     assert r.status_code == 200, r.text
-    check = node.post("/keyshare/v2/check", json={"auth_type": "google", "user_auth_id": "google_55501",
-                                                  "wallets": {"secp256k1": secp}})
+    check = node.post(
+        "/keyshare/v2/check",
+        json={
+            "auth_type": "google",
+            "user_auth_id": "google_55501",
+            "wallets": {"secp256k1": secp},
+        },
+    )
     assert check.json()["data"] == {"secp256k1": {"exists": True}}
 
 
@@ -84,13 +134,29 @@ def failing_credentials(idp: FakeIdentityProvider) -> list[tuple[str, str, str]]
     return [
         ("google", "garbage", "Invalid or malformed token"),
         ("google", idp.token(idp.google_claims(exp=now - 5)), "Token has expired"),
-        ("google", idp.token(idp.google_claims(iss="accounts.google.com")), "Invalid token issuer: accounts.google.com"),
+        (
+            "google",
+            idp.token(idp.google_claims(iss="accounts.google.com")),
+            "Invalid token issuer: accounts.google.com",
+        ),
         ("google", idp.hs256_confusion_token(idp.google_claims()), "Invalid or malformed token"),
-        ("google", idp.token(idp.google_claims(sub="")), "Invalid token: missing required field (sub or email)"),
-        ("google", idp.token(idp.google_claims(email=None)), "Invalid token: missing required field (sub or email)"),
+        (
+            "google",
+            idp.token(idp.google_claims(sub="")),
+            "Invalid token: missing required field (sub or email)",
+        ),
+        (
+            "google",
+            idp.token(idp.google_claims(email=None)),
+            "Invalid token: missing required field (sub or email)",
+        ),
         ("auth0", "garbage", "Invalid token format"),
         ("auth0", idp.unsigned_token(idp.auth0_claims()), "invalid algorithm"),
-        ("auth0", idp.token(idp.auth0_claims(email_verified=False)), "Email address is not verified"),
+        (
+            "auth0",
+            idp.token(idp.auth0_claims(email_verified=False)),
+            "Email address is not verified",
+        ),
         ("x", "unknown", "Invalid or malformed token"),
         ("x", "x-noid", "Invalid token: missing required field (id)"),
         ("x", "x-nodata", "Token validation failed: X user info has no data"),
@@ -107,9 +173,13 @@ def test_failing_credentials_are_401_json_on_every_authenticated_route(node, idp
         cur.execute('SELECT count(*) FROM "2_users"')
         users_before = cur.fetchone()[0]
     for auth_type, token, message in failing_credentials(idp):
-        for path, body in (("/keyshare/v2/", {"wallets": {"secp256k1": secp_key()}}),
-                           ("/keyshare/v1/register", {"curve_type": "secp256k1", "public_key": secp_key(),
-                                                      "share": share_hex()})):
+        for path, body in (
+            ("/keyshare/v2/", {"wallets": {"secp256k1": secp_key()}}),
+            (
+                "/keyshare/v1/register",
+                {"curve_type": "secp256k1", "public_key": secp_key(), "share": share_hex()},
+            ),
+        ):
             r = call(node, path, token, {"auth_type": auth_type, **body})
             assert r.status_code == 401, (auth_type, message, r.text)
             assert r.json() == {"success": False, "code": "UNAUTHORIZED", "msg": message}
@@ -123,9 +193,17 @@ def test_failing_credentials_are_401_json_on_every_authenticated_route(node, idp
 
 
 def test_identity_provider_down_is_401_not_500(start_api, idp):
-    node = start_api(**{**idp.config_overrides(), "google_jwks_url": "http://127.0.0.1:9/certs",
-                        "auth0_jwks_url": "http://127.0.0.1:9/jwks.json"})
-    for auth_type, token in (("google", idp.token(idp.google_claims())), ("auth0", idp.token(idp.auth0_claims()))):
+    node = start_api(
+        **{
+            **idp.config_overrides(),
+            "google_jwks_url": "http://127.0.0.1:9/certs",
+            "auth0_jwks_url": "http://127.0.0.1:9/jwks.json",
+        }
+    )
+    for auth_type, token in (
+        ("google", idp.token(idp.google_claims())),
+        ("auth0", idp.token(idp.auth0_claims())),
+    ):
         r = call(node, "/keyshare/v2/", token, {"auth_type": auth_type, "wallets": {}})
         assert r.status_code == 401
         assert r.json()["msg"].startswith("Token validation failed: Failed to fetch")
@@ -140,16 +218,31 @@ def test_a_slow_provider_releases_api_threads_at_the_timeout(node, idp):
 
     def login(job: tuple[str, str]) -> tuple[str, int, str, float]:
         started = time.monotonic()
-        r = call(node, "/keyshare/v2/", job[1], {"auth_type": job[0], "wallets": {"secp256k1": secp_key()}})
-        return job[0], r.status_code, r.json()["msg"] if r.status_code != 200 else "", time.monotonic() - started
+        r = call(
+            node,
+            "/keyshare/v2/",
+            job[1],
+            {"auth_type": job[0], "wallets": {"secp256k1": secp_key()}},
+        )
+        return (
+            job[0],
+            r.status_code,
+            r.json()["msg"] if r.status_code != 200 else "",
+            time.monotonic() - started,
+        )
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         results = list(pool.map(login, jobs))
     for auth_type, status, message, _ in results:
         if auth_type == "x":
-            assert (status, message) == (401, "Token validation failed: X user info did not answer in time")
+            assert (status, message) == (
+                401,
+                "Token validation failed: X user info did not answer in time",
+            )
         else:
             assert message != "Token validation failed: X user info did not answer in time"
             assert status != 401 and status < 500
     slowest = max(seconds for *_, seconds in results)
-    print(f"{len(jobs)} concurrent logins (12 against a 3 s X, timeout 1 s): slowest answered in {slowest:.2f} s")
+    print(
+        f"{len(jobs)} concurrent logins (12 against a 3 s X, timeout 1 s): slowest answered in {slowest:.2f} s"
+    )

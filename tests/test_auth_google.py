@@ -42,8 +42,6 @@ def google(idp) -> GoogleVerifier:
     return verifier_for(idp)
 
 
-
-
 def test_valid_token_gives_its_claims_and_later_calls_use_the_cached_keys(google, idp):
     claims = google.verify(idp.token(idp.google_claims("1234", email="a@b.c")))
     assert (claims["sub"], claims["email"]) == ("1234", "a@b.c")
@@ -58,16 +56,22 @@ def test_second_issuer_and_string_email_verified_are_accepted(google, idp):
     assert google.verify(token)["iss"] == "https://oauth2.googleapis.com"
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"aud": "someone-else"}, f"Token client ID does not match. expected: {GOOGLE_CLIENT_ID}, actual: someone-else"),
-    ({"iss": "accounts.google.com"}, "Invalid token issuer: accounts.google.com"),
-    ({"iss": "https://evil.example"}, "Invalid token issuer: https://evil.example"),
-    ({"exp": int(time.time()) - 10}, "Token has expired"),
-    ({"nbf": int(time.time()) + 600}, "Token is not yet valid"),
-    ({"email_verified": False}, "Email address is not verified"),
-    ({"email_verified": "false"}, "Email address is not verified"),
-    ({"email_verified": None}, "Email address is not verified"),  # None drops the claim
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            {"aud": "someone-else"},
+            f"Token client ID does not match. expected: {GOOGLE_CLIENT_ID}, actual: someone-else",
+        ),
+        ({"iss": "accounts.google.com"}, "Invalid token issuer: accounts.google.com"),
+        ({"iss": "https://evil.example"}, "Invalid token issuer: https://evil.example"),
+        ({"exp": int(time.time()) - 10}, "Token has expired"),
+        ({"nbf": int(time.time()) + 600}, "Token is not yet valid"),
+        ({"email_verified": False}, "Email address is not verified"),
+        ({"email_verified": "false"}, "Email address is not verified"),
+        ({"email_verified": None}, "Email address is not verified"),  # None drops the claim
+    ],
+)
 def test_rejections_with_the_reference_messages(google, idp, change, message):
     assert auth_failure(google, idp.token(idp.google_claims(**change))) == message
 
@@ -94,11 +98,14 @@ def test_forged_tokens_are_malformed(google, idp):
     header, payload, signature = good.split(".")
     other = idp.token(idp.google_claims(sub="someone-else")).split(".")[1]
     for token in (
-        idp.token(idp.google_claims(), key=stranger),      # signed by another key, same kid
-        f"{header}.{other}.{signature}",                    # payload swapped under a valid signature
-        idp.unsigned_token(idp.google_claims()),            # alg: none
-        idp.hs256_confusion_token(idp.google_claims()),     # HS256 keyed with the public key
-        "garbage", "", "a.b.c", f"{header}.{payload}",
+        idp.token(idp.google_claims(), key=stranger),  # signed by another key, same kid
+        f"{header}.{other}.{signature}",  # payload swapped under a valid signature
+        idp.unsigned_token(idp.google_claims()),  # alg: none
+        idp.hs256_confusion_token(idp.google_claims()),  # HS256 keyed with the public key
+        "garbage",
+        "",
+        "a.b.c",
+        f"{header}.{payload}",
     ):
         assert auth_failure(google, token) == MALFORMED, token
 
@@ -136,13 +143,16 @@ def test_cache_control_max_age_sets_how_long_keys_are_kept(google, idp):
     assert idp.jwks_fetches == fetches + 1
 
 
-@pytest.mark.parametrize("mode,message", [
-    ("down", "Token validation failed: Failed to fetch Google JWKS: 503 Service Unavailable"),
-    ("garbage", "Token validation failed: Google JWKS response is not JSON"),
-    ("empty", "Token validation failed: Google JWKS response missing keys"),
-    ("keys_not_list", "Token validation failed: Google JWKS response has no usable RSA keys"),
-    ("nested", "Token validation failed: Google JWKS response is not JSON"),
-])
+@pytest.mark.parametrize(
+    "mode,message",
+    [
+        ("down", "Token validation failed: Failed to fetch Google JWKS: 503 Service Unavailable"),
+        ("garbage", "Token validation failed: Google JWKS response is not JSON"),
+        ("empty", "Token validation failed: Google JWKS response missing keys"),
+        ("keys_not_list", "Token validation failed: Google JWKS response has no usable RSA keys"),
+        ("nested", "Token validation failed: Google JWKS response is not JSON"),
+    ],
+)
 def test_jwks_failures_are_auth_failures_and_not_retried_at_once(google, idp, mode, message):
     idp.jwks_mode = mode
     fetches = idp.jwks_fetches
@@ -153,11 +163,15 @@ def test_jwks_failures_are_auth_failures_and_not_retried_at_once(google, idp, mo
 
 def test_jwks_unreachable_and_slow(idp):
     unreachable = verifier_for(idp, google_jwks_url="http://127.0.0.1:9/certs")
-    assert auth_failure(unreachable, idp.token(idp.google_claims())) == \
-        "Token validation failed: Failed to fetch Google JWKS: connection failed"
+    assert (
+        auth_failure(unreachable, idp.token(idp.google_claims()))
+        == "Token validation failed: Failed to fetch Google JWKS: connection failed"
+    )
     idp.jwks_delay = 2.0  # twice AUTH_HTTP_TIMEOUT_SECONDS
-    assert auth_failure(verifier_for(idp), idp.token(idp.google_claims())) == \
-        "Token validation failed: Failed to fetch Google JWKS: did not answer in time"
+    assert (
+        auth_failure(verifier_for(idp), idp.token(idp.google_claims()))
+        == "Token validation failed: Failed to fetch Google JWKS: did not answer in time"
+    )
 
 
 def test_known_keys_survive_a_provider_outage_within_the_grace(google, idp):
@@ -166,7 +180,9 @@ def test_known_keys_survive_a_provider_outage_within_the_grace(google, idp):
     google.jwks.clock.advance(3600 + 10)  # keys expired; the refresh fails
     assert google.verify(idp.token(idp.google_claims()))
     google.jwks.clock.advance(3600)  # past the grace: no keys any more
-    assert auth_failure(google, idp.token(idp.google_claims())).startswith("Token validation failed:")
+    assert auth_failure(google, idp.token(idp.google_claims())).startswith(
+        "Token validation failed:"
+    )
 
 
 def test_concurrent_first_requests_fetch_the_keys_once(google, idp):

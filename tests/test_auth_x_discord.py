@@ -30,8 +30,6 @@ def discord(idp: FakeIdentityProvider) -> DiscordVerifier:
     return DiscordVerifier(Config(**idp.config_overrides()), http_session())
 
 
-
-
 def test_x_returns_the_data_object_and_sends_the_token_as_bearer(x, idp):
     user = {"id": "1440", "name": "N", "username": "u"}
     idp.answer("x-ok", 200, {"data": user})
@@ -45,14 +43,17 @@ def test_x_non_2xx_is_invalid_token(x, idp, status):
     assert auth_failure(x, f"x-{status}") == "Invalid or malformed token"
 
 
-@pytest.mark.parametrize("body,message", [
-    ({"errors": [{"detail": "nope"}]}, "Token validation failed: X user info has no data"),
-    ({"data": None}, "Token validation failed: X user info has no data"),
-    ({"data": ["1"]}, "Token validation failed: X user info has no data"),
-    ({"data": "1"}, "Token validation failed: X user info has no data"),
-    ([1, 2], "Token validation failed: X user info is not a JSON object"),
-    ("<html>maintenance</html>", "Token validation failed: X user info is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ({"errors": [{"detail": "nope"}]}, "Token validation failed: X user info has no data"),
+        ({"data": None}, "Token validation failed: X user info has no data"),
+        ({"data": ["1"]}, "Token validation failed: X user info has no data"),
+        ({"data": "1"}, "Token validation failed: X user info has no data"),
+        ([1, 2], "Token validation failed: X user info is not a JSON object"),
+        ("<html>maintenance</html>", "Token validation failed: X user info is not a JSON object"),
+    ],
+)
 def test_x_answer_without_a_user_object(x, idp, body, message):
     idp.answer("x-odd", 200, body)
     assert auth_failure(x, "x-odd") == message
@@ -63,7 +64,9 @@ def test_discord_returns_the_user_and_does_not_require_verified(discord, idp):
     assert discord.verify("d-ok")["id"] == "7700"
 
 
-@pytest.mark.parametrize("body", [{"id": "78"}, {"id": "78", "email": ""}, {"id": "78", "email": None}])
+@pytest.mark.parametrize(
+    "body", [{"id": "78"}, {"id": "78", "email": ""}, {"id": "78", "email": None}]
+)
 def test_discord_requires_an_email(discord, idp, body):
     idp.answer("d-noemail", 200, body)
     assert auth_failure(discord, "d-noemail") == "Can't get email from Discord token"
@@ -71,7 +74,10 @@ def test_discord_requires_an_email(discord, idp, body):
 
 def test_discord_non_2xx_message_carries_status_and_text_but_never_the_token(discord, idp):
     idp.answer("d-401", 401, '{"message": "401: Unauthorized", "code": 0}')
-    assert auth_failure(discord, "d-401") == 'Failed to get user info: 401 {"message": "401: Unauthorized", "code": 0}'
+    assert (
+        auth_failure(discord, "d-401")
+        == 'Failed to get user info: 401 {"message": "401: Unauthorized", "code": 0}'
+    )
     secret = "d-echo-" + "s" * 40
     idp.answer(secret, 400, f"invalid token {secret} " + "x" * 1000)
     message = auth_failure(discord, secret)
@@ -81,7 +87,10 @@ def test_discord_non_2xx_message_carries_status_and_text_but_never_the_token(dis
 
 def test_discord_non_json_answer(discord, idp):
     idp.answer("d-html", 200, "<html>")
-    assert auth_failure(discord, "d-html") == "Token validation failed: Discord user info is not a JSON object"
+    assert (
+        auth_failure(discord, "d-html")
+        == "Token validation failed: Discord user info is not a JSON object"
+    )
 
 
 @pytest.mark.parametrize("provider", ["x", "discord"])
@@ -90,8 +99,13 @@ def test_slow_provider_fails_at_the_timeout(request, idp, provider):
     idp.answer("slow", 200, {"data": {"id": "1"}, "id": "1", "email": "e"}, delay=3.0)
     started = time.monotonic()
     label = "X" if provider == "x" else "Discord"
-    assert auth_failure(verifier, "slow") == f"Token validation failed: {label} user info did not answer in time"
-    print(f"slow {provider}: failed after {time.monotonic() - started:.2f} s (timeout 1 s, delay 3 s)")
+    assert (
+        auth_failure(verifier, "slow")
+        == f"Token validation failed: {label} user info did not answer in time"
+    )
+    print(
+        f"slow {provider}: failed after {time.monotonic() - started:.2f} s (timeout 1 s, delay 3 s)"
+    )
 
 
 def test_dripping_body_is_cut_at_the_deadline(x, idp):
@@ -103,17 +117,27 @@ def test_dripping_body_is_cut_at_the_deadline(x, idp):
 
 def test_oversized_answer_is_refused(discord, idp):
     idp.answer("huge", 200, {"id": "1", "email": "e", "pad": "p" * MAX_ANSWER_BYTES})
-    assert auth_failure(discord, "huge") == \
-        f"Token validation failed: Discord user info answer larger than {MAX_ANSWER_BYTES} bytes"
+    assert (
+        auth_failure(discord, "huge")
+        == f"Token validation failed: Discord user info answer larger than {MAX_ANSWER_BYTES} bytes"
+    )
 
 
 def test_provider_unreachable():
-    config = Config(x_userinfo_url="http://127.0.0.1:9/me", discord_userinfo_url="http://127.0.0.1:9/me",
-                    auth_http_timeout_seconds=1.0)
+    config = Config(
+        x_userinfo_url="http://127.0.0.1:9/me",
+        discord_userinfo_url="http://127.0.0.1:9/me",
+        auth_http_timeout_seconds=1.0,
+    )
     session = http_session()
-    assert auth_failure(XVerifier(config, session), "t") == "Token validation failed: X user info connection failed"
-    assert auth_failure(DiscordVerifier(config, session), "t") == \
-        "Token validation failed: Discord user info connection failed"
+    assert (
+        auth_failure(XVerifier(config, session), "t")
+        == "Token validation failed: X user info connection failed"
+    )
+    assert (
+        auth_failure(DiscordVerifier(config, session), "t")
+        == "Token validation failed: Discord user info connection failed"
+    )
 
 
 def test_calls_share_pooled_connections(x, discord, idp):
@@ -138,7 +162,10 @@ def test_slow_headers_then_dripping_body_share_one_deadline(x, idp):
     # 0.6 s before the headers, then ~0.65 s of dripping body (43 bytes):
     # each phase alone fits the 1 s timeout, together they do not.
     idp.answer("late-drip", 200, {"data": {"id": "1", "name": "n" * 10}}, delay=0.6, drip=0.015)
-    assert auth_failure(x, "late-drip") == "Token validation failed: X user info did not answer in time"
+    assert (
+        auth_failure(x, "late-drip")
+        == "Token validation failed: X user info did not answer in time"
+    )
 
 
 def test_a_slow_but_timely_answer_is_accepted(x, idp):

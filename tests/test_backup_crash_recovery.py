@@ -13,11 +13,24 @@ from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
 def test_killed_worker_leaves_failed_row_and_no_tmp(env_for, config, db, tmp_path):
     dump_dir = tmp_path / "dump"
     slow = fake_pg_dump(tmp_path, 'echo partial > "$OUT"; sleep 60')
-    env = {**os.environ, **env_for(config.db_name, DUMP_DIR=str(dump_dir), PG_DUMP_BIN=slow,
-                                   PG_RESTORE_BIN=REAL_TOOLS.pg_restore, BACKUP_SELFCHECK="false",
-                                   BACKUP_POLL_SECONDS="0.1", LOG_DIR=str(tmp_path / "logs"))}
-    worker = subprocess.Popen([sys.executable, "-m", "services.backup_worker"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **env_for(
+            config.db_name,
+            DUMP_DIR=str(dump_dir),
+            PG_DUMP_BIN=slow,
+            PG_RESTORE_BIN=REAL_TOOLS.pg_restore,
+            BACKUP_SELFCHECK="false",
+            BACKUP_POLL_SECONDS="0.1",
+            LOG_DIR=str(tmp_path / "logs"),
+        ),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "services.backup_worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not list(dump_dir.glob("*.tmp")):
@@ -34,8 +47,12 @@ def test_killed_worker_leaves_failed_row_and_no_tmp(env_for, config, db, tmp_pat
     subprocess.run(["pkill", "-f", slow], check=False)  # the orphaned fake pg_dump
     # restart with a working pg_dump: recovery runs before anything else
     env["PG_DUMP_BIN"] = REAL_TOOLS.pg_dump
-    restarted = subprocess.Popen([sys.executable, "-m", "services.backup_worker"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    restarted = subprocess.Popen(
+        [sys.executable, "-m", "services.backup_worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         row = None

@@ -9,8 +9,11 @@ from services.backup_worker.service import BackupService
 from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
 
 CASES = {
-    "exit_1": ('echo "pg_dump: error: connection refused" >&2; : > "$OUT"; exit 1', DumpFailed,
-               "connection refused"),
+    "exit_1": (
+        'echo "pg_dump: error: connection refused" >&2; : > "$OUT"; exit 1',
+        DumpFailed,
+        "connection refused",
+    ),
     "truncated": ('printf "PGDMP\\x01\\x0e" > "$OUT"; exit 0', VerifyFailed, "pg_restore"),
     "not_a_dump": ('echo "hello" > "$OUT"; exit 0', VerifyFailed, "PGDMP"),
     "empty": (': > "$OUT"; exit 0', DumpFailed, "no data"),
@@ -28,7 +31,9 @@ def test_failed_dump_is_recorded_failed_and_leaves_nothing(case, config, db, dum
         service.backup_now()
     assert list(dump_dir.iterdir()) == []
     with db.cursor() as cur:
-        cur.execute('SELECT status, dump_path, meta FROM "2_pg_dumps" ORDER BY created_at DESC LIMIT 1')
+        cur.execute(
+            'SELECT status, dump_path, meta FROM "2_pg_dumps" ORDER BY created_at DESC LIMIT 1'
+        )
         status, path, meta = cur.fetchone()
     assert status == "FAILED" and path is None and fragment in meta["error"]
 

@@ -34,8 +34,10 @@ def worker(config, db, node_dump_dir):
 def test_backup_change_restore_loses_nothing(node, worker, db):
     wallet = Wallet(node)
     kept_key, kept_share = secp_key(), share_hex()
-    wallet.post("/keyshare/v1/register", {"curve_type": "secp256k1", "public_key": kept_key,
-                                          "share": kept_share})
+    wallet.post(
+        "/keyshare/v1/register",
+        {"curve_type": "secp256k1", "public_key": kept_key, "share": kept_share},
+    )
     r = node.post("/pg_dump/v1/backup", json={"password": PASSWORD})
     assert r.status_code == 200, r.text
     data = r.json()["data"]
@@ -43,11 +45,16 @@ def test_backup_change_restore_loses_nothing(node, worker, db):
     assert data["dumpSize"] > 0
     # change data after the backup
     later_key = secp_key()
-    wallet.post("/keyshare/v1/register", {"curve_type": "secp256k1", "public_key": later_key,
-                                          "share": share_hex()})
+    wallet.post(
+        "/keyshare/v1/register",
+        {"curve_type": "secp256k1", "public_key": later_key, "share": share_hex()},
+    )
     with db.cursor() as cur:
-        cur.execute('DELETE FROM "2_key_shares" WHERE wallet_id = (SELECT wallet_id FROM "2_wallets"'
-                    " WHERE public_key = %s)", (bytes.fromhex(kept_key),))
+        cur.execute(
+            'DELETE FROM "2_key_shares" WHERE wallet_id = (SELECT wallet_id FROM "2_wallets"'
+            " WHERE public_key = %s)",
+            (bytes.fromhex(kept_key),),
+        )
     assert wallet.post("/keyshare/v1/", {"public_key": kept_key}).status_code == 404
     r = node.post("/pg_dump/v1/restore", json={"password": PASSWORD, "dump_path": data["dumpPath"]})
     assert r.status_code == 200, r.text

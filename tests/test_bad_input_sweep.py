@@ -8,16 +8,53 @@ import pytest
 
 from tests.fakes.telegram import bearer
 
-ROUTES = ["/keyshare/v1/register", "/keyshare/v1", "/keyshare/v1/check", "/keyshare/v1/reshare",
-          "/keyshare/v2", "/keyshare/v2/check", "/keyshare/v2/register",
-          "/keyshare/v2/register/ed25519", "/keyshare/v2/reshare", "/keyshare/v2/reshare/register"]
+ROUTES = [
+    "/keyshare/v1/register",
+    "/keyshare/v1",
+    "/keyshare/v1/check",
+    "/keyshare/v1/reshare",
+    "/keyshare/v2",
+    "/keyshare/v2/check",
+    "/keyshare/v2/register",
+    "/keyshare/v2/register/ed25519",
+    "/keyshare/v2/reshare",
+    "/keyshare/v2/reshare/register",
+]
 
-RAW_BODIES = [b"", b"null", b"5", b"true", b'"text"', b"[]", b"[1,2]", b"{", b'{"a":}',
-              b'{"auth_type":"telegram","wallets":{"secp256k1":"\xff\xfe"}}', b"\xff\xfe\xfd",
-              b"[" * 5000 + b"]" * 5000, b'{"a":NaN}', b'{"a":Infinity}']
+RAW_BODIES = [
+    b"",
+    b"null",
+    b"5",
+    b"true",
+    b'"text"',
+    b"[]",
+    b"[1,2]",
+    b"{",
+    b'{"a":}',
+    b'{"auth_type":"telegram","wallets":{"secp256k1":"\xff\xfe"}}',
+    b"\xff\xfe\xfd",
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a":NaN}',
+    b'{"a":Infinity}',
+]
 
-BAD_VALUES = [None, 0, -1, 1.5, True, [], {}, "", "zz", "0x" + "00" * 32, "ab" * 1000, "é" * 66,
-              "\u0000" * 66, {"public_key": 5}, ["02" + "00" * 32]]
+BAD_VALUES = [
+    None,
+    0,
+    -1,
+    1.5,
+    True,
+    [],
+    {},
+    "",
+    "zz",
+    "0x" + "00" * 32,
+    "ab" * 1000,
+    "é" * 66,
+    "\u0000" * 66,
+    {"public_key": 5},
+    ["02" + "00" * 32],
+]
 FIELDS = ["public_key", "share", "curve_type", "auth_type", "wallets", "user_auth_id"]
 
 
@@ -32,8 +69,10 @@ def json_bodies():
 
 def table_counts(db):
     with db.cursor() as cur:
-        cur.execute('SELECT (SELECT count(*) FROM "2_users"), (SELECT count(*) FROM "2_wallets"),'
-                    ' (SELECT count(*) FROM "2_key_shares")')
+        cur.execute(
+            'SELECT (SELECT count(*) FROM "2_users"), (SELECT count(*) FROM "2_wallets"),'
+            ' (SELECT count(*) FROM "2_key_shares")'
+        )
         return cur.fetchone()
 
 
@@ -41,7 +80,9 @@ def assert_clean_4xx(response):
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     body = response.json()
-    assert body["success"] is False and isinstance(body["code"], str) and isinstance(body["msg"], str)
+    assert (
+        body["success"] is False and isinstance(body["code"], str) and isinstance(body["msg"], str)
+    )
     assert "Traceback" not in response.text
 
 
@@ -62,8 +103,9 @@ def test_raw_bodies(api, db, route):
 def test_wrong_types_and_values(api, db, route):
     for body in json_bodies():
         before = table_counts(db)
-        response = api.post(route, data=json.dumps(body), headers={
-            "Content-Type": "application/json", **bearer()})
+        response = api.post(
+            route, data=json.dumps(body), headers={"Content-Type": "application/json", **bearer()}
+        )
         if response.status_code == 200:
             # e.g. check answering exists:false, or reshare/register naming no curve
             # (which creates the user, as the reference does)
@@ -74,30 +116,41 @@ def test_wrong_types_and_values(api, db, route):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_other_content_types_read_as_empty_bodies(api, route):
-    response = api.post(route, data='{"auth_type":"telegram"}', headers={
-        "Content-Type": "text/plain", **bearer()})
+    response = api.post(
+        route, data='{"auth_type":"telegram"}', headers={"Content-Type": "text/plain", **bearer()}
+    )
     assert response.status_code < 500
     if response.status_code != 200:
         assert_clean_4xx(response)
 
 
 def test_oversized_body_is_json_413(api):
-    response = api.post("/keyshare/v1/check", data=b'{"a":"' + b"x" * 200_000 + b'"}',
-                        headers={"Content-Type": "application/json"})
+    response = api.post(
+        "/keyshare/v1/check",
+        data=b'{"a":"' + b"x" * 200_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_unsupported_charset_is_415(api):
-    response = api.post("/keyshare/v1/check", data=b"{}",
-                        headers={"Content-Type": "application/json; charset=latin-1"})
+    response = api.post(
+        "/keyshare/v1/check",
+        data=b"{}",
+        headers={"Content-Type": "application/json; charset=latin-1"},
+    )
     assert response.status_code == 415
 
 
 def test_the_reference_crash_request_is_a_400(api):
     response = api.post("/keyshare/v2/check", json={})
     assert response.status_code == 400
-    assert response.json() == {"success": False, "code": "INVALID_REQUEST", "msg": "wallets is required"}
+    assert response.json() == {
+        "success": False,
+        "code": "INVALID_REQUEST",
+        "msg": "wallets is required",
+    }
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])

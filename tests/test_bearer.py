@@ -17,12 +17,25 @@ def test_header_must_start_with_exact_bearer_prefix(api, header):
     assert r.json()["msg"] == "Authorization header with Bearer token required"
 
 
-@pytest.mark.parametrize("auth_type,shown", [("github", "github"), ("", ""), (5, "5"),
-                                             (True, "true"), ([1, 2], "1,2"), ({}, "[object Object]")])
+@pytest.mark.parametrize(
+    "auth_type,shown",
+    [
+        ("github", "github"),
+        ("", ""),
+        (5, "5"),
+        (True, "true"),
+        ([1, 2], "1,2"),
+        ({}, "[object Object]"),
+    ],
+)
 def test_unknown_auth_type(api, auth_type, shown):
     r = api.post("/keyshare/v2/", json={**BODY, "auth_type": auth_type}, headers=bearer())
     assert r.status_code == 401
-    assert r.json() == {"success": False, "code": "UNAUTHORIZED", "msg": f"Invalid auth_type: {shown}"}
+    assert r.json() == {
+        "success": False,
+        "code": "UNAUTHORIZED",
+        "msg": f"Invalid auth_type: {shown}",
+    }
 
 
 def test_auth_type_defaults_to_google(api):
@@ -41,23 +54,29 @@ def test_token_is_trimmed(api):
     assert r.json()["code"] == "USER_NOT_FOUND"
 
 
-@pytest.mark.parametrize("auth_type,claims,expected", [
-    ("google", {"sub": "1098", "email": "a@b.c"}, "google_1098"),
-    ("auth0", {"sub": "auth0|1", "email": "Alice@Example.com"}, "Alice@Example.com"),
-    ("x", {"id": "44"}, "x_44"),
-    ("discord", {"id": "77", "email": "d@e.f"}, "discord_77"),
-    ("telegram", {"id": 987654321}, "telegram_987654321"),
-])
+@pytest.mark.parametrize(
+    "auth_type,claims,expected",
+    [
+        ("google", {"sub": "1098", "email": "a@b.c"}, "google_1098"),
+        ("auth0", {"sub": "auth0|1", "email": "Alice@Example.com"}, "Alice@Example.com"),
+        ("x", {"id": "44"}, "x_44"),
+        ("discord", {"id": "77", "email": "d@e.f"}, "discord_77"),
+        ("telegram", {"id": 987654321}, "telegram_987654321"),
+    ],
+)
 def test_identity_strings(auth_type, claims, expected):
     assert identity_from_claims(auth_type, claims).user_auth_id == expected
 
 
-@pytest.mark.parametrize("auth_type,claims,missing", [
-    ("google", {"sub": "1"}, "(sub or email)"),
-    ("auth0", {"email": "a@b.c"}, "(email or sub)"),
-    ("x", {"name": "n"}, "(id)"),
-    ("discord", {"id": ""}, "(id)"),
-])
+@pytest.mark.parametrize(
+    "auth_type,claims,missing",
+    [
+        ("google", {"sub": "1"}, "(sub or email)"),
+        ("auth0", {"email": "a@b.c"}, "(email or sub)"),
+        ("x", {"name": "n"}, "(id)"),
+        ("discord", {"id": ""}, "(id)"),
+    ],
+)
 def test_missing_identity_fields(auth_type, claims, missing):
     with pytest.raises(AuthFailure) as info:
         identity_from_claims(auth_type, claims)

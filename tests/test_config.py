@@ -19,8 +19,15 @@ def test_defaults_need_nothing():
 
 def test_every_bad_variable_is_named_in_one_error():
     with pytest.raises(ConfigError) as info:
-        load_config({"PORT": "http", "DB_SSL": "maybe", "LOG_LEVEL": "loud",
-                     "OKO_API_BASE_URL": "ftp://x", "RATE_LIMIT_PER_MINUTE": "-1"})
+        load_config(
+            {
+                "PORT": "http",
+                "DB_SSL": "maybe",
+                "LOG_LEVEL": "loud",
+                "OKO_API_BASE_URL": "ftp://x",
+                "RATE_LIMIT_PER_MINUTE": "-1",
+            }
+        )
     text = str(info.value)
     for name in ("PORT", "DB_SSL", "LOG_LEVEL", "OKO_API_BASE_URL", "RATE_LIMIT_PER_MINUTE"):
         assert name in text
@@ -52,7 +59,9 @@ def test_unreadable_secret_file_is_named(tmp_path):
 
 def test_env_file_never_overrides_the_environment(tmp_path):
     env_file = tmp_path / "node.env"
-    env_file.write_text('# comment\nPORT=4300\nexport DB_NAME="from_file"\nLOG_LEVEL=debug # trailing\n')
+    env_file.write_text(
+        '# comment\nPORT=4300\nexport DB_NAME="from_file"\nLOG_LEVEL=debug # trailing\n'
+    )
     config = load_config({"KSNODE_ENV_FILE": str(env_file), "PORT": "4400"})
     assert config.port == 4400
     assert config.db_name == "from_file"
@@ -67,9 +76,14 @@ def test_secrets_are_not_shown_in_redacted_settings():
 
 
 def test_cli_reports_bad_config_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "shared.cli", "migrate"],
-                            env={"PORT": "x", "DB_PORT": "0", "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "migrate"],
+        env={"PORT": "x", "DB_PORT": "0", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "PORT" in result.stderr and "DB_PORT" in result.stderr
     assert "Traceback" not in result.stderr

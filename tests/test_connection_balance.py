@@ -26,7 +26,7 @@ def test_least_loaded_worker_listens_and_ties_all_listen():
     assert table.may_accept(0, 0)  # alone: always
     table.publish(1, 2)
     table.publish(2, 1)
-    assert table.may_accept(0, 1)      # tie with slot 2
+    assert table.may_accept(0, 1)  # tie with slot 2
     assert not table.may_accept(0, 2)  # slot 2 holds fewer
     assert table.may_accept(2, 1)
     assert not table.may_accept(1, 2)
@@ -88,16 +88,31 @@ def _children(pid: int) -> list[int]:
 
 def _start_api_program(env_for, config, tmp_path, **env) -> tuple[subprocess.Popen, int]:
     port = _free_port()
-    environment = {**os.environ, **env_for(config.db_name, PORT=str(port), HOST="127.0.0.1", API_WORKERS="2",
-                                           LOG_DIR=str(tmp_path / "logs"), KSNODE_HOME=str(tmp_path / "home"),
-                                           **env)}
-    program = subprocess.Popen([sys.executable, "-m", "services.api"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    environment = {
+        **os.environ,
+        **env_for(
+            config.db_name,
+            PORT=str(port),
+            HOST="127.0.0.1",
+            API_WORKERS="2",
+            LOG_DIR=str(tmp_path / "logs"),
+            KSNODE_HOME=str(tmp_path / "home"),
+            **env,
+        ),
+    }
+    program = subprocess.Popen(
+        [sys.executable, "-m", "services.api"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if (requests.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200
-                    and len(_children(program.pid)) == 2):
+            if (
+                requests.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200
+                and len(_children(program.pid)) == 2
+            ):
                 break
         except requests.RequestException:
             time.sleep(0.1)
@@ -134,8 +149,9 @@ def test_api_program_spreads_connections_and_replaces_a_dead_worker(env_for, con
         # starts a new one, and new clients are served again.
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (workers[0] in _children(program.pid)
-                                               or len(_children(program.pid)) < 2):
+        while time.monotonic() < deadline and (
+            workers[0] in _children(program.pid) or len(_children(program.pid)) < 2
+        ):
             time.sleep(0.1)
         replaced = _children(program.pid)
         assert len(replaced) == 2 and workers[0] not in replaced
@@ -162,13 +178,22 @@ def test_a_worker_holding_two_more_than_another_sheds():
 
 def test_sigterm_lets_requests_in_progress_finish(env_for, config, tmp_path, idp):
     idp.answer("drain-x-token", 200, {"data": {"id": "31337", "username": "drain"}}, delay=1.5)
-    program, port = _start_api_program(env_for, config, tmp_path, X_USERINFO_URL=f"{idp.url}/x/2/users/me",
-                                       AUTH_HTTP_TIMEOUT_SECONDS="5")
+    program, port = _start_api_program(
+        env_for,
+        config,
+        tmp_path,
+        X_USERINFO_URL=f"{idp.url}/x/2/users/me",
+        AUTH_HTTP_TIMEOUT_SECONDS="5",
+    )
     try:
         with ThreadPoolExecutor(1) as pool:
-            slow = pool.submit(requests.post, f"http://127.0.0.1:{port}/keyshare/v1/",
-                               headers={"Authorization": "Bearer drain-x-token"},
-                               json={"auth_type": "x", "public_key": "02" + "11" * 32}, timeout=10)
+            slow = pool.submit(
+                requests.post,
+                f"http://127.0.0.1:{port}/keyshare/v1/",
+                headers={"Authorization": "Bearer drain-x-token"},
+                json={"auth_type": "x", "public_key": "02" + "11" * 32},
+                timeout=10,
+            )
             time.sleep(0.5)  # waiting on the provider now
             program.send_signal(signal.SIGTERM)
             answer = slow.result(10)

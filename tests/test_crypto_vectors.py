@@ -10,12 +10,16 @@ SECRET = "test_enc_secret"
 SALT = bytes(range(16))
 IV = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaab")
 SHARE_HEX = bytes(range(64)).hex()
-STORED = ("AAECAwQFBgcICQoLDA0OD6ChoqOkpaanqKmqq3TaXryAPhBw1A6YdPmiJdF7u4pJWcQw+P6tYBRELuZNZySzBF6Ao"
-          "evoE/ueDGFKejR/I71NdNESSvQnLmcl5Dt/5ZIemWlb/hoyhJAE0gNfXVtE+/zAfjNKZj0rL4NaYFOPp0mRJsr5Nz"
-          "MGvcrHe0JpWaKtBfVx0hm1HoS7MaHRmtxfF5WB3Of4GkTR7fWYWw==")
+STORED = (
+    "AAECAwQFBgcICQoLDA0OD6ChoqOkpaanqKmqq3TaXryAPhBw1A6YdPmiJdF7u4pJWcQw+P6tYBRELuZNZySzBF6Ao"
+    "evoE/ueDGFKejR/I71NdNESSvQnLmcl5Dt/5ZIemWlb/hoyhJAE0gNfXVtE+/zAfjNKZj0rL4NaYFOPp0mRJsr5Nz"
+    "MGvcrHe0JpWaKtBfVx0hm1HoS7MaHRmtxfF5WB3Of4GkTR7fWYWw=="
+)
 SEED_HEX = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
-STORED_SEED = ("AAECAwQFBgcICQoLDA0OD6ChoqOkpaanqKmqq3MAR0lQ7HbNNywilaKp2Xpy74xJC8c5r6v/NkVBeeBKNX27CVqA97"
-               "3hQq6ZDmcZKDF7JrUfc9YYTKIlKWAq5DV57ZBFyWtarxoy1JEC0QQJ")
+STORED_SEED = (
+    "AAECAwQFBgcICQoLDA0OD6ChoqOkpaanqKmqq3MAR0lQ7HbNNywilaKp2Xpy74xJC8c5r6v/NkVBeeBKNX27CVqA97"
+    "3hQq6ZDmcZKDF7JrUfc9YYTKIlKWAq5DV57ZBFyWtarxoy1JEC0QQJ"
+)
 
 
 def test_legacy_encrypt_matches_reference_vector():

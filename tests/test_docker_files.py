@@ -8,9 +8,20 @@ from pathlib import Path
 import yaml
 
 DOCKER = Path(__file__).resolve().parent.parent / "docker"
-SEED_KEYS = ["DB_USER", "DB_PASSWORD", "DB_NAME", "PG_DATA_DIR", "DUMP_DIR", "LOG_DIR", "SERVER_PORT",
-             "ADMIN_PASSWORD", "ENCRYPTION_SECRET_FILE_PATH", "TELEGRAM_BOT_TOKEN", "OKO_API_BASE_URL",
-             "KS_NODE_REPORT_PASSWORD"]
+SEED_KEYS = [
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_NAME",
+    "PG_DATA_DIR",
+    "DUMP_DIR",
+    "LOG_DIR",
+    "SERVER_PORT",
+    "ADMIN_PASSWORD",
+    "ENCRYPTION_SECRET_FILE_PATH",
+    "TELEGRAM_BOT_TOKEN",
+    "OKO_API_BASE_URL",
+    "KS_NODE_REPORT_PASSWORD",
+]
 CONTAINER_DUMP = "/home/node/key_share_node/dump"
 
 
@@ -19,8 +30,11 @@ def compose():
 
 
 def test_env_example_has_exactly_the_seed_keys():
-    keys = [line.split("=", 1)[0] for line in (DOCKER / "env.example").read_text().splitlines()
-            if line and not line.startswith("#")]
+    keys = [
+        line.split("=", 1)[0]
+        for line in (DOCKER / "env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert keys == SEED_KEYS
 
 
@@ -54,8 +68,15 @@ def test_node_service_secret_volumes_and_environment():
     assert any(v.startswith("${LOG_DIR}:") for v in node["volumes"])
     assert node["ports"] == ["${SERVER_PORT}:4201"]
     assert node["depends_on"]["key_share_node_pg"]["condition"] == "service_healthy"
-    for name in ("DB_USER", "DB_PASSWORD", "DB_NAME", "ADMIN_PASSWORD", "TELEGRAM_BOT_TOKEN",
-                 "OKO_API_BASE_URL", "KS_NODE_REPORT_PASSWORD"):
+    for name in (
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_NAME",
+        "ADMIN_PASSWORD",
+        "TELEGRAM_BOT_TOKEN",
+        "OKO_API_BASE_URL",
+        "KS_NODE_REPORT_PASSWORD",
+    ):
         assert env[name] == f"${{{name}}}"
 
 

@@ -32,17 +32,25 @@ def tls_server(tmp_path_factory):
     server_cert, server_key = make_server_cert(ca_key, ca_cert)
     (folder / "ca.crt").write_bytes(pem(ca_cert))
     (folder / "other_ca.crt").write_bytes(pem(make_ca("someone else")[1]))
-    server = EmbeddedPostgres(folder / "pg_data", server_options="-c ssl=on -c ssl_cert_file=server.crt "
-                              "-c ssl_key_file=server.key -c password_encryption=scram-sha-256",
-                              bin_dir=system_postgres_bin())
+    server = EmbeddedPostgres(
+        folder / "pg_data",
+        server_options="-c ssl=on -c ssl_cert_file=server.crt "
+        "-c ssl_key_file=server.key -c password_encryption=scram-sha-256",
+        bin_dir=system_postgres_bin(),
+    )
     server.init()
     server.install_file("server.crt", server_cert)
     server.install_file("server.key", server_key)
-    server.install_file("pg_hba.conf", b"local all all trust\n"
-                        b"hostssl all all 127.0.0.1/32 scram-sha-256\n"
-                        b"host all all 127.0.0.1/32 reject\n")
+    server.install_file(
+        "pg_hba.conf",
+        b"local all all trust\n"
+        b"hostssl all all 127.0.0.1/32 scram-sha-256\n"
+        b"host all all 127.0.0.1/32 reject\n",
+    )
     running = server.start()
-    conn = psycopg2.connect(host=str(server.socket_dir), port=running.port, user="postgres", dbname="postgres")
+    conn = psycopg2.connect(
+        host=str(server.socket_dir), port=running.port, user="postgres", dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("CREATE ROLE ksn LOGIN CREATEDB PASSWORD 'tls-secret-pw'")
@@ -54,9 +62,15 @@ def tls_server(tmp_path_factory):
 
 def env(tls_server, secret_file, **extra):
     running, folder = tls_server
-    values = {"DB_HOST": "127.0.0.1", "DB_PORT": str(running.port), "DB_USER": "ksn",
-              "DB_PASSWORD": "tls-secret-pw", "DB_NAME": "ksn_tls",
-              "ENCRYPTION_SECRET_PATH": str(secret_file), "KSNODE_HOME": str(folder / "home")}
+    values = {
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(running.port),
+        "DB_USER": "ksn",
+        "DB_PASSWORD": "tls-secret-pw",
+        "DB_NAME": "ksn_tls",
+        "ENCRYPTION_SECRET_PATH": str(secret_file),
+        "KSNODE_HOME": str(folder / "home"),
+    }
     values.update(extra)
     return values
 
@@ -77,15 +91,24 @@ def test_db_ssl_true_connects_encrypted(tls_server, secret_file):
 
 def test_verify_full_with_the_right_root_certificate(tls_server, secret_file):
     _, folder = tls_server
-    config = load_config(env(tls_server, secret_file, DB_SSLMODE="verify-full",
-                             DB_SSLROOTCERT=str(folder / "ca.crt")))
+    config = load_config(
+        env(
+            tls_server, secret_file, DB_SSLMODE="verify-full", DB_SSLROOTCERT=str(folder / "ca.crt")
+        )
+    )
     assert ssl_in_use(config)
 
 
 def test_verify_full_with_a_wrong_root_certificate_fails_clearly(tls_server, secret_file):
     _, folder = tls_server
-    config = load_config(env(tls_server, secret_file, DB_SSLMODE="verify-full",
-                             DB_SSLROOTCERT=str(folder / "other_ca.crt")))
+    config = load_config(
+        env(
+            tls_server,
+            secret_file,
+            DB_SSLMODE="verify-full",
+            DB_SSLROOTCERT=str(folder / "other_ca.crt"),
+        )
+    )
     with pytest.raises(DatabaseUnavailable, match="certificate verify failed"):
         connect(config)
 
@@ -104,23 +127,36 @@ def test_wrong_password_is_clear_and_secret_free(tls_server, secret_file):
 
 
 def run_cli(args, environment):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env={**os.environ, **environment},
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def test_migrate_over_verified_tls(tls_server, secret_file):
     _, folder = tls_server
-    result = run_cli(["migrate"], env(tls_server, secret_file, DB_SSLMODE="verify-full",
-                                      DB_SSLROOTCERT=str(folder / "ca.crt")))
+    result = run_cli(
+        ["migrate"],
+        env(
+            tls_server, secret_file, DB_SSLMODE="verify-full", DB_SSLROOTCERT=str(folder / "ca.crt")
+        ),
+    )
     assert result.returncode == 0, result.stderr
     assert "0001_reference_schema.sql" in result.stdout or "up to date" in result.stdout
 
 
-@pytest.mark.parametrize("change,fragment", [
-    ({"DB_PASSWORD": "bad-password"}, "password authentication failed"),
-    ({"DB_NAME": "no_such_db"}, "does not exist"),
-    ({"DB_PORT": "9"}, "cannot connect"),
-])
+@pytest.mark.parametrize(
+    "change,fragment",
+    [
+        ({"DB_PASSWORD": "bad-password"}, "password authentication failed"),
+        ({"DB_NAME": "no_such_db"}, "does not exist"),
+        ({"DB_PORT": "9"}, "cannot connect"),
+    ],
+)
 def test_startup_failures_are_one_clear_line(tls_server, secret_file, change, fragment):
     result = run_cli(["up"], env(tls_server, secret_file, DB_SSL="true", **change))
     assert result.returncode == 1
@@ -136,8 +172,15 @@ def test_backup_and_restore_against_the_external_server(tls_server, secret_file,
     from shared.migrations import run_migrations
 
     _, folder = tls_server
-    config = load_config(env(tls_server, secret_file, DB_SSLMODE="verify-full",
-                             DB_SSLROOTCERT=str(folder / "ca.crt"), DUMP_DIR=str(tmp_path / "dump")))
+    config = load_config(
+        env(
+            tls_server,
+            secret_file,
+            DB_SSLMODE="verify-full",
+            DB_SSLROOTCERT=str(folder / "ca.crt"),
+            DUMP_DIR=str(tmp_path / "dump"),
+        )
+    )
     run_migrations(config)
     db = Database(config, maxconn=2)
     try:
@@ -145,10 +188,12 @@ def test_backup_and_restore_against_the_external_server(tls_server, secret_file,
         result = service.backup_now()
         assert Path(result["dumpPath"]).read_bytes()[:5] == b"PGDMP"
         with db.cursor() as cur:
-            cur.execute('INSERT INTO "2_users" (auth_type, user_auth_id) VALUES (\'x\', \'x_after_backup\')')
+            cur.execute(
+                "INSERT INTO \"2_users\" (auth_type, user_auth_id) VALUES ('x', 'x_after_backup')"
+            )
         service.restore_now(result["dumpPath"])
         with db.cursor() as cur:
-            cur.execute('SELECT count(*) FROM "2_users" WHERE user_auth_id = \'x_after_backup\'')
+            cur.execute("SELECT count(*) FROM \"2_users\" WHERE user_auth_id = 'x_after_backup'")
             assert cur.fetchone()[0] == 0
     finally:
         db.close()

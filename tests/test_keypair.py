@@ -42,8 +42,11 @@ def test_reference_row_is_loaded_with_its_stored_public_key(empty_db):
     seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
     public = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
     with db.transaction() as cur:
-        cur.execute(f"INSERT INTO {SERVER_KEYPAIRS} (keypair_id, public_key, enc_private_key)"
-                    " VALUES (gen_random_uuid(), %s, %s)", (public, legacy_encrypt(seed, TEST_SECRET)))
+        cur.execute(
+            f"INSERT INTO {SERVER_KEYPAIRS} (keypair_id, public_key, enc_private_key)"
+            " VALUES (gen_random_uuid(), %s, %s)",
+            (public, legacy_encrypt(seed, TEST_SECRET)),
+        )
     pair, created = keypairs.load_or_create(db, Cipher(TEST_SECRET))
     assert not created
     assert pair.public_key_hex == public.hex()
@@ -75,8 +78,13 @@ def test_cli_list_and_rotate(empty_db, env_for, tmp_path):
     env = env_for(config.db_name)
     env["PATH"] = "/usr/bin:/bin"
     run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "shared.cli", "rotate-keypair", *args], env=env,
-        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        [sys.executable, "-m", "shared.cli", "rotate-keypair", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert "No server keypairs found." in run("--list").stdout
     rotated = run("--rotate")
     assert rotated.returncode == 0, rotated.stderr

@@ -44,14 +44,22 @@ def alive(pid: int) -> bool:
 
 
 def ctl(home: Path, *args: str) -> str:
-    result = subprocess.run([*KSNODE, "ctl", *args], env={**os.environ, "KSNODE_HOME": str(home)},
-                            capture_output=True, text=True, timeout=30, cwd=ROOT)
+    result = subprocess.run(
+        [*KSNODE, "ctl", *args],
+        env={**os.environ, "KSNODE_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
     return result.stdout
 
 
 def program_pids(status_text: str) -> dict[str, int]:
-    return {m.group(1): int(m.group(2))
-            for m in re.finditer(r"^(\w+)\s+RUNNING\s+pid (\d+)", status_text, re.M)}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+RUNNING\s+pid (\d+)", status_text, re.M)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +68,21 @@ def node(tmp_path_factory):
     port = free_port()
     oko = FakeOkoApi(password="pw").__enter__()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "PORT"))}
-    env.update({"KSNODE_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1",
-                "OKO_API_BASE_URL": oko.url, "KS_NODE_REPORT_PASSWORD": "pw",
-                "REPORT_INTERVAL_SECONDS": "1", "HEARTBEAT_INTERVAL_SECONDS": "1"})
+    env.update(
+        {
+            "KSNODE_HOME": str(home),
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "OKO_API_BASE_URL": oko.url,
+            "KS_NODE_REPORT_PASSWORD": "pw",
+            "REPORT_INTERVAL_SECONDS": "1",
+            "HEARTBEAT_INTERVAL_SECONDS": "1",
+        }
+    )
     started = time.monotonic()
-    process = subprocess.Popen([*KSNODE, "up"], env=env, cwd=home.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*KSNODE, "up"], env=env, cwd=home.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
 
     def status():
@@ -76,8 +93,14 @@ def node(tmp_path_factory):
 
     body = wait_until(status, 60)
     startup_seconds = time.monotonic() - started
-    info = {"home": home, "url": url, "process": process, "oko": oko, "status": body,
-            "startup_seconds": startup_seconds}
+    info = {
+        "home": home,
+        "url": url,
+        "process": process,
+        "oko": oko,
+        "status": body,
+        "startup_seconds": startup_seconds,
+    }
     yield info
     if process.poll() is None:
         process.kill()
@@ -92,7 +115,10 @@ def test_status_answers_within_ten_seconds(node):
 
 
 def test_three_programs_running(node):
-    pids = wait_until(lambda: (lambda p: p if len(p) == 3 else None)(program_pids(ctl(node["home"], "status"))), 20)
+    pids = wait_until(
+        lambda: (lambda p: p if len(p) == 3 else None)(program_pids(ctl(node["home"], "status"))),
+        20,
+    )
     assert pids is not None and set(pids) == {"api", "backup_worker", "reporter"}
 
 
@@ -107,7 +133,10 @@ def test_killed_reporter_is_restarted_by_supervisord(node):
     os.kill(before, signal.SIGKILL)
     restarted = wait_until(
         lambda: (lambda p: p.get("reporter") if p.get("reporter", before) != before else None)(
-            program_pids(ctl(node["home"], "status"))), 30)
+            program_pids(ctl(node["home"], "status"))
+        ),
+        30,
+    )
     assert restarted and restarted != before
 
 
@@ -138,9 +167,15 @@ def test_second_up_reuses_the_data(node):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "PORT"))}
     env.update({"KSNODE_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1"})
-    process = subprocess.Popen([*KSNODE, "up"], env=env, cwd=home.parent,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*KSNODE, "up"],
+        env=env,
+        cwd=home.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
+
         def status():
             try:
                 return requests.get(f"http://127.0.0.1:{port}/status", timeout=1).json()

@@ -25,8 +25,10 @@ def restore_root_logger():
 
 def test_lines_are_json_with_program_and_go_to_the_daily_file(tmp_path):
     log = configure_logging("backup_worker", tmp_path, "info", stdout=False)
-    log.info("dump completed", extra={"event": "dump.completed", "bytes": 12,
-                                      "password": "hunter2", "token": "abc"})
+    log.info(
+        "dump completed",
+        extra={"event": "dump.completed", "bytes": 12, "password": "hunter2", "token": "abc"},
+    )
     logging.getLogger().handlers[0].flush()
     path = tmp_path / log_file_name(utc_today())
     line = json.loads(path.read_text().splitlines()[-1])

@@ -24,11 +24,25 @@ def test_request_counters_and_histograms_move(api):
         api.get("/status")
     api.post("/keyshare/v2/check", json={})
     after = scrape(api)
-    assert value(after, "ksnode_http_requests_total", route="/status", method="GET", status="200") == \
-        value(before, "ksnode_http_requests_total", route="/status", method="GET", status="200") + 3
-    assert value(after, "ksnode_http_requests_total", route="/keyshare/v2/check", method="POST",
-                 status="400") >= 1
-    assert value(after, "ksnode_http_request_duration_seconds_count", route="/status", method="GET") >= 3
+    assert (
+        value(after, "ksnode_http_requests_total", route="/status", method="GET", status="200")
+        == value(before, "ksnode_http_requests_total", route="/status", method="GET", status="200")
+        + 3
+    )
+    assert (
+        value(
+            after,
+            "ksnode_http_requests_total",
+            route="/keyshare/v2/check",
+            method="POST",
+            status="400",
+        )
+        >= 1
+    )
+    assert (
+        value(after, "ksnode_http_request_duration_seconds_count", route="/status", method="GET")
+        >= 3
+    )
 
 
 def test_node_gauges(api, db):
@@ -44,6 +58,9 @@ def test_node_gauges(api, db):
 def test_unknown_routes_do_not_create_new_series(api):
     for i in range(5):
         api.get(f"/random/{i}")
-    routes = {dict(labels).get("route") for name, labels in scrape(api)
-              if name == "ksnode_http_requests_total"}
+    routes = {
+        dict(labels).get("route")
+        for name, labels in scrape(api)
+        if name == "ksnode_http_requests_total"
+    }
     assert not any(r and r.startswith("/random") for r in routes)

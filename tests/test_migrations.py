@@ -10,15 +10,28 @@ from shared.migrations import run_migrations
 from tests.conftest import admin_connection, create_database
 
 REFERENCE_CONSTRAINTS = {
-    "2_users_pkey", "2_users_auth_type_user_auth_id_key", "2_wallets_pkey",
-    "2_wallets_public_key_key", "2_key_shares_pkey", "2_key_shares_unique",
-    "2_server_keypairs_pkey", "2_server_keypairs_version_key", "2_pg_dumps_pkey",
-    "2_commit_reveal_sessions_pkey", "2_cr_sessions_client_pubkey_key",
-    "2_cr_sessions_id_token_hash_key", "2_commit_reveal_api_calls_pkey",
-    "2_cr_api_calls_signature_key", "2_cr_api_calls_session_api_key",
+    "2_users_pkey",
+    "2_users_auth_type_user_auth_id_key",
+    "2_wallets_pkey",
+    "2_wallets_public_key_key",
+    "2_key_shares_pkey",
+    "2_key_shares_unique",
+    "2_server_keypairs_pkey",
+    "2_server_keypairs_version_key",
+    "2_pg_dumps_pkey",
+    "2_commit_reveal_sessions_pkey",
+    "2_cr_sessions_client_pubkey_key",
+    "2_cr_sessions_id_token_hash_key",
+    "2_commit_reveal_api_calls_pkey",
+    "2_cr_api_calls_signature_key",
+    "2_cr_api_calls_session_api_key",
 }
-REFERENCE_INDEXES = {"idx_2_server_keypairs_is_active", "idx_2_cr_sessions_state",
-                     "idx_2_cr_sessions_expires_at", "idx_2_cr_api_calls_session_id"}
+REFERENCE_INDEXES = {
+    "idx_2_server_keypairs_is_active",
+    "idx_2_cr_sessions_state",
+    "idx_2_cr_sessions_expires_at",
+    "idx_2_cr_api_calls_session_id",
+}
 
 
 @pytest.fixture()
@@ -31,9 +44,12 @@ def columns(pg_server, name, table):
     conn = admin_connection(pg_server, name)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT column_name, data_type, character_maximum_length, is_nullable,"
-                        " column_default FROM information_schema.columns WHERE table_name = %s"
-                        " ORDER BY ordinal_position", (table,))
+            cur.execute(
+                "SELECT column_name, data_type, character_maximum_length, is_nullable,"
+                " column_default FROM information_schema.columns WHERE table_name = %s"
+                " ORDER BY ordinal_position",
+                (table,),
+            )
             return cur.fetchall()
     finally:
         conn.close()
@@ -43,8 +59,15 @@ def test_reference_tables_match_the_spec(fresh, pg_server):
     config, name = fresh
     run_migrations(config)
     users = columns(pg_server, name, "2_users")
-    assert [c[0] for c in users] == ["user_id", "auth_type", "user_auth_id", "status",
-                                     "created_at", "updated_at", "aux"]
+    assert [c[0] for c in users] == [
+        "user_id",
+        "auth_type",
+        "user_auth_id",
+        "status",
+        "created_at",
+        "updated_at",
+        "aux",
+    ]
     assert users[1][1:3] == ("character varying", 64)
     assert users[3][4] == "'active'::character varying"
     shares = {c[0]: c for c in columns(pg_server, name, "2_key_shares")}
@@ -57,8 +80,10 @@ def test_reference_tables_match_the_spec(fresh, pg_server):
             assert {r[0] for r in cur.fetchall()} >= REFERENCE_CONSTRAINTS
             cur.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'idx_2_%%'")
             assert {r[0] for r in cur.fetchall()} == REFERENCE_INDEXES
-            cur.execute("SELECT attidentity FROM pg_attribute WHERE attrelid ="
-                        " '\"2_server_keypairs\"'::regclass AND attname = 'version'")
+            cur.execute(
+                "SELECT attidentity FROM pg_attribute WHERE attrelid ="
+                " '\"2_server_keypairs\"'::regclass AND attname = 'version'"
+            )
             assert cur.fetchone()[0] == "a"
     finally:
         conn.close()
@@ -139,8 +164,10 @@ def test_reference_database_is_adopted_with_rows_untouched(fresh, pg_server):
             cur.execute('SELECT count(*) FROM "2_key_shares"')
             assert cur.fetchone()[0] == 1
             # the legacy-script variant of status (unbounded varchar) is kept as it was
-            cur.execute("SELECT character_maximum_length FROM information_schema.columns"
-                        " WHERE table_name = '2_key_shares' AND column_name = 'status'")
+            cur.execute(
+                "SELECT character_maximum_length FROM information_schema.columns"
+                " WHERE table_name = '2_key_shares' AND column_name = 'status'"
+            )
             assert cur.fetchone()[0] is None
             cur.execute("SELECT to_regclass('\"2_wallets\"'), to_regclass('ksn_jobs')")
             assert all(cur.fetchone())

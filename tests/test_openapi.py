@@ -10,7 +10,11 @@ def test_every_route_is_documented_and_vice_versa(api, config, db, cipher):
     app = create_app(build_node_context(config, db, cipher))
     served = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.rule.startswith("/api_docs") or rule.rule == "/openapi.json":
+        if (
+            rule.endpoint == "static"
+            or rule.rule.startswith("/api_docs")
+            or rule.rule == "/openapi.json"
+        ):
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((rule.rule, method.lower()))
@@ -25,7 +29,10 @@ def test_errors_reference_the_envelope_and_codes_map_to_statuses(api):
     register = document["paths"]["/keyshare/v2/register"]["post"]
     assert "DUPLICATE_PUBLIC_KEY" in register["responses"]["409"]["description"]
     assert register["security"] == [{"bearer": []}]
-    assert "auth_type" in register["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert (
+        "auth_type"
+        in register["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
     ok_schema = register["responses"]["200"]["content"]["application/json"]["schema"]
     assert "data" not in ok_schema["properties"]  # void success is {"success":true}
     assert document["paths"]["/keyshare/v2/check"]["post"]["security"] == []

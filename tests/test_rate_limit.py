@@ -22,8 +22,10 @@ def test_headers_then_429_with_reference_body(limited):
     assert first["RateLimit-Remaining"] == "2"
     assert 0 < int(first["RateLimit-Reset"]) <= 60
     rejected = responses[3]
-    assert rejected.content == (b'{"success":false,"code":"RATE_LIMIT_EXCEEDED",'
-                                b'"msg":"Too many requests, please try again after 60 seconds"}')
+    assert rejected.content == (
+        b'{"success":false,"code":"RATE_LIMIT_EXCEEDED",'
+        b'"msg":"Too many requests, please try again after 60 seconds"}'
+    )
     assert rejected.headers["RateLimit-Remaining"] == "0"
     assert rejected.headers["Retry-After"] == rejected.headers["RateLimit-Reset"]
     # security headers and CORS on the 429 too
@@ -33,7 +35,9 @@ def test_headers_then_429_with_reference_body(limited):
 
 def test_preflights_are_not_counted(limited):
     for _ in range(5):
-        r = limited.request("OPTIONS", "/keyshare/v2", headers={"Access-Control-Request-Method": "POST"})
+        r = limited.request(
+            "OPTIONS", "/keyshare/v2", headers={"Access-Control-Request-Method": "POST"}
+        )
         assert r.status_code == 204
 
 
@@ -51,6 +55,8 @@ def test_trusted_proxy_hop_buckets_by_forwarded_client(proxied):
 
 def test_spoofed_left_entries_do_not_escape_with_one_hop(proxied):
     # The proxy appends the real client; a client-supplied left part is ignored.
-    codes = [proxied.get("/", headers={"X-Forwarded-For": f"9.9.9.{i}, 10.0.0.3"}).status_code
-             for i in range(3)]
+    codes = [
+        proxied.get("/", headers={"X-Forwarded-For": f"9.9.9.{i}, 10.0.0.3"}).status_code
+        for i in range(3)
+    ]
     assert codes == [200, 200, 429]

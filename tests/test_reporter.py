@@ -16,9 +16,13 @@ from tests.fakes.oko_api import FakeOkoApi
 
 @pytest.fixture()
 def runtime(config, db, cipher):
-    return Runtime("reporter", replace(config, ks_node_report_password="report-pw",
-                                       report_timeout_seconds=1.0),
-                   db, cipher, logging.getLogger("reporter-test"))
+    return Runtime(
+        "reporter",
+        replace(config, ks_node_report_password="report-pw", report_timeout_seconds=1.0),
+        db,
+        cipher,
+        logging.getLogger("reporter-test"),
+    )
 
 
 def reporter_for(runtime, url):
@@ -29,8 +33,10 @@ def reporter_for(runtime, url):
 
 def test_report_has_reference_url_header_and_body(runtime, db):
     with db.transaction() as cur:
-        cur.execute(f"INSERT INTO {KEY_SHARES} (wallet_id, enc_share, status) VALUES"
-                    " (gen_random_uuid(), 'x', 'active'), (gen_random_uuid(), 'y', 'active')")
+        cur.execute(
+            f"INSERT INTO {KEY_SHARES} (wallet_id, enc_share, status) VALUES"
+            " (gen_random_uuid(), 'x', 'active'), (gen_random_uuid(), 'y', 'active')"
+        )
     with FakeOkoApi() as oko:
         reporter, pair = reporter_for(runtime, oko.url)
         result = reporter.run_once()
@@ -38,8 +44,11 @@ def test_report_has_reference_url_header_and_body(runtime, db):
     assert oko.paths == ["/tss/v1/ks_node/telemetry"]
     assert oko.headers[0]["X-KS-NODE-PASSWORD"] == "report-pw"
     assert oko.headers[0]["Content-Type"] == "application/json"
-    assert oko.reports[0] == {"public_key": pair.public_key_hex, "key_share_count": 2,
-                              "payload": {"db_status": "OK", "error_msg": None}}
+    assert oko.reports[0] == {
+        "public_key": pair.public_key_hex,
+        "key_share_count": 2,
+        "payload": {"db_status": "OK", "error_msg": None},
+    }
 
 
 def test_rejected_report_is_recorded_and_the_loop_survives(runtime, db):

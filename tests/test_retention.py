@@ -17,14 +17,19 @@ def rows(db, dump_dir):
     with db.cursor() as cur:
         cur.execute('DELETE FROM "2_pg_dumps"')
 
-    def add(days_old: float, status: str = "COMPLETED", with_file: bool = True) -> tuple[str, object]:
+    def add(
+        days_old: float, status: str = "COMPLETED", with_file: bool = True
+    ) -> tuple[str, object]:
         dump_id = str(uuid.uuid4())
         path = dump_dir / f"{dump_id}.dump"
         if with_file:
             path.write_bytes(b"PGDMP")
         with db.cursor() as cur:
-            cur.execute('INSERT INTO "2_pg_dumps" (dump_id, status, dump_path, created_at)'
-                        " VALUES (%s, %s, %s, %s)", (dump_id, status, str(path), NOW - dt.timedelta(days=days_old)))
+            cur.execute(
+                'INSERT INTO "2_pg_dumps" (dump_id, status, dump_path, created_at)'
+                " VALUES (%s, %s, %s, %s)",
+                (dump_id, status, str(path), NOW - dt.timedelta(days=days_old)),
+            )
         return dump_id, path
 
     return add

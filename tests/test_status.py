@@ -17,8 +17,15 @@ def test_root_answers_plain_ok(api):
 
 def test_status_has_exactly_the_seven_reference_fields(api):
     body = api.get("/status").json()
-    assert list(body) == ["is_db_connected", "is_db_backup_checked", "latest_backup_time",
-                          "ks_node_public_key", "launch_time", "git_hash", "version"]
+    assert list(body) == [
+        "is_db_connected",
+        "is_db_backup_checked",
+        "latest_backup_time",
+        "ks_node_public_key",
+        "launch_time",
+        "git_hash",
+        "version",
+    ]
     assert body["is_db_connected"] is True
     assert isinstance(body["is_db_backup_checked"], bool)
     assert re.fullmatch(r"[0-9a-f]{64}", body["ks_node_public_key"])
@@ -35,9 +42,11 @@ def test_status_backup_fields_follow_the_database(api, db):
     assert body["latest_backup_time"] is None
     with db.transaction() as cur:
         backup_checks.record(cur, True, None)
-        cur.execute(f"INSERT INTO {PG_DUMPS} (dump_id, status, created_at) VALUES"
-                    " (gen_random_uuid(), 'COMPLETED', '2026-01-28T03:00:00.120Z'),"
-                    " (gen_random_uuid(), 'FAILED', '2026-01-29T03:00:00Z')")
+        cur.execute(
+            f"INSERT INTO {PG_DUMPS} (dump_id, status, created_at) VALUES"
+            " (gen_random_uuid(), 'COMPLETED', '2026-01-28T03:00:00.120Z'),"
+            " (gen_random_uuid(), 'FAILED', '2026-01-29T03:00:00Z')"
+        )
     body = api.get("/status").json()
     assert body["is_db_backup_checked"] is True
     assert body["latest_backup_time"] == "2026-01-28T03:00:00.120Z"
@@ -67,9 +76,15 @@ def test_security_and_cors_headers_on_every_response(api):
 
 
 def test_preflight_is_204_with_echoed_headers(api):
-    r = api.request("OPTIONS", "/keyshare/v2/", headers={
-        "Origin": "https://wallet.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    r = api.request(
+        "OPTIONS",
+        "/keyshare/v2/",
+        headers={
+            "Origin": "https://wallet.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert r.status_code == 204
     assert r.content == b""
     assert r.headers["Access-Control-Allow-Methods"] == "GET,HEAD,PUT,PATCH,POST,DELETE"
@@ -90,8 +105,10 @@ def test_health_reports_each_program(api, db):
     assert body["db"]["connected"] is True
     assert set(body["programs"]) == {"api", "backup_worker", "reporter"}
     with db.transaction() as cur:
-        cur.execute("UPDATE ksn_heartbeats SET beat_at = now() - interval '1 hour'"
-                    " WHERE program = 'reporter'")
+        cur.execute(
+            "UPDATE ksn_heartbeats SET beat_at = now() - interval '1 hour'"
+            " WHERE program = 'reporter'"
+        )
     r = api.get("/health")
     assert r.status_code == 503
     assert r.json()["programs"]["reporter"]["running"] is False

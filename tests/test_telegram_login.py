@@ -9,9 +9,14 @@ from services.api.auth.telegram import TelegramVerifier, data_check_string, leni
 from shared.config import load_config
 from tests.fakes.telegram import BOT_TOKEN, login_payload
 
-VECTOR = {"id": "987654321", "first_name": "Alice", "username": "alice",
-          "auth_date": "1700000000", "photo_url": "",
-          "hash": "579d013cfe909ce14debea1f4961bc75c1b50434250ce7b2c9f2ec7eb0f76f01"}
+VECTOR = {
+    "id": "987654321",
+    "first_name": "Alice",
+    "username": "alice",
+    "auth_date": "1700000000",
+    "photo_url": "",
+    "hash": "579d013cfe909ce14debea1f4961bc75c1b50434250ce7b2c9f2ec7eb0f76f01",
+}
 
 
 def verifier(now: float) -> TelegramVerifier:
@@ -19,7 +24,10 @@ def verifier(now: float) -> TelegramVerifier:
 
 
 def test_reference_vector_data_check_string():
-    assert data_check_string(VECTOR) == "auth_date=1700000000\nfirst_name=Alice\nid=987654321\nusername=alice"
+    assert (
+        data_check_string(VECTOR)
+        == "auth_date=1700000000\nfirst_name=Alice\nid=987654321\nusername=alice"
+    )
 
 
 def test_reference_vector_verifies_with_a_fake_clock():
@@ -31,13 +39,16 @@ def test_uppercase_and_trailing_garbage_hash_is_lenient_like_node():
     assert verifier(1700000100).verify(json.dumps(payload))
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"hash": "00" * 32}, "Hash verification failed"),
-    ({"hash": "abcd"}, "Invalid hash length"),
-    ({"first_name": "Mallory"}, "Hash verification failed"),
-    ({"id": ""}, "Missing required fields: id, auth_date, hash"),
-    ({"hash": None}, "Missing required fields: id, auth_date, hash"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"hash": "00" * 32}, "Hash verification failed"),
+        ({"hash": "abcd"}, "Invalid hash length"),
+        ({"first_name": "Mallory"}, "Hash verification failed"),
+        ({"id": ""}, "Missing required fields: id, auth_date, hash"),
+        ({"hash": None}, "Missing required fields: id, auth_date, hash"),
+    ],
+)
 def test_rejections(change, message):
     with pytest.raises(AuthFailure) as info:
         verifier(1700000100).verify(json.dumps({**VECTOR, **change}))
@@ -57,10 +68,14 @@ def test_auth_date_parsed_like_parse_int():
     payload["auth_date"] = "1700000000abc"
     from services.api.auth.telegram import expected_hash
 
-    payload["hash"] = expected_hash(BOT_TOKEN, {k: v for k, v in payload.items() if k != "hash"}).hex()
+    payload["hash"] = expected_hash(
+        BOT_TOKEN, {k: v for k, v in payload.items() if k != "hash"}
+    ).hex()
     assert verifier(1700000010).verify(json.dumps(payload))
     payload["auth_date"] = "abc"
-    payload["hash"] = expected_hash(BOT_TOKEN, {k: v for k, v in payload.items() if k != "hash"}).hex()
+    payload["hash"] = expected_hash(
+        BOT_TOKEN, {k: v for k, v in payload.items() if k != "hash"}
+    ).hex()
     with pytest.raises(AuthFailure, match="Invalid auth_date format"):
         verifier(1700000010).verify(json.dumps(payload))
 
@@ -86,6 +101,9 @@ def test_lenient_hex_stops_at_first_invalid_pair():
 def test_non_ascii_name_verifies_over_http(api):
     payload = login_payload("31337", first_name="Zoë")
     header = "Bearer " + json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    r = api.post("/keyshare/v2/", json={"auth_type": "telegram", "wallets": {}},
-                 headers={"Authorization": header.encode("latin-1")})
+    r = api.post(
+        "/keyshare/v2/",
+        json={"auth_type": "telegram", "wallets": {}},
+        headers={"Authorization": header.encode("latin-1")},
+    )
     assert r.status_code == 404 and r.json()["code"] == "USER_NOT_FOUND"  # authenticated

@@ -43,6 +43,8 @@ def require_admin_password(body: dict) -> None:
     ctx = node()
     expected = ctx.extras.get("admin_password_key")
     if expected is None and ctx.config.admin_password:
-        expected = ctx.extras.setdefault("admin_password_key", _derive(str(ctx.config.admin_password)))
+        expected = ctx.extras.setdefault(
+            "admin_password_key", _derive(str(ctx.config.admin_password))
+        )
     if expected is None or not hmac.compare_digest(_derive(password), expected):
         raise ApiError("UNAUTHORIZED", "Invalid admin password")

@@ -29,8 +29,13 @@ log = logging.getLogger("api")
 # Request ids: process id and a counter; unique per node, cheaper than uuid4.
 request_ids = itertools.count(1)
 
-HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
-              415: "UNSUPPORTED_MEDIA_TYPE", 400: "INVALID_REQUEST"}
+HTTP_CODES = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    400: "INVALID_REQUEST",
+}
 
 
 class PathNormaliser:
@@ -58,7 +63,8 @@ def create_app(ctx: NodeContext) -> Flask:
 
     # A multi-process server passes limiters shared by its workers.
     limiters = ctx.extras.setdefault(
-        "limiters", build_limiters(ctx.config.rate_limit_per_minute, FixedWindowLimiter))
+        "limiters", build_limiters(ctx.config.rate_limit_per_minute, FixedWindowLimiter)
+    )
     limiter = limiters["global"]
 
     @app.before_request
@@ -96,24 +102,39 @@ def create_app(ctx: NodeContext) -> Flask:
             msg = f"Request body is larger than {MAX_BODY_BYTES} bytes"
         else:
             msg = exc.name
-        return error_response(HTTP_CODES.get(status, "INVALID_REQUEST" if status < 500
-                                             else "UNKNOWN_ERROR"), msg, status)
+        return error_response(
+            HTTP_CODES.get(status, "INVALID_REQUEST" if status < 500 else "UNKNOWN_ERROR"),
+            msg,
+            status,
+        )
 
     @app.errorhandler(DatabaseUnavailable)
     @app.errorhandler(psycopg2.OperationalError)
     @app.errorhandler(psycopg2.InterfaceError)
     def _database_down(exc: Exception):
-        log.error("database unavailable", extra={"event": "request.db_unavailable",
-                                                 "request_id": g.get("request_id", "-"),
-                                                 "path": request.path,
-                                                 "error": (str(exc).strip().splitlines() or ["-"])[0][:200]})
+        log.error(
+            "database unavailable",
+            extra={
+                "event": "request.db_unavailable",
+                "request_id": g.get("request_id", "-"),
+                "path": request.path,
+                "error": (str(exc).strip().splitlines() or ["-"])[0][:200],
+            },
+        )
         return error_response("SERVICE_UNAVAILABLE", "Database unavailable, please retry")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         request_id = g.get("request_id", "-")
-        log.exception("unhandled error", extra={"event": "request.error", "request_id": request_id,
-                                                "path": request.path, "method": request.method})
+        log.exception(
+            "unhandled error",
+            extra={
+                "event": "request.error",
+                "request_id": request_id,
+                "path": request.path,
+                "method": request.method,
+            },
+        )
         return error_response("UNKNOWN_ERROR", f"Internal server error (request id {request_id})")
 
     from services.api.routes import register_blueprints

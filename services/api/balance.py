@@ -88,7 +88,9 @@ class ConnectionTable:
         return bool(others) and connections >= min(others) + 2
 
     def _others(self, slot: int) -> list[int]:
-        return [count for index, count in enumerate(self.counts()) if index != slot and count != ABSENT]
+        return [
+            count for index, count in enumerate(self.counts()) if index != slot and count != ABSENT
+        ]
 
 
 class SheddingTask(WSGITask):
@@ -146,9 +148,14 @@ class BalancedServer(TcpWSGIServer):
         So the handler only sets ``stop`` and this loop looks at it after
         every pass; an idle pass waits at most ``STOP_CHECK_SECONDS``.
         """
+
         def one_pass() -> None:
-            self.asyncore.loop(timeout=STOP_CHECK_SECONDS, map=self._map,
-                               use_poll=self.adj.asyncore_use_poll, count=1)
+            self.asyncore.loop(
+                timeout=STOP_CHECK_SECONDS,
+                map=self._map,
+                use_poll=self.adj.asyncore_use_poll,
+                count=1,
+            )
 
         while not stop.is_set():
             one_pass()
@@ -158,8 +165,10 @@ class BalancedServer(TcpWSGIServer):
             one_pass()
 
     def _busy(self) -> bool:
-        return any(channel.requests or channel.total_outbufs_len
-                   for channel in list(self.active_channels.values()))
+        return any(
+            channel.requests or channel.total_outbufs_len
+            for channel in list(self.active_channels.values())
+        )
 
     def readable(self) -> bool:
         listening = super().readable()

@@ -50,7 +50,6 @@ def json_body() -> dict[str, Any]:
             elif isinstance(parsed, list):
                 body = {}
             else:
-                raise ApiError("INVALID_REQUEST",
-                               "Request body must be a JSON object")
+                raise ApiError("INVALID_REQUEST", "Request body must be a JSON object")
     g._json_body = body
     return body

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Request, Response
 
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Content-Security-Policy",
-     "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';"
-     "frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';"
-     "script-src-attr 'none';style-src 'self' https: 'unsafe-inline'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';"
+        "frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';"
+        "script-src-attr 'none';style-src 'self' https: 'unsafe-inline'",
+    ),
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cross-Origin-Resource-Policy", "same-origin"),
     ("Origin-Agent-Cluster", "?1"),

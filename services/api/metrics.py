@@ -41,10 +41,19 @@ def multiprocess_folder() -> str | None:
 
 class RequestMetrics:
     def __init__(self, registry: CollectorRegistry):
-        self.requests = Counter("ksnode_http_requests", "HTTP requests handled",
-                                ["route", "method", "status"], registry=registry)
-        self.latency = Histogram("ksnode_http_request_duration_seconds", "HTTP request latency",
-                                 ["route", "method"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.requests = Counter(
+            "ksnode_http_requests",
+            "HTTP requests handled",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "ksnode_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -68,8 +77,11 @@ class NodeCollector:
     def collect(self):
         ctx = self.ctx
         up = GaugeMetricFamily("ksnode_db_up", "1 when the database answered this scrape")
-        pool = GaugeMetricFamily("ksnode_db_pool_connections_in_use",
-                                 "connections in use in the scraped API process", labels=["pid"])
+        pool = GaugeMetricFamily(
+            "ksnode_db_pool_connections_in_use",
+            "connections in use in the scraped API process",
+            labels=["pid"],
+        )
         pool.add_metric([str(os.getpid())], ctx.db.in_use)
         try:
             with ctx.db.cursor() as cur:
@@ -87,21 +99,30 @@ class NodeCollector:
         yield up
         yield pool
         yield GaugeMetricFamily("ksnode_key_shares", "key shares stored", value=shares)
-        age = GaugeMetricFamily("ksnode_last_backup_age_seconds",
-                                "seconds since the newest completed backup (absent: none yet)")
+        age = GaugeMetricFamily(
+            "ksnode_last_backup_age_seconds",
+            "seconds since the newest completed backup (absent: none yet)",
+        )
         if backup_age is not None:
             age.add_metric([], backup_age)
         yield age
-        result = GaugeMetricFamily("ksnode_last_backup_ok", "1 if the newest finished backup completed")
+        result = GaugeMetricFamily(
+            "ksnode_last_backup_ok", "1 if the newest finished backup completed"
+        )
         if backup_status is not None:
             result.add_metric([], 1 if backup_status in ("COMPLETED", "DELETED") else 0)
         yield result
-        sent = GaugeMetricFamily("ksnode_telemetry_last_ok", "1 if the last telemetry report was accepted")
+        sent = GaugeMetricFamily(
+            "ksnode_telemetry_last_ok", "1 if the last telemetry report was accepted"
+        )
         if isinstance(telemetry, dict):
             sent.add_metric([], 1 if telemetry.get("ok") else 0)
         yield sent
-        heartbeat = GaugeMetricFamily("ksnode_heartbeat_age_seconds", "seconds since each program's last beat",
-                                      labels=["program"])
+        heartbeat = GaugeMetricFamily(
+            "ksnode_heartbeat_age_seconds",
+            "seconds since each program's last beat",
+            labels=["program"],
+        )
         for program, beat in sorted(beats.items()):
             heartbeat.add_metric([program], beat["age_seconds"])
         yield heartbeat

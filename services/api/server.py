@@ -46,17 +46,29 @@ def build_context(runtime: Runtime) -> NodeContext:
     try:
         pair, created = keypairs.load_or_create(runtime.db, runtime.cipher)
     except keypairs.KeypairError as exc:
-        runtime.log.error("cannot load server keypair", extra={"event": "startup.failed",
-                                                               "error": str(exc)})
+        runtime.log.error(
+            "cannot load server keypair", extra={"event": "startup.failed", "error": str(exc)}
+        )
         fail(str(exc))
         raise
     if created:
-        runtime.log.info("server keypair created", extra={"event": "keypair.created",
-                                                          "version": pair.version,
-                                                          "public_key": pair.public_key_hex})
+        runtime.log.info(
+            "server keypair created",
+            extra={
+                "event": "keypair.created",
+                "version": pair.version,
+                "public_key": pair.public_key_hex,
+            },
+        )
     return NodeContext(
-        config=runtime.config, db=runtime.db, cipher=runtime.cipher, keypair=pair,
-        launch_time=dt.datetime.now(dt.UTC), git_hash=git_hash(), version=version())
+        config=runtime.config,
+        db=runtime.db,
+        cipher=runtime.cipher,
+        keypair=pair,
+        launch_time=dt.datetime.now(dt.UTC),
+        git_hash=git_hash(),
+        version=version(),
+    )
 
 
 def listening_socket(config: Config) -> socket.socket:
@@ -72,8 +84,9 @@ def listening_socket(config: Config) -> socket.socket:
     return sock
 
 
-def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: int,
-          log: logging.Logger) -> None:
+def serve(
+    ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: int, log: logging.Logger
+) -> None:
     """Run one waitress server on ``sock`` until SIGTERM (in this process)."""
     stop = StopFlag().install()
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
@@ -81,11 +94,22 @@ def serve(ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: i
     announce_start(ctx.db, PROGRAM)
     HeartbeatThread(ctx.db, PROGRAM, ctx.config.heartbeat_interval_seconds, stop).start()
     # Proxy headers are ours to judge (TRUST_PROXY_HOPS); waitress would strip them.
-    server = BalancedServer(app, sock, table=table, slot=slot, threads=ctx.config.api_threads, ident=None,
-                            connection_limit=1000, channel_timeout=60, backlog=LISTEN_BACKLOG,
-                            clear_untrusted_proxy_headers=False)
-    log.info("api worker serving", extra={
-        "event": "api.worker_serving", "slot": slot, "pid": os.getpid()})
+    server = BalancedServer(
+        app,
+        sock,
+        table=table,
+        slot=slot,
+        threads=ctx.config.api_threads,
+        ident=None,
+        connection_limit=1000,
+        channel_timeout=60,
+        backlog=LISTEN_BACKLOG,
+        clear_untrusted_proxy_headers=False,
+    )
+    log.info(
+        "api worker serving",
+        extra={"event": "api.worker_serving", "slot": slot, "pid": os.getpid()},
+    )
     # Start-up objects never become garbage: keep them out of every
     # collection, and collect young objects less often (fewer latency spikes).
     gc.collect()
@@ -163,9 +187,15 @@ class WorkerPool:
                 continue
             self.table.clear(slot)
             if not self.stopping:
-                self.log.error("api worker exited, restarting it",
-                               extra={"event": "api.worker_exited", "pid": pid, "slot": slot,
-                                      "status": os.waitstatus_to_exitcode(status)})
+                self.log.error(
+                    "api worker exited, restarting it",
+                    extra={
+                        "event": "api.worker_exited",
+                        "pid": pid,
+                        "slot": slot,
+                        "status": os.waitstatus_to_exitcode(status),
+                    },
+                )
                 time.sleep(0.5)
                 self.spawn(slot)
 
@@ -178,17 +208,32 @@ def main() -> None:
     config = runtime.config
     sock = listening_socket(config)
     workers = config.effective_api_workers
-    runtime.log.info("api listening", extra={
-        "event": "api.listening", "host": config.host, "port": sock.getsockname()[1],
-        "workers": workers, "threads": config.api_threads, "version": ctx.version,
-        "git_hash": ctx.git_hash, "public_key": ctx.keypair.public_key_hex if ctx.keypair else None})
+    runtime.log.info(
+        "api listening",
+        extra={
+            "event": "api.listening",
+            "host": config.host,
+            "port": sock.getsockname()[1],
+            "workers": workers,
+            "threads": config.api_threads,
+            "version": ctx.version,
+            "git_hash": ctx.git_hash,
+            "public_key": ctx.keypair.public_key_hex if ctx.keypair else None,
+        },
+    )
     table = ConnectionTable(workers)
     if workers == 1:
         serve(ctx, sock, table, 0, runtime.log)
     else:
-        ctx.extras["limiters"] = build_limiters(config.rate_limit_per_minute, SharedFixedWindowLimiter)
+        ctx.extras["limiters"] = build_limiters(
+            config.rate_limit_per_minute, SharedFixedWindowLimiter
+        )
         enable_multiprocess(config.run_dir / "metrics")
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
-        WorkerPool(workers, lambda slot: serve(replace(ctx, db=Database(config)), sock, table, slot, runtime.log),
-                   table, runtime.log).run()
+        WorkerPool(
+            workers,
+            lambda slot: serve(replace(ctx, db=Database(config)), sock, table, slot, runtime.log),
+            table,
+            runtime.log,
+        ).run()
     runtime.log.info("api stopped", extra={"event": "api.stopped"})

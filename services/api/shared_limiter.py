@@ -37,7 +37,9 @@ class SharedFixedWindowLimiter:
 
     @staticmethod
     def _hash(key: str) -> int:
-        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+        value = int.from_bytes(
+            hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little"
+        )
         return value | 1  # 0 marks an empty slot
 
     def _slot_for(self, key_hash: int, now: float) -> tuple[int, float, int]:

@@ -26,9 +26,14 @@ def decrypt_share(entry: WalletShare) -> str:
     try:
         return node().cipher.decrypt(entry.enc_share, share_aad(entry.wallet_id))
     except DecryptError as exc:
-        log.error("key share does not decrypt", extra={"event": "share.decrypt_failed",
-                                                       "wallet_id": entry.wallet_id,
-                                                       "reason": str(exc)})
+        log.error(
+            "key share does not decrypt",
+            extra={
+                "event": "share.decrypt_failed",
+                "wallet_id": entry.wallet_id,
+                "reason": str(exc),
+            },
+        )
         raise ApiError("UNKNOWN_ERROR", "Failed to decrypt key share") from None
 
 
@@ -55,7 +60,9 @@ def check_owned(entry: WalletShare, user_id: str, curve: str) -> None:
         raise ApiError("KEY_SHARE_NOT_FOUND", f"Key share not found for curve_type: {curve}")
 
 
-def confirm_reshare(cur, entry: WalletShare, submitted: bytes, mismatch: str, not_stamped: str) -> None:
+def confirm_reshare(
+    cur, entry: WalletShare, submitted: bytes, mismatch: str, not_stamped: str
+) -> None:
     """The submitted share must equal the stored one (constant time, case
     insensitive); then the reshare time is stamped."""
     stored = decrypt_share(entry)

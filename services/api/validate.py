@@ -68,7 +68,9 @@ def curve_entry(wallets: dict, curve: str) -> dict | None:
     if not js_truthy(entry):
         return None
     if not isinstance(entry, dict):
-        raise ApiError("INVALID_REQUEST", f"wallets.{curve} must be an object with public_key and share")
+        raise ApiError(
+            "INVALID_REQUEST", f"wallets.{curve} must be an object with public_key and share"
+        )
     return entry
 
 

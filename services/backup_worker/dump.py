@@ -64,8 +64,14 @@ def verify(tools: PgTools, path: Path, env: dict[str, str]) -> None:
         raise VerifyFailed(f"pg_restore could not read the archive: {stderr_tail(full)}")
 
 
-def dump_database(config: Config, tools: PgTools, dest_dir: Path, *, dbname: str | None = None,
-                  name: str | None = None) -> DumpFile:
+def dump_database(
+    config: Config,
+    tools: PgTools,
+    dest_dir: Path,
+    *,
+    dbname: str | None = None,
+    name: str | None = None,
+) -> DumpFile:
     dbname = dbname or config.db_name
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / (name or dump_file_name(dbname, dt.datetime.now(dt.UTC)))
@@ -74,8 +80,18 @@ def dump_database(config: Config, tools: PgTools, dest_dir: Path, *, dbname: str
     started = time.monotonic()
     try:
         try:
-            result = run([tools.pg_dump, "--format=custom", f"--compress={config.backup_compression}",
-                          "--file", str(tmp), "--dbname", dbname], env)
+            result = run(
+                [
+                    tools.pg_dump,
+                    "--format=custom",
+                    f"--compress={config.backup_compression}",
+                    "--file",
+                    str(tmp),
+                    "--dbname",
+                    dbname,
+                ],
+                env,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise DumpFailed(f"cannot run pg_dump: {exc}") from None
         if result.returncode != 0:

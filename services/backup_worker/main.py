@@ -37,15 +37,21 @@ class BackupWorker:
             with self.runtime.db.transaction() as cur:
                 recovered = recover(cur, config.effective_dump_dir)
         if any(recovered.values()):
-            self.log.warning("cleaned up after an interrupted run",
-                             extra={"event": "backup.recovered", **recovered})
+            self.log.warning(
+                "cleaned up after an interrupted run",
+                extra={"event": "backup.recovered", **recovered},
+            )
         if config.backup_selfcheck:
             ok, detail = run_selfcheck(config, self.service.tools, config.effective_dump_dir)
             with self.runtime.db.cursor() as cur:
                 backup_checks.record(cur, ok, detail)
             level = logging.INFO if ok else logging.ERROR
-            self.log.log(level, "backup self-check %s", "passed" if ok else "failed",
-                         extra={"event": "selfcheck.done", "ok": ok, "detail": detail})
+            self.log.log(
+                level,
+                "backup self-check %s",
+                "passed" if ok else "failed",
+                extra={"event": "selfcheck.done", "ok": ok, "detail": detail},
+            )
 
     def run_once(self) -> None:
         assert self.service is not None

@@ -42,9 +42,19 @@ def supports_tls(binary: str) -> bool:
     lacks TLS, so probing a closed local port answers at once."""
     try:
         result = subprocess.run(
-            [binary, "--schema-only", "--file", os.devnull,
-             "--dbname", "host=127.0.0.1 port=1 sslmode=require connect_timeout=2"],
-            capture_output=True, text=True, timeout=20, env={"PATH": os.environ.get("PATH", "")})
+            [
+                binary,
+                "--schema-only",
+                "--file",
+                os.devnull,
+                "--dbname",
+                "host=127.0.0.1 port=1 sslmode=require connect_timeout=2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={"PATH": os.environ.get("PATH", "")},
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return "SSL support is not compiled in" not in result.stderr
@@ -83,7 +93,9 @@ def find_tools(config: Config, server_major: int) -> PgTools:
         seen.append(f"{dump} ({major or 'unusable'})")
         if major is None or restore_major is None:
             if explicit and not seen[:-1]:
-                raise ToolsUnusable(f"cannot run {dump} / {restore} (PG_DUMP_BIN, PG_RESTORE_BIN or PG_BIN_DIR)")
+                raise ToolsUnusable(
+                    f"cannot run {dump} / {restore} (PG_DUMP_BIN, PG_RESTORE_BIN or PG_BIN_DIR)"
+                )
             continue
         if tls and not supports_tls(dump):
             seen[-1] = f"{dump} ({major}, no TLS support)"
@@ -91,10 +103,14 @@ def find_tools(config: Config, server_major: int) -> PgTools:
         if major >= server_major and restore_major >= server_major:
             return PgTools(dump, restore, major)
         if explicit and not seen[:-1]:
-            raise ToolsUnusable(f"pg_dump {major} at {dump} is older than the server (PostgreSQL "
-                                f"{server_major}); install a client of version {server_major} or newer")
-    raise ToolsUnusable(f"no pg_dump/pg_restore of version {server_major} or newer found (tried: "
-                        f"{', '.join(seen) or 'nothing on PATH'}); set PG_BIN_DIR")
+            raise ToolsUnusable(
+                f"pg_dump {major} at {dump} is older than the server (PostgreSQL "
+                f"{server_major}); install a client of version {server_major} or newer"
+            )
+    raise ToolsUnusable(
+        f"no pg_dump/pg_restore of version {server_major} or newer found (tried: "
+        f"{', '.join(seen) or 'nothing on PATH'}); set PG_BIN_DIR"
+    )
 
 
 def libpq_environment(config: Config, dbname: str | None = None) -> dict[str, str]:
@@ -102,9 +118,16 @@ def libpq_environment(config: Config, dbname: str | None = None) -> dict[str, st
     environment so the password never appears on a command line."""
     params = connect_kwargs(config, dbname)
     env = dict(os.environ)
-    mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE",
-               "password": "PGPASSWORD", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
-               "connect_timeout": "PGCONNECT_TIMEOUT"}
+    mapping = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "dbname": "PGDATABASE",
+        "password": "PGPASSWORD",
+        "sslmode": "PGSSLMODE",
+        "sslrootcert": "PGSSLROOTCERT",
+        "connect_timeout": "PGCONNECT_TIMEOUT",
+    }
     for key, name in mapping.items():
         if key in params and params[key] is not None:
             env[name] = str(params[key])
@@ -118,4 +141,3 @@ def run(args: list[str], env: dict[str, str], timeout: float = 3600) -> subproce
 def stderr_tail(result: subprocess.CompletedProcess, limit: int = 400) -> str:
     text = (result.stderr or result.stdout or "").strip()
     return text[-limit:] if text else f"exit status {result.returncode}"
-

@@ -42,6 +42,9 @@ def recover(cur, dump_dir: Path) -> dict[str, int]:
         if claim_host == host and pid.isdigit() and not _pid_alive(int(pid)):
             dead.append(job_id)
     if dead:
-        cur.execute(f"UPDATE {JOBS} SET state = 'failed', error = 'interrupted: the backup worker"
-                    " stopped', finished_at = now() WHERE job_id = ANY(%s::uuid[])", (dead,))
+        cur.execute(
+            f"UPDATE {JOBS} SET state = 'failed', error = 'interrupted: the backup worker"
+            " stopped', finished_at = now() WHERE job_id = ANY(%s::uuid[])",
+            (dead,),
+        )
     return {"dumps_failed": len(failed_rows), "tmp_removed": removed, "jobs_failed": len(dead)}

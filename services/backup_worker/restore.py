@@ -41,18 +41,34 @@ def restore_database(config: Config, tools: PgTools, path: Path, dump_dir: Path)
     """Restore ``path``; returns the safety dump taken just before."""
     env = libpq_environment(config)
     verify(tools, path, env)
-    safety = dump_database(config, tools, dump_dir,
-                           name="pre_restore_" + dump_file_name(config.db_name, dt.datetime.now(dt.UTC)))
+    safety = dump_database(
+        config,
+        tools,
+        dump_dir,
+        name="pre_restore_" + dump_file_name(config.db_name, dt.datetime.now(dt.UTC)),
+    )
     fd, list_path = tempfile.mkstemp(prefix=".restore-", suffix=".list", dir=dump_dir)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(restore_list(tools, path, env))
-        result = run([tools.pg_restore, "--clean", "--if-exists", "--single-transaction",
-                      "--exit-on-error", "--no-owner", "--use-list", list_path,
-                      "--dbname", config.db_name, str(path)], env)
+        result = run(
+            [
+                tools.pg_restore,
+                "--clean",
+                "--if-exists",
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-owner",
+                "--use-list",
+                list_path,
+                "--dbname",
+                config.db_name,
+                str(path),
+            ],
+            env,
+        )
     finally:
         os.unlink(list_path)
     if result.returncode != 0:
         raise RestoreFailed(f"pg_restore failed, database unchanged: {stderr_tail(result)}")
     return safety
-

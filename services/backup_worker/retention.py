@@ -12,8 +12,9 @@ from shared.store import dumps
 log = logging.getLogger(__name__)
 
 
-def apply_retention(cur, retention_days: float, min_keep: int,
-                    now: dt.datetime | None = None) -> list[str]:
+def apply_retention(
+    cur, retention_days: float, min_keep: int, now: dt.datetime | None = None
+) -> list[str]:
     """Delete expired dumps (file, then row → DELETED); their dump ids."""
     now = now or dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=retention_days)
@@ -32,8 +33,14 @@ def apply_retention(cur, retention_days: float, min_keep: int,
             try:
                 Path(row.dump_path).unlink(missing_ok=True)
             except OSError as exc:
-                log.warning("cannot delete old dump file", extra={
-                    "event": "retention.unlink_failed", "dump_id": row.dump_id, "error": exc.strerror})
+                log.warning(
+                    "cannot delete old dump file",
+                    extra={
+                        "event": "retention.unlink_failed",
+                        "dump_id": row.dump_id,
+                        "error": exc.strerror,
+                    },
+                )
                 continue
         dumps.mark_deleted(cur, row.dump_id)
         deleted.append(row.dump_id)

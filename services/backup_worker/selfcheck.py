@@ -42,14 +42,25 @@ def run_selfcheck(config: Config, tools: PgTools, dump_dir: Path) -> tuple[bool,
         conn = connect(config, source, autocommit=True)
         try:
             with conn.cursor() as cur:
-                cur.execute("CREATE TABLE test_table (id int PRIMARY KEY, email varchar(255) NOT NULL,"
-                            " blob bytea NOT NULL, doc jsonb NOT NULL)")
+                cur.execute(
+                    "CREATE TABLE test_table (id int PRIMARY KEY, email varchar(255) NOT NULL,"
+                    " blob bytea NOT NULL, doc jsonb NOT NULL)"
+                )
                 cur.executemany("INSERT INTO test_table VALUES (%s, %s, %s, %s)", ROWS)
         finally:
             conn.close()
         archive = dump_database(config, tools, scratch, dbname=source, name="selfcheck.dump")
-        result = run([tools.pg_restore, "--exit-on-error", "--no-owner", "--dbname", target,
-                      str(archive.path)], libpq_environment(config, target))
+        result = run(
+            [
+                tools.pg_restore,
+                "--exit-on-error",
+                "--no-owner",
+                "--dbname",
+                target,
+                str(archive.path),
+            ],
+            libpq_environment(config, target),
+        )
         if result.returncode != 0:
             return False, f"restore failed: {stderr_tail(result)}"
         conn = connect(config, target, autocommit=True)

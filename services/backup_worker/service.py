@@ -44,26 +44,47 @@ class BackupService:
         except BackupError as exc:
             with self.db.cursor() as cur:
                 dumps.fail(cur, dump_id, str(exc))
-            log.error("backup failed", extra={"event": "backup.failed", "dump_id": dump_id,
-                                              "error": str(exc)})
+            log.error(
+                "backup failed",
+                extra={"event": "backup.failed", "dump_id": dump_id, "error": str(exc)},
+            )
             raise
         except BaseException:
             with self.db.cursor() as cur:
                 dumps.fail(cur, dump_id, "interrupted")
             raise
-        meta = {"dump_size": archive.size, "dump_duration": archive.duration,
-                "sha256": archive.sha256, "verified": True}
+        meta = {
+            "dump_size": archive.size,
+            "dump_duration": archive.duration,
+            "sha256": archive.sha256,
+            "verified": True,
+        }
         with self.db.cursor() as cur:
             dumps.complete(cur, dump_id, str(archive.path), meta)
-        log.info("backup completed", extra={"event": "backup.completed", "dump_id": dump_id,
-                                            "path": str(archive.path), "bytes": archive.size,
-                                            "seconds": archive.duration})
+        log.info(
+            "backup completed",
+            extra={
+                "event": "backup.completed",
+                "dump_id": dump_id,
+                "path": str(archive.path),
+                "bytes": archive.size,
+                "seconds": archive.duration,
+            },
+        )
         with self.db.transaction() as cur:
-            deleted = apply_retention(cur, self.config.backup_retention_days, self.config.backup_min_keep)
+            deleted = apply_retention(
+                cur, self.config.backup_retention_days, self.config.backup_min_keep
+            )
         if deleted:
-            log.info("old backups deleted", extra={"event": "retention.deleted", "dump_ids": deleted})
-        return {"dumpId": dump_id, "dumpPath": str(archive.path), "dumpSize": archive.size,
-                "dumpDuration": archive.duration}
+            log.info(
+                "old backups deleted", extra={"event": "retention.deleted", "dump_ids": deleted}
+            )
+        return {
+            "dumpId": dump_id,
+            "dumpPath": str(archive.path),
+            "dumpSize": archive.size,
+            "dumpDuration": archive.duration,
+        }
 
     def backup_now(self) -> dict[str, Any]:
         """A backup now, waiting for any other one to finish first."""
@@ -91,11 +112,26 @@ class BackupService:
             safety = restore_database(self.config, self.tools, path, self.dump_dir)
             with self.db.cursor() as cur:
                 dump_id, _ = dumps.start(cur)
-                dumps.complete(cur, dump_id, str(safety.path), {
-                    "dump_size": safety.size, "dump_duration": safety.duration,
-                    "sha256": safety.sha256, "verified": True, "reason": "pre-restore safety dump"})
-        log.warning("database restored", extra={"event": "restore.completed", "path": str(path),
-                                                "safety_dump": str(safety.path)})
+                dumps.complete(
+                    cur,
+                    dump_id,
+                    str(safety.path),
+                    {
+                        "dump_size": safety.size,
+                        "dump_duration": safety.duration,
+                        "sha256": safety.sha256,
+                        "verified": True,
+                        "reason": "pre-restore safety dump",
+                    },
+                )
+        log.warning(
+            "database restored",
+            extra={
+                "event": "restore.completed",
+                "path": str(path),
+                "safety_dump": str(safety.path),
+            },
+        )
         return {"dump_path": raw_path, "safety_dump_path": str(safety.path)}
 
     # -- manual jobs from the API --------------------------------------------------
@@ -105,7 +141,9 @@ class BackupService:
             job = jobs.claim(cur)
         if job is None:
             return False
-        log.info("job claimed", extra={"event": "job.claimed", "job_id": job.job_id, "kind": job.kind})
+        log.info(
+            "job claimed", extra={"event": "job.claimed", "job_id": job.job_id, "kind": job.kind}
+        )
         try:
             if job.kind == "backup":
                 result = self.backup_now()
@@ -124,4 +162,3 @@ class BackupService:
     def _finish(self, job_id: str, **outcome: Any) -> None:
         with self.db.cursor() as cur:
             jobs.finish(cur, job_id, **outcome)
-

@@ -22,27 +22,47 @@ class Reporter:
     def run_once(self) -> dict | None:
         config, log = self.runtime.config, self.runtime.log
         if not config.oko_api_base_url:
-            log.warning("telemetry not sent: OKO_API_BASE_URL is not set",
-                        extra={"event": "telemetry.disabled"})
+            log.warning(
+                "telemetry not sent: OKO_API_BASE_URL is not set",
+                extra={"event": "telemetry.disabled"},
+            )
             result = {"ok": False, "status": None, "error": "OKO_API_BASE_URL is not set"}
         else:
             body, self.public_key = collect(self.runtime.db, self.public_key)
-            outcome = send(self.session, config.oko_api_base_url,
-                           str(config.ks_node_report_password), body,
-                           config.report_timeout_seconds)
+            outcome = send(
+                self.session,
+                config.oko_api_base_url,
+                str(config.ks_node_report_password),
+                body,
+                config.report_timeout_seconds,
+            )
             result = outcome.as_dict()
             if outcome.ok:
-                log.info("telemetry sent", extra={"event": "telemetry.sent", "status": outcome.status,
-                                                  "key_share_count": outcome.key_share_count})
+                log.info(
+                    "telemetry sent",
+                    extra={
+                        "event": "telemetry.sent",
+                        "status": outcome.status,
+                        "key_share_count": outcome.key_share_count,
+                    },
+                )
             else:
-                log.error("telemetry failed", extra={"event": "telemetry.failed",
-                                                     "status": outcome.status, "error": outcome.error})
+                log.error(
+                    "telemetry failed",
+                    extra={
+                        "event": "telemetry.failed",
+                        "status": outcome.status,
+                        "error": outcome.error,
+                    },
+                )
         try:
             with self.runtime.db.transaction() as cur:
                 heartbeats.beat(cur, PROGRAM, result)
         except Exception as exc:  # noqa: BLE001 - recorded next time
-            log.warning("cannot record telemetry result", extra={"event": "heartbeat.failed",
-                                                                 "error": str(exc)[:200]})
+            log.warning(
+                "cannot record telemetry result",
+                extra={"event": "heartbeat.failed", "error": str(exc)[:200]},
+            )
         return result
 
 
@@ -58,8 +78,13 @@ def main() -> None:
     announce_start(runtime.db, PROGRAM)
     HeartbeatThread(runtime.db, PROGRAM, runtime.config.heartbeat_interval_seconds, stop).start()
     reporter = Reporter(runtime, pair.public_key_hex)
-    runtime.log.info("reporter started", extra={"event": "reporter.started",
-                                                "interval_seconds": runtime.config.report_interval_seconds})
+    runtime.log.info(
+        "reporter started",
+        extra={
+            "event": "reporter.started",
+            "interval_seconds": runtime.config.report_interval_seconds,
+        },
+    )
     while not stop.is_set():
         reporter.run_once()
         stop.wait(runtime.config.report_interval_seconds)

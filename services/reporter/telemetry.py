@@ -22,8 +22,12 @@ class ReportResult:
     error: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "status": self.status, "key_share_count": self.key_share_count,
-                "error": self.error}
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "key_share_count": self.key_share_count,
+            "error": self.error,
+        }
 
 
 def telemetry_url(base_url: str) -> str:
@@ -42,28 +46,39 @@ def collect(db: Database, fallback_public_key: str) -> tuple[dict[str, Any], str
         with db.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {KEY_SHARES}")
             count = int(cur.fetchone()[0])
-            cur.execute(f"SELECT public_key FROM {SERVER_KEYPAIRS} WHERE is_active = true"
-                        " ORDER BY version DESC LIMIT 1")
+            cur.execute(
+                f"SELECT public_key FROM {SERVER_KEYPAIRS} WHERE is_active = true"
+                " ORDER BY version DESC LIMIT 1"
+            )
             row = cur.fetchone()
             if row is not None:
                 public_key = bytes(row[0]).hex()
         payload = {"db_status": "OK", "error_msg": None}
     except Exception as exc:  # noqa: BLE001 - a DB error is reported, not raised
         count = -1
-        payload = {"db_status": "ERROR", "error_msg": (str(exc).strip().splitlines() or ["error"])[0]}
+        payload = {
+            "db_status": "ERROR",
+            "error_msg": (str(exc).strip().splitlines() or ["error"])[0],
+        }
     body = {"public_key": public_key, "key_share_count": count, "payload": payload}
     return body, public_key
 
 
-def send(session: requests.Session, base_url: str, password: str, body: dict[str, Any],
-         timeout: float) -> ReportResult:
+def send(
+    session: requests.Session, base_url: str, password: str, body: dict[str, Any], timeout: float
+) -> ReportResult:
     count = body["key_share_count"]
     try:
-        response = session.post(telemetry_url(base_url), json=body, timeout=timeout,
-                                headers={PASSWORD_HEADER: password})
+        response = session.post(
+            telemetry_url(base_url), json=body, timeout=timeout, headers={PASSWORD_HEADER: password}
+        )
     except requests.RequestException as exc:
         return ReportResult(False, None, count, f"{type(exc).__name__}: request failed")
     if 200 <= response.status_code < 300:
         return ReportResult(True, response.status_code, count, None)
-    return ReportResult(False, response.status_code, count,
-                        f"Telemetry response contains error: {response.status_code} {response.reason}")
+    return ReportResult(
+        False,
+        response.status_code,
+        count,
+        f"Telemetry response contains error: {response.status_code} {response.reason}",
+    )

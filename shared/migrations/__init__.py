@@ -42,15 +42,18 @@ def run_migrations(config: Config) -> list[str]:
                 cur.execute(
                     "CREATE TABLE IF NOT EXISTS ksn_schema_migrations ("
                     " name text PRIMARY KEY,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())")
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
                 cur.execute("SELECT to_regclass('public.knex_migrations') IS NOT NULL")
                 reference_db = cur.fetchone()[0]
                 cur.execute("SELECT name FROM ksn_schema_migrations")
                 done = {row[0] for row in cur.fetchall()}
             conn.commit()
             if reference_db and not done:
-                log.info("adopting a database created by the reference node",
-                         extra={"event": "migrate.adopt"})
+                log.info(
+                    "adopting a database created by the reference node",
+                    extra={"event": "migrate.adopt"},
+                )
             for name, sql in migration_files():
                 if name in done:
                     continue

@@ -25,8 +25,14 @@ class DumpRow:
 
     def as_json(self) -> dict[str, Any]:
         """The wire shape of get_backup_history (spec §5.11)."""
-        return {"dump_id": self.dump_id, "status": self.status, "dump_path": self.dump_path,
-                "meta": self.meta, "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+        return {
+            "dump_id": self.dump_id,
+            "status": self.status,
+            "dump_path": self.dump_path,
+            "meta": self.meta,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
 
 
 COLUMNS = "dump_id::text, status, dump_path, meta, created_at, updated_at"
@@ -34,28 +40,36 @@ COLUMNS = "dump_id::text, status, dump_path, meta, created_at, updated_at"
 
 def start(cur) -> tuple[str, dt.datetime]:
     dump_id = str(uuid.uuid4())
-    cur.execute(f"INSERT INTO {PG_DUMPS} (dump_id, status) VALUES (%s, 'IN_PROGRESS')"
-                " RETURNING created_at", (dump_id,))
+    cur.execute(
+        f"INSERT INTO {PG_DUMPS} (dump_id, status) VALUES (%s, 'IN_PROGRESS') RETURNING created_at",
+        (dump_id,),
+    )
     return dump_id, cur.fetchone()[0]
 
 
 def complete(cur, dump_id: str, path: str, meta: dict[str, Any]) -> None:
-    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'COMPLETED', dump_path = %s, meta = %s,"
-                " updated_at = now() WHERE dump_id = %s AND status = 'IN_PROGRESS'",
-                (path, Json(meta), dump_id))
+    cur.execute(
+        f"UPDATE {PG_DUMPS} SET status = 'COMPLETED', dump_path = %s, meta = %s,"
+        " updated_at = now() WHERE dump_id = %s AND status = 'IN_PROGRESS'",
+        (path, Json(meta), dump_id),
+    )
 
 
 def fail(cur, dump_id: str, error: str) -> None:
-    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL, meta = %s,"
-                " updated_at = now() WHERE dump_id = %s AND status = 'IN_PROGRESS'",
-                (Json({"error": error}), dump_id))
+    cur.execute(
+        f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL, meta = %s,"
+        " updated_at = now() WHERE dump_id = %s AND status = 'IN_PROGRESS'",
+        (Json({"error": error}), dump_id),
+    )
 
 
 def fail_interrupted(cur) -> list[str]:
     """Mark rows left IN_PROGRESS by a killed run as FAILED; their ids."""
-    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL,"
-                " meta = jsonb_build_object('error', 'interrupted: the backup worker stopped during the dump'),"
-                " updated_at = now() WHERE status = 'IN_PROGRESS' RETURNING dump_id::text")
+    cur.execute(
+        f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL,"
+        " meta = jsonb_build_object('error', 'interrupted: the backup worker stopped during the dump'),"
+        " updated_at = now() WHERE status = 'IN_PROGRESS' RETURNING dump_id::text"
+    )
     return [row[0] for row in cur.fetchall()]
 
 
@@ -66,19 +80,27 @@ def newest_completed_at(cur) -> dt.datetime | None:
 
 def completed(cur) -> list[DumpRow]:
     """COMPLETED rows, newest first."""
-    cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status = 'COMPLETED' ORDER BY created_at DESC")
+    cur.execute(
+        f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status = 'COMPLETED' ORDER BY created_at DESC"
+    )
     return [DumpRow(*row) for row in cur.fetchall()]
 
 
 def mark_deleted(cur, dump_id: str) -> None:
-    cur.execute(f"UPDATE {PG_DUMPS} SET status = 'DELETED', updated_at = now()"
-                " WHERE dump_id = %s AND status = 'COMPLETED'", (dump_id,))
+    cur.execute(
+        f"UPDATE {PG_DUMPS} SET status = 'DELETED', updated_at = now()"
+        " WHERE dump_id = %s AND status = 'COMPLETED'",
+        (dump_id,),
+    )
 
 
 def history(cur, days: float | None) -> list[DumpRow]:
     if days is None:
         cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} ORDER BY created_at DESC")
     else:
-        cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE created_at >= now() - %s * interval '1 day'"
-                    " ORDER BY created_at DESC", (days,))
+        cur.execute(
+            f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE created_at >= now() - %s * interval '1 day'"
+            " ORDER BY created_at DESC",
+            (days,),
+        )
     return [DumpRow(*row) for row in cur.fetchall()]

@@ -19,7 +19,8 @@ def start(cur, program: str) -> None:
         " VALUES (%s, %s, %s, now(), now(), NULL)"
         " ON CONFLICT (program) DO UPDATE SET pid = EXCLUDED.pid, host = EXCLUDED.host,"
         " started_at = now(), beat_at = now()",
-        (program, os.getpid(), socket.gethostname()))
+        (program, os.getpid(), socket.gethostname()),
+    )
 
 
 def beat(cur, program: str, result: dict[str, Any] | None = None) -> None:
@@ -28,25 +29,32 @@ def beat(cur, program: str, result: dict[str, Any] | None = None) -> None:
         cur.execute(
             f"INSERT INTO {HEARTBEATS} (program, pid, host) VALUES (%s, %s, %s)"
             " ON CONFLICT (program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid",
-            (program, os.getpid(), socket.gethostname()))
+            (program, os.getpid(), socket.gethostname()),
+        )
     else:
         cur.execute(
             f"INSERT INTO {HEARTBEATS} (program, pid, host, last_result) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid,"
             " last_result = EXCLUDED.last_result",
-            (program, os.getpid(), socket.gethostname(), Json(result)))
+            (program, os.getpid(), socket.gethostname(), Json(result)),
+        )
 
 
 def all_beats(cur) -> dict[str, dict[str, Any]]:
     """program -> {pid, host, started_at, beat_at, age_seconds, last_result}."""
     cur.execute(
         f"SELECT program, pid, host, started_at, beat_at,"
-        f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result FROM {HEARTBEATS}")
+        f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result FROM {HEARTBEATS}"
+    )
     out: dict[str, dict[str, Any]] = {}
     for program, pid, host, started_at, beat_at, age, last_result in cur.fetchall():
         out[program] = {
-            "pid": pid, "host": host, "started_at": iso(started_at), "beat_at": iso(beat_at),
-            "age_seconds": round(max(age, 0.0), 3), "last_result": last_result,
+            "pid": pid,
+            "host": host,
+            "started_at": iso(started_at),
+            "beat_at": iso(beat_at),
+            "age_seconds": round(max(age, 0.0), 3),
+            "last_result": last_result,
         }
     return out
 

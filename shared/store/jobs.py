@@ -28,8 +28,10 @@ COLUMNS = "job_id::text, kind, state, params, result, error"
 
 
 def enqueue(cur, kind: str, params: dict[str, Any]) -> str:
-    cur.execute(f"INSERT INTO {JOBS} (kind, params) VALUES (%s, %s) RETURNING job_id::text",
-                (kind, Json(params)))
+    cur.execute(
+        f"INSERT INTO {JOBS} (kind, params) VALUES (%s, %s) RETURNING job_id::text",
+        (kind, Json(params)),
+    )
     return cur.fetchone()[0]
 
 
@@ -39,17 +41,26 @@ def claim(cur) -> Job | None:
         f"UPDATE {JOBS} SET state = 'running', started_at = now(), claimed_by = %s"
         f" WHERE job_id = (SELECT job_id FROM {JOBS} WHERE state = 'queued'"
         "  ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)"
-        f" RETURNING {COLUMNS}", (f"{socket.gethostname()}:{os.getpid()}",))
+        f" RETURNING {COLUMNS}",
+        (f"{socket.gethostname()}:{os.getpid()}",),
+    )
     row = cur.fetchone()
     return Job(*row) if row else None
 
 
-def finish(cur, job_id: str, *, result: dict[str, Any] | None = None, error: str | None = None) -> bool:
+def finish(
+    cur, job_id: str, *, result: dict[str, Any] | None = None, error: str | None = None
+) -> bool:
     cur.execute(
         f"UPDATE {JOBS} SET state = %s, result = %s, error = %s, finished_at = now()"
         " WHERE job_id = %s AND state = 'running'",
-        ("failed" if error is not None else "succeeded", Json(result) if result is not None else None,
-         error, job_id))
+        (
+            "failed" if error is not None else "succeeded",
+            Json(result) if result is not None else None,
+            error,
+            job_id,
+        ),
+    )
     return cur.rowcount == 1
 
 
@@ -57,4 +68,3 @@ def get(cur, job_id: str) -> Job | None:
     cur.execute(f"SELECT {COLUMNS} FROM {JOBS} WHERE job_id = %s", (job_id,))
     row = cur.fetchone()
     return Job(*row) if row else None
-

@@ -33,8 +33,9 @@ LOOKUP_SQL = (
 )
 
 
-def lookup(cur, auth_type: str | None, user_auth_id: str | None,
-           public_keys: list[bytes]) -> tuple[str | None, list[WalletShare]]:
+def lookup(
+    cur, auth_type: str | None, user_auth_id: str | None, public_keys: list[bytes]
+) -> tuple[str | None, list[WalletShare]]:
     """(user_id or None, one WalletShare per public key, in order).
 
     A None auth_type or user_auth_id compares as SQL NULL and finds no user,
@@ -46,9 +47,10 @@ def lookup(cur, auth_type: str | None, user_auth_id: str | None,
     execute_prepared(cur, "ksn_share_lookup", LOOKUP_SQL, (auth_type, user_auth_id, public_keys))
     rows = cur.fetchall()
     user_id = rows[0][0] if rows else None
-    entries = [WalletShare(wallet_id, owner, curve, share_id,
-                           bytes(enc) if enc is not None else None)
-               for _, _, wallet_id, owner, curve, share_id, enc in rows]
+    entries = [
+        WalletShare(wallet_id, owner, curve, share_id, bytes(enc) if enc is not None else None)
+        for _, _, wallet_id, owner, curve, share_id, enc in rows
+    ]
     return user_id, entries
 
 
@@ -56,5 +58,7 @@ def stamp_reshare(cur, wallet_id: str) -> bool:
     """Record a confirmed reshare; True when exactly one share was stamped."""
     cur.execute(
         f"UPDATE {KEY_SHARES} SET status = 'active', reshared_at = now(), updated_at = now()"
-        " WHERE wallet_id = %s", (wallet_id,))
+        " WHERE wallet_id = %s",
+        (wallet_id,),
+    )
     return cur.rowcount == 1

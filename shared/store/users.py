@@ -9,8 +9,10 @@ def find(cur, auth_type: str | None, user_auth_id: str | None) -> str | None:
     """user_id of the identity, or None (a NULL part simply finds nothing)."""
     if auth_type is None or user_auth_id is None:
         return None
-    cur.execute(f"SELECT user_id::text FROM {USERS} WHERE auth_type = %s AND user_auth_id = %s"
-                " LIMIT 1", (auth_type, user_auth_id))
+    cur.execute(
+        f"SELECT user_id::text FROM {USERS} WHERE auth_type = %s AND user_auth_id = %s LIMIT 1",
+        (auth_type, user_auth_id),
+    )
     row = cur.fetchone()
     return row[0] if row else None
 
@@ -20,7 +22,8 @@ def ensure(cur, auth_type: str, user_auth_id: str) -> str:
     cur.execute(
         f"INSERT INTO {USERS} (auth_type, user_auth_id) VALUES (%s, %s)"
         " ON CONFLICT (auth_type, user_auth_id) DO NOTHING RETURNING user_id::text",
-        (auth_type, user_auth_id))
+        (auth_type, user_auth_id),
+    )
     row = cur.fetchone()
     if row is not None:
         return row[0]

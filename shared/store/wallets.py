@@ -19,13 +19,15 @@ def exists(cur, public_key: bytes) -> bool:
 
 
 def user_has_curve(cur, user_id: str, curve: str) -> bool:
-    cur.execute(f"SELECT 1 FROM {WALLETS} WHERE user_id = %s AND curve_type = %s LIMIT 1",
-                (user_id, curve))
+    cur.execute(
+        f"SELECT 1 FROM {WALLETS} WHERE user_id = %s AND curve_type = %s LIMIT 1", (user_id, curve)
+    )
     return cur.fetchone() is not None
 
 
-def create_with_share(cur, cipher: Cipher, user_id: str, curve: str, public_key: bytes,
-                      share_hex: str) -> str:
+def create_with_share(
+    cur, cipher: Cipher, user_id: str, curve: str, public_key: bytes, share_hex: str
+) -> str:
     """Insert the wallet and its encrypted share; returns the wallet_id.
 
     Raises DuplicatePublicKey (the caller's transaction must roll back) when
@@ -36,11 +38,14 @@ def create_with_share(cur, cipher: Cipher, user_id: str, curve: str, public_key:
     cur.execute(
         f"INSERT INTO {WALLETS} (wallet_id, user_id, curve_type, public_key)"
         " VALUES (%s, %s, %s, %s) ON CONFLICT (public_key) DO NOTHING RETURNING wallet_id",
-        (wallet_id, user_id, curve, public_key))
+        (wallet_id, user_id, curve, public_key),
+    )
     if cur.fetchone() is None:
         raise DuplicatePublicKey(public_key.hex())
     enc = cipher.encrypt(share_hex.lower(), share_aad(wallet_id)).encode("ascii")
     cur.execute(
         f"INSERT INTO {KEY_SHARES} (share_id, wallet_id, enc_share, status)"
-        " VALUES (%s, %s, %s, 'active')", (str(uuid.uuid4()), wallet_id, enc))
+        " VALUES (%s, %s, %s, 'active')",
+        (str(uuid.uuid4()), wallet_id, enc),
+    )
     return wallet_id

@@ -93,15 +93,22 @@ class FakeIdentityProvider:
                     return self.reply(200, "[" * 100_000 + "]" * 100_000)
                 if fake.jwks_mode == "keys_not_list":
                     return self.reply(200, {"keys": "not a list"})
-                extra = {"Cache-Control": f"public, max-age={fake.jwks_max_age}"} if fake.jwks_max_age else {}
+                extra = (
+                    {"Cache-Control": f"public, max-age={fake.jwks_max_age}"}
+                    if fake.jwks_max_age
+                    else {}
+                )
                 return self.reply(200, fake.jwks_document(), extra)
 
-            def reply(self, status: int, body: Any, extra: dict[str, str] | None = None,
-                      drip: float = 0.0) -> None:
+            def reply(
+                self, status: int, body: Any, extra: dict[str, str] | None = None, drip: float = 0.0
+            ) -> None:
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "text/html" if isinstance(body, str) else "application/json")
+                    self.send_header(
+                        "Content-Type", "text/html" if isinstance(body, str) else "application/json"
+                    )
                     self.send_header("Content-Length", str(len(data)))
                     self.send_header("Set-Cookie", "guest_id=v1%3A123; Path=/; Max-Age=3600")
                     for name, value in (extra or {}).items():
@@ -110,7 +117,7 @@ class FakeIdentityProvider:
                     if not drip:
                         self.wfile.write(data)
                     for index in range(len(data) if drip else 0):
-                        self.wfile.write(data[index:index + 1])
+                        self.wfile.write(data[index : index + 1])
                         self.wfile.flush()
                         time.sleep(drip)
                 except (BrokenPipeError, ConnectionResetError):
@@ -144,8 +151,13 @@ class FakeIdentityProvider:
             keys.append({**jwk, "kid": kid, "alg": "RS256", "use": "sig"})
         return {"keys": keys}
 
-    def token(self, claims: dict[str, Any], *, kid: str | None = None,
-              key: rsa.RSAPrivateKey | None = None) -> str:
+    def token(
+        self,
+        claims: dict[str, Any],
+        *,
+        kid: str | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+    ) -> str:
         kid = kid or self.current_kid
         signing_key = key or self.keys.get(kid) or self.keys[self.current_kid]
         return jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": kid})
@@ -157,27 +169,52 @@ class FakeIdentityProvider:
     def hs256_confusion_token(self, claims: dict[str, Any]) -> str:
         """The classic algorithm confusion attack: HS256 with the RSA public
         key's PEM as the HMAC secret (PyJWT refuses to build it, so by hand)."""
-        public_pem = self.keys[self.current_kid].public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        signed = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": self.current_kid}).encode()) \
-            + "." + _b64(json.dumps(claims).encode())
+        public_pem = (
+            self.keys[self.current_kid]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        signed = (
+            _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": self.current_kid}).encode())
+            + "."
+            + _b64(json.dumps(claims).encode())
+        )
         signature = hmac.new(public_pem, signed.encode(), hashlib.sha256).digest()
         return f"{signed}.{_b64(signature)}"
 
     def google_claims(self, sub: str = "109876543210987654321", **extra: Any) -> dict[str, Any]:
         now = int(time.time())
-        claims = {"iss": "https://accounts.google.com", "aud": GOOGLE_CLIENT_ID, "sub": sub,
-                  "email": f"user{sub[-4:]}@gmail.com", "email_verified": True,
-                  "iat": now, "exp": now + 3600, **extra}
+        claims = {
+            "iss": "https://accounts.google.com",
+            "aud": GOOGLE_CLIENT_ID,
+            "sub": sub,
+            "email": f"user{sub[-4:]}@gmail.com",
+            "email_verified": True,
+            "iat": now,
+            "exp": now + 3600,
+            **extra,
+        }
         return {name: value for name, value in claims.items() if value is not None}
 
     def auth0_claims(self, email: str = "Alice@Example.com", **extra: Any) -> dict[str, Any]:
         now = int(time.time())
-        claims = {"iss": f"https://{AUTH0_DOMAIN}/", "aud": AUTH0_CLIENT_ID, "sub": "auth0|abc123",
-                  "email": email, "email_verified": True, "iat": now, "exp": now + 3600, **extra}
+        claims = {
+            "iss": f"https://{AUTH0_DOMAIN}/",
+            "aud": AUTH0_CLIENT_ID,
+            "sub": "auth0|abc123",
+            "email": email,
+            "email_verified": True,
+            "iat": now,
+            "exp": now + 3600,
+            **extra,
+        }
         return {name: value for name, value in claims.items() if value is not None}
 
-    def answer(self, token: str, status: int, body: Any, *, delay: float = 0.0, drip: float = 0.0) -> str:
+    def answer(
+        self, token: str, status: int, body: Any, *, delay: float = 0.0, drip: float = 0.0
+    ) -> str:
         """Make the X / Discord user-info endpoints answer ``token`` so."""
         self.userinfo[token] = UserInfoAnswer(status, body, delay, drip)
         return token

@@ -19,8 +19,13 @@ class Auth0Verifier:
         self.audience = config.auth0_client_id
         self.issuer = f"https://{config.auth0_domain}/"
         self.leeway = config.jwt_leeway_seconds
-        self.jwks = JwksCache(config.effective_auth0_jwks_url, session,
-                              config.auth_http_timeout_seconds, ttl=300.0, label="Auth0 JWKS")
+        self.jwks = JwksCache(
+            config.effective_auth0_jwks_url,
+            session,
+            config.auth_http_timeout_seconds,
+            ttl=300.0,
+            label="Auth0 JWKS",
+        )
 
     def verify(self, token: str) -> dict[str, Any]:
         try:
@@ -37,12 +42,18 @@ class Auth0Verifier:
         if key is None:
             raise AuthFailure("Unable to find signing key for token")
         try:
-            claims = jwt.decode(token, key, algorithms=["RS256"], audience=self.audience,
-                                issuer=self.issuer, leeway=self.leeway,
-                                # jsonwebtoken (the reference) never compares
-                                # iat with the clock; a node a second behind
-                                # would otherwise refuse fresh tokens.
-                                options={"verify_iat": False})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                # jsonwebtoken (the reference) never compares
+                # iat with the clock; a node a second behind
+                # would otherwise refuse fresh tokens.
+                options={"verify_iat": False},
+            )
         except jwt.ExpiredSignatureError:
             raise AuthFailure("Token has expired") from None
         except jwt.InvalidSignatureError:  # a DecodeError subclass: catch it first

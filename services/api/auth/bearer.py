@@ -70,7 +70,7 @@ def authenticate() -> Identity:
     header = request.headers.get("Authorization")
     if header is None or not header.startswith(PREFIX):
         raise ApiError("UNAUTHORIZED", "Authorization header with Bearer token required")
-    token = header[len(PREFIX):].strip()
+    token = header[len(PREFIX) :].strip()
     provider = verifiers().get(auth_type) if isinstance(auth_type, str) else None
     if provider is None:
         raise ApiError("UNAUTHORIZED", f"Invalid auth_type: {js_string(auth_type)}")
@@ -82,6 +82,8 @@ def authenticate() -> Identity:
     except AuthFailure as failure:
         raise ApiError("UNAUTHORIZED", failure.msg) from None
     except Exception as exc:  # noqa: BLE001 - the reference answers 500 here; a 401 is right
-        log.warning("token validation error", extra={"event": "auth.error", "auth_type": auth_type,
-                                                      "error": type(exc).__name__})
+        log.warning(
+            "token validation error",
+            extra={"event": "auth.error", "auth_type": auth_type, "error": type(exc).__name__},
+        )
         raise ApiError("UNAUTHORIZED", "Token validation failed") from None

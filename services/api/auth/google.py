@@ -20,15 +20,22 @@ MALFORMED = "Invalid or malformed token"
 
 
 class GoogleVerifier:
-    def __init__(self, config: Config, session: requests.Session,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, config: Config, session: requests.Session, clock: Callable[[], float] = time.time
+    ):
         self.client_id = config.google_client_id
         self.leeway = config.jwt_leeway_seconds
         self.clock = clock
         # Google says how long its keys stay valid (Cache-Control max-age);
         # an hour when it does not.
-        self.jwks = JwksCache(config.google_jwks_url, session, config.auth_http_timeout_seconds,
-                              ttl=3600.0, honour_cache_control=True, label="Google JWKS")
+        self.jwks = JwksCache(
+            config.google_jwks_url,
+            session,
+            config.auth_http_timeout_seconds,
+            ttl=3600.0,
+            honour_cache_control=True,
+            label="Google JWKS",
+        )
 
     def verify(self, token: str) -> dict[str, Any]:
         try:
@@ -44,22 +51,37 @@ class GoogleVerifier:
         if key is None:
             raise AuthFailure(MALFORMED)
         try:
-            claims = jwt.decode(token, key, algorithms=["RS256"], leeway=self.leeway, options={
-                "verify_aud": False, "verify_iss": False, "verify_exp": False,
-                # iat is not compared with our clock (tokeninfo did not either):
-                # a node a second behind would refuse freshly issued tokens.
-                "verify_iat": False})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                leeway=self.leeway,
+                options={
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_exp": False,
+                    # iat is not compared with our clock (tokeninfo did not either):
+                    # a node a second behind would refuse freshly issued tokens.
+                    "verify_iat": False,
+                },
+            )
         except jwt.ImmatureSignatureError:
             raise AuthFailure("Token is not yet valid") from None
         except jwt.PyJWTError:
             raise AuthFailure(MALFORMED) from None
         aud = claims.get("aud")
         if aud != self.client_id:
-            raise AuthFailure(f"Token client ID does not match. expected: {self.client_id}, actual: {aud}")
+            raise AuthFailure(
+                f"Token client ID does not match. expected: {self.client_id}, actual: {aud}"
+            )
         if claims.get("iss") not in ISSUERS:
             raise AuthFailure(f"Invalid token issuer: {claims.get('iss')}")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + self.leeway <= self.clock():
+        if (
+            not isinstance(exp, int | float)
+            or isinstance(exp, bool)
+            or exp + self.leeway <= self.clock()
+        ):
             raise AuthFailure("Token has expired")
         if claims.get("email_verified") not in (True, "true"):
             raise AuthFailure("Email address is not verified")

@@ -50,10 +50,19 @@ class _KeySet:
 
 
 class JwksCache:
-    def __init__(self, url: str, session: requests.Session, timeout: float, *,
-                 ttl: float = 300.0, honour_cache_control: bool = False,
-                 refetch_interval: float = 5.0, stale_grace: float = 3600.0,
-                 label: str = "JWKS", clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        url: str,
+        session: requests.Session,
+        timeout: float,
+        *,
+        ttl: float = 300.0,
+        honour_cache_control: bool = False,
+        refetch_interval: float = 5.0,
+        stale_grace: float = 3600.0,
+        label: str = "JWKS",
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.url = url
         self.session = session
         self.timeout = timeout
@@ -100,17 +109,28 @@ class JwksCache:
             answer = bounded_get(self.session, self.url, timeout=self.timeout)
             keys = self._parse(answer)
         except (OutboundError, JwksError) as exc:
-            message = str(exc) if isinstance(exc, JwksError) else f"Failed to fetch {self.label}: {exc}"
+            message = (
+                str(exc) if isinstance(exc, JwksError) else f"Failed to fetch {self.label}: {exc}"
+            )
             self._last_error = message
-            log.warning("jwks refresh failed", extra={"event": "auth.jwks_failed", "jwks": self.label,
-                                                      "error": message})
+            log.warning(
+                "jwks refresh failed",
+                extra={"event": "auth.jwks_failed", "jwks": self.label, "error": message},
+            )
             self._usable(now)  # raises unless the previous keys are still within grace
             return
         self._last_error = None
         ttl = self._ttl_for(answer)
         self._set = _KeySet(keys, now, now + ttl)
-        log.debug("jwks refreshed", extra={"event": "auth.jwks_refreshed", "jwks": self.label,
-                                           "keys": len(keys), "ttl_seconds": ttl})
+        log.debug(
+            "jwks refreshed",
+            extra={
+                "event": "auth.jwks_refreshed",
+                "jwks": self.label,
+                "keys": len(keys),
+                "ttl_seconds": ttl,
+            },
+        )
 
     def _ttl_for(self, answer: Answer) -> float:
         if self.honour_cache_control:
@@ -130,7 +150,11 @@ class JwksCache:
         entries = document["keys"] if isinstance(document["keys"], list) else []
         keys: dict[str, jwt.PyJWK] = {}
         for entry in entries:
-            if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not isinstance(entry.get("kid"), str):
+            if (
+                not isinstance(entry, dict)
+                or entry.get("kty") != "RSA"
+                or not isinstance(entry.get("kid"), str)
+            ):
                 continue
             if entry.get("use", "sig") != "sig":
                 continue  # an encryption key must never verify a signature

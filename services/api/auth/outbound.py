@@ -47,28 +47,44 @@ class Answer:
         try:
             return json.loads(self.body)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError;
-            return None                       # absurd nesting exhausts the parser
+            return None  # absurd nesting exhausts the parser
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
 
-def bounded_get(session: requests.Session, url: str, *, timeout: float,
-                headers: Mapping[str, str] | None = None,
-                max_bytes: int = MAX_ANSWER_BYTES) -> Answer:
+def bounded_get(
+    session: requests.Session,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> Answer:
     # Other requests of this worker run while we wait for the provider.
     with outside_gate():
         return _bounded_get(session, url, timeout=timeout, headers=headers, max_bytes=max_bytes)
 
 
-def _bounded_get(session: requests.Session, url: str, *, timeout: float,
-                 headers: Mapping[str, str] | None, max_bytes: int) -> Answer:
+def _bounded_get(
+    session: requests.Session,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None,
+    max_bytes: int,
+) -> Answer:
     deadline = time.monotonic() + timeout
     try:
         # ``total`` makes connecting plus waiting for the headers share one
         # budget (a plain number would allow each of them the full timeout).
-        response = session.get(url, headers=dict(headers or {}), stream=True, allow_redirects=False,
-                               timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout))
+        response = session.get(
+            url,
+            headers=dict(headers or {}),
+            stream=True,
+            allow_redirects=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),
+        )
     except requests.Timeout:
         raise OutboundError("did not answer in time") from None
     except requests.RequestException:
@@ -105,10 +121,13 @@ def _read_body(response: requests.Response, deadline: float, max_bytes: int) -> 
         chunks.append(chunk)
 
 
-def fetch_user_info(session: requests.Session, url: str, token: str, timeout: float,
-                    provider: str) -> Answer:
+def fetch_user_info(
+    session: requests.Session, url: str, token: str, timeout: float, provider: str
+) -> Answer:
     """GET a user-info endpoint with the user's access token."""
     try:
-        return bounded_get(session, url, timeout=timeout, headers={"Authorization": f"Bearer {token}"})
+        return bounded_get(
+            session, url, timeout=timeout, headers={"Authorization": f"Bearer {token}"}
+        )
     except OutboundError as exc:
         raise AuthFailure(f"Token validation failed: {provider} user info {exc}") from None

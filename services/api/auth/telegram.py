@@ -21,8 +21,11 @@ def data_check_string(payload: dict[str, Any]) -> str:
     """Every key but ``hash``, sorted by UTF-16 code units, empty/null values
     dropped, ``key=value`` joined by newlines (values stringified the JS way)."""
     keys = sorted((k for k in payload if k != "hash"), key=lambda k: k.encode("utf-16-be"))
-    lines = [f"{key}={js_string(payload[key])}" for key in keys
-             if payload[key] is not None and payload[key] != ""]
+    lines = [
+        f"{key}={js_string(payload[key])}"
+        for key in keys
+        if payload[key] is not None and payload[key] != ""
+    ]
     return "\n".join(lines)
 
 
@@ -44,13 +47,15 @@ class TelegramVerifier:
 
     def verify_payload(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict) or not all(
-                js_truthy(payload.get(field)) for field in ("id", "auth_date", "hash")):
+            js_truthy(payload.get(field)) for field in ("id", "auth_date", "hash")
+        ):
             raise AuthFailure("Missing required fields: id, auth_date, hash")
         received = lenient_hex(js_string(payload["hash"]))
         if len(received) != 32:
             raise AuthFailure("Invalid hash length")
         if not self.bot_token or not hmac.compare_digest(
-                received, expected_hash(self.bot_token, payload)):
+            received, expected_hash(self.bot_token, payload)
+        ):
             raise AuthFailure("Hash verification failed")
         auth_date = js_parse_int(payload["auth_date"])
         if auth_date is None:

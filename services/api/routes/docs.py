@@ -15,8 +15,14 @@ from services.api.openapi import openapi_document
 
 bp = Blueprint("docs", __name__)
 
-ASSETS = ("swagger-ui.css", "index.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-          "favicon-32x32.png", "favicon-16x16.png")
+ASSETS = (
+    "swagger-ui.css",
+    "index.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "favicon-32x32.png",
+    "favicon-16x16.png",
+)
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">

@@ -48,8 +48,10 @@ def get_share():
     with ctx.db.cursor() as cur:
         user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
     if user_id is None:
-        raise ApiError("USER_NOT_FOUND",
-                       f"User not found: {identity.user_auth_id} (auth_type: {identity.auth_type})")
+        raise ApiError(
+            "USER_NOT_FOUND",
+            f"User not found: {identity.user_auth_id} (auth_type: {identity.auth_type})",
+        )
     if entry.wallet_id is None:
         raise ApiError("WALLET_NOT_FOUND", f"Wallet not found: {key.hex()}")
     if entry.owner_id != user_id:
@@ -85,14 +87,19 @@ def reshare():
         if entry.wallet_id is None:
             raise ApiError("WALLET_NOT_FOUND", f"Wallet not found: {key.hex()}")
         if user_id is None:
-            raise ApiError("USER_NOT_FOUND",
-                           f"User not found: {identity.user_auth_id} (auth_type: {identity.auth_type})")
+            raise ApiError(
+                "USER_NOT_FOUND",
+                f"User not found: {identity.user_auth_id} (auth_type: {identity.auth_type})",
+            )
         if entry.owner_id != user_id:
             raise ApiError("UNAUTHORIZED", "Unauthorized: wallet belongs to different user")
         if entry.enc_share is None:
             raise ApiError("KEY_SHARE_NOT_FOUND", "Key share not found")
-        confirm_reshare(cur, entry, submitted, "New share does not match existing share",
-                        "Failed to updateReshare: no key share updated")
+        confirm_reshare(
+            cur,
+            entry,
+            submitted,
+            "New share does not match existing share",
+            "Failed to updateReshare: no key share updated",
+        )
     return ok(with_data=False)
-
-

@@ -73,8 +73,9 @@ def get_shares():
     identity = authenticate()
     keys = requested_keys(json_body())
     with node().db.cursor() as cur:
-        user_id, entries = shares.lookup(cur, identity.auth_type, identity.user_auth_id,
-                                         list(keys.values()))
+        user_id, entries = shares.lookup(
+            cur, identity.auth_type, identity.user_auth_id, list(keys.values())
+        )
     if user_id is None:
         raise ApiError("USER_NOT_FOUND", "User not found")
     data = {}
@@ -126,7 +127,9 @@ def register_ed25519():
             if user_id is None:
                 raise ApiError("USER_NOT_FOUND", "User not found")
             if not wallets.user_has_curve(cur, user_id, "secp256k1"):
-                raise ApiError("WALLET_NOT_FOUND", "secp256k1 wallet not found (not an existing user)")
+                raise ApiError(
+                    "WALLET_NOT_FOUND", "secp256k1 wallet not found (not an existing user)"
+                )
             wallets.create_with_share(cur, ctx.cipher, user_id, "ed25519", key, value.hex())
     return ok(with_data=False)
 
@@ -137,13 +140,16 @@ def reshare():
     entries = submitted_shares(json_body())
     ctx = node()
     with ctx.db.transaction() as cur:
-        user_id, found = shares.lookup(cur, identity.auth_type, identity.user_auth_id,
-                                       [key for key, _ in entries.values()])
+        user_id, found = shares.lookup(
+            cur, identity.auth_type, identity.user_auth_id, [key for key, _ in entries.values()]
+        )
         if user_id is None:
             raise ApiError("USER_NOT_FOUND", "User not found")
         for (curve, (_, submitted)), entry in zip(entries.items(), found, strict=True):
             check_owned(entry, user_id, curve)
-            confirm_reshare(cur, entry, submitted, "Share mismatch", "Failed to update reshare timestamp")
+            confirm_reshare(
+                cur, entry, submitted, "Share mismatch", "Failed to update reshare timestamp"
+            )
     return ok(with_data=False)
 
 

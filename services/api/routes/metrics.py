@@ -29,7 +29,8 @@ def _record(response: Response) -> Response:
     if started is not None:
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         current_app.extensions["ksnode_metrics"][1].observe(
-            rule, request.method, response.status_code, time.perf_counter() - started)
+            rule, request.method, response.status_code, time.perf_counter() - started
+        )
     return response
 
 

@@ -37,8 +37,11 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
         with outside_gate():  # no connection is held here: other requests may run
             time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
-    raise ApiError("BACKUP_TIMEOUT", f"The {kind} is still running (job {job_id}); "
-                   "see /pg_dump/v1/get_backup_history for its outcome")
+    raise ApiError(
+        "BACKUP_TIMEOUT",
+        f"The {kind} is still running (job {job_id}); "
+        "see /pg_dump/v1/get_backup_history for its outcome",
+    )
 
 
 @bp.post("/backup")

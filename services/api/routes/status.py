@@ -56,8 +56,10 @@ class StatusProbe:
                     check_ok, latest_at = cur.fetchone()
                 value = (True, bool(check_ok), heartbeats.iso(latest_at))
             except Exception as exc:  # noqa: BLE001 - /status must always answer 200
-                log.warning("status: database unavailable", extra={"event": "status.db_error",
-                                                                   "error": str(exc)[:200]})
+                log.warning(
+                    "status: database unavailable",
+                    extra={"event": "status.db_error", "error": str(exc)[:200]},
+                )
                 value = (False, False, None)
             self._value, self._read_at = value, time.monotonic()
             return value
@@ -70,15 +72,17 @@ def status() -> Response:
     if probe is None:
         probe = ctx.extras.setdefault("status_probe", StatusProbe(ctx.config.status_cache_seconds))
     connected, checked, latest = probe.read(ctx.db)
-    return json_response({
-        "is_db_connected": connected,
-        "is_db_backup_checked": checked,
-        "latest_backup_time": latest,
-        "ks_node_public_key": ctx.keypair.public_key_hex if ctx.keypair else None,
-        "launch_time": heartbeats.iso(ctx.launch_time),
-        "git_hash": ctx.git_hash,
-        "version": ctx.version,
-    })
+    return json_response(
+        {
+            "is_db_connected": connected,
+            "is_db_backup_checked": checked,
+            "latest_backup_time": latest,
+            "ks_node_public_key": ctx.keypair.public_key_hex if ctx.keypair else None,
+            "launch_time": heartbeats.iso(ctx.launch_time),
+            "git_hash": ctx.git_hash,
+            "version": ctx.version,
+        }
+    )
 
 
 def stale_after(interval: float) -> float:
@@ -95,10 +99,12 @@ def health() -> Response:
     try:
         with ctx.db.cursor() as cur:
             beats = heartbeats.all_beats(cur)
-        body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use,
-                      "pool_size": ctx.db.max_size}
+        body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use, "pool_size": ctx.db.max_size}
     except Exception as exc:  # noqa: BLE001
-        body["db"] = {"connected": False, "error": str(exc).splitlines()[0][:200] if str(exc) else "error"}
+        body["db"] = {
+            "connected": False,
+            "error": str(exc).splitlines()[0][:200] if str(exc) else "error",
+        }
         beats = {}
         healthy = False
     for program in PROGRAMS:
