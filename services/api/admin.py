@@ -13,15 +13,16 @@ from services.api.context import node
 from services.api.errors import ApiError, error_response
 from services.api.gate import outside_gate
 from services.api.ratelimit import client_key, rate_limit_message
+from services.api.storable import utf8_encodable
 
 SALT = b"ksn-admin-auth"
 ITERATIONS = 100_000
 
 
-def _derive(password: str) -> bytes:
+def _derive(password: bytes) -> bytes:
     # ~0.1 s of C that releases the GIL: let the worker's other requests run meanwhile.
     with outside_gate():
-        return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), SALT, ITERATIONS, 32)
+        return hashlib.pbkdf2_hmac("sha256", password, SALT, ITERATIONS, 32)
 
 
 def check_route_limit(name: str) -> Any | None:
@@ -43,8 +44,13 @@ def require_admin_password(body: dict) -> None:
     ctx = node()
     expected = ctx.extras.get("admin_password_key")
     if expected is None and ctx.config.admin_password:
-        expected = ctx.extras.setdefault(
-            "admin_password_key", _derive(str(ctx.config.admin_password))
-        )
-    if expected is None or not hmac.compare_digest(_derive(password), expected):
+        # surrogateescape: the environment's own bytes, even if not UTF-8
+        configured = str(ctx.config.admin_password).encode("utf-8", "surrogateescape")
+        expected = ctx.extras.setdefault("admin_password_key", _derive(configured))
+    # A password that is not Unicode text (an unpaired surrogate) matches nothing.
+    if (
+        expected is None
+        or not utf8_encodable(password)
+        or not hmac.compare_digest(_derive(password.encode("utf-8")), expected)
+    ):
         raise ApiError("UNAUTHORIZED", "Invalid admin password")

@@ -25,6 +25,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+def _parse_int(digits: str) -> int | float:
+    """An integer literal; past Python's 4,300-digit conversion limit it is a
+    float (Infinity), as JSON.parse reads every number, not a parse error."""
+    return int(digits) if len(digits) <= 4000 else float(digits)
+
+
 def json_body() -> dict[str, Any]:
     """The request's JSON object (cached per request)."""
     cached = g.get("_json_body")
@@ -42,7 +48,7 @@ def json_body() -> dict[str, Any]:
             except UnicodeDecodeError:
                 raise ApiError("INVALID_REQUEST", "Request body is not valid UTF-8") from None
             try:
-                parsed = json.loads(text, parse_constant=_reject_constant)
+                parsed = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
             except (ValueError, RecursionError):
                 raise ApiError("INVALID_REQUEST", "Malformed JSON in request body") from None
             if isinstance(parsed, dict):

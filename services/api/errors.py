@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Response
 
+from services.api.jsvalues import escape_lone_surrogates
+
 # code -> HTTP status (spec §3, plus our codes for what the reference answered
 # with an HTML page: unknown routes, wrong methods, bad bodies).
 STATUS_BY_CODE: dict[str, int] = {
@@ -53,8 +55,9 @@ class ApiError(Exception):
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON like JavaScript's JSON.stringify (no spaces, UTF-8 kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON like JavaScript's JSON.stringify (no spaces, UTF-8 kept,
+    unpaired surrogates escaped): a message echoing hostile text still renders."""
+    return escape_lone_surrogates(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
 def json_response(value: Any, status: int = 200) -> Response:

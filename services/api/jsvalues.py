@@ -3,7 +3,6 @@ them (template literals in messages, Telegram's data-check-string, ids)."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -38,7 +37,7 @@ def js_string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int):
-        return str(value)
+        return str(value) if abs(value) < 2**53 else _js_big_int(value)
     if isinstance(value, float):
         return js_number(value)
     if isinstance(value, list):
@@ -48,6 +47,15 @@ def js_string(value: Any) -> str:
     return str(value)
 
 
+def _js_big_int(value: int) -> str:
+    """A JSON integer too big for an exact double, as JavaScript prints the
+    double it parsed (``1e+300``, ``Infinity``)."""
+    try:
+        return js_number(float(value))
+    except OverflowError:
+        return "Infinity" if value > 0 else "-Infinity"
+
+
 def js_parse_int(value: Any) -> int | None:
     """parseInt(String(value), 10); None for NaN."""
     match = _PARSE_INT.match(js_string(value))
@@ -55,12 +63,27 @@ def js_parse_int(value: Any) -> int | None:
 
 
 def js_length(text: str) -> int:
-    """String.prototype.length: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
+    """String.prototype.length: UTF-16 code units (an unpaired surrogate, which
+    a ``\\ud800`` JSON escape yields, counts as one, as in JavaScript)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def js_utf8(text: str) -> bytes:
+    """Node's UTF-8 encoding of a string: an unpaired surrogate becomes U+FFFD
+    (Python would refuse to encode it)."""
+    return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def escape_lone_surrogates(json_text: str) -> str:
+    """JSON.stringify's output for unpaired surrogates: a ``\\udXXX`` escape,
+    so the text always encodes as UTF-8. Only valid on JSON text, where a
+    surrogate can only sit inside a string literal."""
+    if json_text.isascii():
+        return json_text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
 
 
 def js_truthy(value: Any) -> bool:

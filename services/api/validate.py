@@ -63,15 +63,13 @@ def wallets_object(body: dict) -> dict:
 
 def curve_entry(wallets: dict, curve: str) -> dict | None:
     """A v2 register/reshare entry ``{public_key, share}``; a falsy value means
-    absent (the reference's truthiness test); any other non-object is a 400."""
+    absent (the reference's truthiness test). Any other non-object has no
+    ``public_key`` member, as in JavaScript, so it fails the key check with
+    the reference's "Input must be a string." """
     entry = wallets.get(curve)
     if not js_truthy(entry):
         return None
-    if not isinstance(entry, dict):
-        raise ApiError(
-            "INVALID_REQUEST", f"wallets.{curve} must be an object with public_key and share"
-        )
-    return entry
+    return entry if isinstance(entry, dict) else {}
 
 
 def supported_curve(body: dict) -> str:

@@ -16,6 +16,7 @@ from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError
 from services.api.jsvalues import js_string
+from services.api.storable import USER_AUTH_ID_CHARS, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,24 @@ PREFIX = "Bearer "
 class Identity:
     auth_type: str
     user_auth_id: str
+    # Why user_auth_id cannot be stored (NUL, unpaired surrogate, longer than
+    # the column), or None: checked once here, where the bearer is parsed.
+    problem: str | None = None
+
+    @property
+    def lookup_key(self) -> tuple[str | None, str | None]:
+        """(auth_type, user_auth_id) to look the user up by; an identity that
+        could never have been stored matches no row (SQL NULL)."""
+        return (None, None) if self.problem else (self.auth_type, self.user_auth_id)
+
+    def require_storable(self) -> None:
+        """Before creating the user: an unstorable identity is a 400, not a 500."""
+        if self.problem is not None:
+            raise ApiError("INVALID_REQUEST", f"user_auth_id cannot be stored: it {self.problem}")
+
+
+def _checked(auth_type: str, user_auth_id: str) -> Identity:
+    return Identity(auth_type, user_auth_id, text_problem(user_auth_id, USER_AUTH_ID_CHARS))
 
 
 def _field(claims: dict[str, Any], name: str) -> str | None:
@@ -43,16 +62,16 @@ def identity_from_claims(auth_type: str, claims: dict[str, Any]) -> Identity:
         sub, email = _field(claims, "sub"), _field(claims, "email")
         if not sub or not email:
             raise AuthFailure("Invalid token: missing required field (sub or email)")
-        return Identity(auth_type, f"google_{sub}")
+        return _checked(auth_type, f"google_{sub}")
     if auth_type == "auth0":
         sub, email = _field(claims, "sub"), _field(claims, "email")
         if not email or not sub:
             raise AuthFailure("Invalid token: missing required field (email or sub)")
-        return Identity(auth_type, email)
+        return _checked(auth_type, email)
     user_id = _field(claims, "id")
     if not user_id:
         raise AuthFailure("Invalid token: missing required field (id)")
-    return Identity(auth_type, f"{auth_type}_{user_id}")
+    return _checked(auth_type, f"{auth_type}_{user_id}")
 
 
 def verifiers() -> dict[str, Any]:

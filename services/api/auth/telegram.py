@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.api.auth.base import AuthFailure
-from services.api.jsvalues import js_parse_int, js_string, js_truthy
+from services.api.jsvalues import js_parse_int, js_string, js_truthy, js_utf8
 from shared.config import Config
 
 MAX_AGE_SECONDS = 86400
@@ -37,7 +37,8 @@ def lenient_hex(text: str) -> bytes:
 
 def expected_hash(bot_token: str, payload: dict[str, Any]) -> bytes:
     secret = hashlib.sha256(bot_token.encode("utf-8")).digest()
-    return hmac.new(secret, data_check_string(payload).encode("utf-8"), hashlib.sha256).digest()
+    # Node's UTF-8: an unpaired surrogate from a \\ud800 escape hashes as U+FFFD.
+    return hmac.new(secret, js_utf8(data_check_string(payload)), hashlib.sha256).digest()
 
 
 class TelegramVerifier:

@@ -9,6 +9,7 @@ from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
 from services.api.shares import confirm_reshare, decrypt_share, unique_violation_as_duplicate
+from services.api.storable import lookup_identity
 from services.api.validate import optional_text, public_key, share, supported_curve
 from shared.store import shares, users, wallets
 
@@ -31,6 +32,7 @@ def _wallet_fields(body: dict) -> tuple[bytes, bytes, str]:
 def register():
     identity = authenticate()
     key, share_bytes, curve = _wallet_fields(json_body())
+    identity.require_storable()
     ctx = node()
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
         with ctx.db.transaction() as cur:
@@ -46,7 +48,7 @@ def get_share():
     key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
     ctx = node()
     with ctx.db.cursor() as cur:
-        user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
+        user_id, (entry,) = shares.lookup(cur, *identity.lookup_key, [key])
     if user_id is None:
         raise ApiError(
             "USER_NOT_FOUND",
@@ -68,7 +70,7 @@ def check():
     user_auth_id = optional_text(body, "user_auth_id")
     auth_type = optional_text(body, "auth_type") or "google"
     with node().db.cursor() as cur:
-        user_id, (entry,) = shares.lookup(cur, auth_type, user_auth_id, [key])
+        user_id, (entry,) = shares.lookup(cur, *lookup_identity(auth_type, user_auth_id), [key])
     if user_id is None or entry.wallet_id is None:
         return ok({"exists": False})
     if entry.owner_id != user_id:
@@ -82,7 +84,7 @@ def reshare():
     key, submitted, _ = _wallet_fields(json_body())
     ctx = node()
     with ctx.db.transaction() as cur:
-        user_id, (entry,) = shares.lookup(cur, identity.auth_type, identity.user_auth_id, [key])
+        user_id, (entry,) = shares.lookup(cur, *identity.lookup_key, [key])
         # The reference checks the wallet before the user here (unlike get).
         if entry.wallet_id is None:
             raise ApiError("WALLET_NOT_FOUND", f"Wallet not found: {key.hex()}")

@@ -20,6 +20,7 @@ from services.api.shares import (
     decrypt_share,
     unique_violation_as_duplicate,
 )
+from services.api.storable import lookup_identity
 from services.api.validate import (
     CURVES,
     curve_entry,
@@ -60,6 +61,7 @@ def submitted_shares(body: dict) -> dict[str, tuple[bytes, bytes]]:
 
 def register_all(identity: Identity, entries: dict[str, tuple[bytes, bytes]]) -> None:
     """Create the user if missing and every wallet + share, atomically."""
+    identity.require_storable()
     ctx = node()
     with ctx.db.transaction() as cur:
         user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
@@ -73,9 +75,7 @@ def get_shares():
     identity = authenticate()
     keys = requested_keys(json_body())
     with node().db.cursor() as cur:
-        user_id, entries = shares.lookup(
-            cur, identity.auth_type, identity.user_auth_id, list(keys.values())
-        )
+        user_id, entries = shares.lookup(cur, *identity.lookup_key, list(keys.values()))
     if user_id is None:
         raise ApiError("USER_NOT_FOUND", "User not found")
     data = {}
@@ -92,7 +92,9 @@ def check():
     auth_type = optional_text(body, "auth_type")  # no default here, unlike v1
     user_auth_id = optional_text(body, "user_auth_id")
     with node().db.cursor() as cur:
-        user_id, entries = shares.lookup(cur, auth_type, user_auth_id, list(keys.values()))
+        user_id, entries = shares.lookup(
+            cur, *lookup_identity(auth_type, user_auth_id), list(keys.values())
+        )
     data = {}
     for curve, entry in zip(keys, entries, strict=True):
         if user_id is None or entry.wallet_id is None:
@@ -123,7 +125,7 @@ def register_ed25519():
     ctx = node()
     with unique_violation_as_duplicate("Duplicate public key for curve_type: ed25519"):
         with ctx.db.transaction() as cur:
-            user_id = users.find(cur, identity.auth_type, identity.user_auth_id)
+            user_id = users.find(cur, *identity.lookup_key)
             if user_id is None:
                 raise ApiError("USER_NOT_FOUND", "User not found")
             if not wallets.user_has_curve(cur, user_id, "secp256k1"):
@@ -141,7 +143,7 @@ def reshare():
     ctx = node()
     with ctx.db.transaction() as cur:
         user_id, found = shares.lookup(
-            cur, identity.auth_type, identity.user_auth_id, [key for key, _ in entries.values()]
+            cur, *identity.lookup_key, [key for key, _ in entries.values()]
         )
         if user_id is None:
             raise ApiError("USER_NOT_FOUND", "User not found")
