@@ -191,6 +191,18 @@ def test_check_with_an_unstorable_auth_type_is_an_unknown_user(api, owner, route
     assert exists == {"exists": False}
 
 
+@pytest.mark.parametrize("template", UNSTORABLE_IDS)
+def test_v2_check_without_auth_type_and_an_unstorable_user_auth_id(api, owner, template):
+    """Found by the fuzzer: no auth_type (SQL NULL) let the id reach Postgres."""
+    body = {
+        "user_auth_id": template.format(id=owner.user_auth_id),
+        "wallets": {"secp256k1": owner.secp, "ed25519": owner.ed},
+    }
+    r = raw_post(api, "/keyshare/v2/check", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == {"secp256k1": {"exists": False}, "ed25519": {"exists": False}}
+
+
 def test_check_still_finds_the_owner_with_storable_text(api, owner):
     body = {"auth_type": "telegram", "user_auth_id": owner.user_auth_id, "public_key": owner.secp}
     assert raw_post(api, "/keyshare/v1/check", body).json()["data"] == {"exists": True}

@@ -39,9 +39,9 @@ def lookup_identity(
     auth_type: str | None, user_auth_id: str | None
 ) -> tuple[str | None, str | None]:
     """The pair to look a user up by: (None, None) — no user, as SQL NULL
-    finds none — when either part could never have been stored."""
+    finds none — when either part is missing or could never have been stored."""
     if auth_type is None or user_auth_id is None:
-        return auth_type, user_auth_id
+        return None, None
     if text_problem(auth_type, AUTH_TYPE_CHARS) or text_problem(user_auth_id, USER_AUTH_ID_CHARS):
         return None, None
     return auth_type, user_auth_id
