@@ -7,6 +7,7 @@ changes nothing (issue 16)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -237,6 +238,22 @@ def test_unusable_dump_path_is_not_found(api, dump_path):
         api, "/pg_dump/v1/restore", {"password": "test-admin-password", "dump_path": dump_path}
     )
     assert_error(r, 400, "DUMP_FILE_NOT_FOUND", f"Dump file not found at path: {dump_path}")
+
+
+def test_a_dump_file_whose_name_is_not_utf8_is_refused_before_any_job(start_api, module_tmp, db):
+    folder = module_tmp / "odd_names"
+    folder.mkdir()
+    (folder / os.fsdecode(b"bad\xff.dump")).write_bytes(b"PGDMP-not-really")
+    server = start_api(dump_dir=folder, backup_job_timeout_seconds=2)
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ksn_jobs")
+        (jobs_before,) = cur.fetchone()
+    body = {"password": "test-admin-password", "dump_path": "bad\udcff.dump"}
+    r = raw_post(server, "/pg_dump/v1/restore", body)
+    assert_error(r, 400, "INVALID_DUMP_FILE", "Dump file name is not UTF-8 text: bad\udcff.dump")
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ksn_jobs")
+        assert cur.fetchone() == (jobs_before,)
 
 
 # --- identities from the bearer that cannot be stored -------------------------------

@@ -17,6 +17,7 @@ from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
 from services.api.gate import outside_gate
+from services.api.storable import text_problem
 from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
 from shared.store import dumps, jobs
 
@@ -70,6 +71,8 @@ def restore():
         real = resolve_dump_path(raw, node().config.effective_dump_dir)
     except UnsafeDumpPath as exc:
         raise ApiError(exc.code, exc.msg) from None
+    if text_problem(str(real)):  # a file name that is not UTF-8 cannot go into the job row
+        raise ApiError("INVALID_DUMP_FILE", f"Dump file name is not UTF-8 text: {raw}")
     job = run_job("restore", {"dump_path": str(real)})
     if job.state != "succeeded":
         raise ApiError("PG_RESTORE_FAILED", job.error or "restore failed")
