@@ -37,7 +37,7 @@ def lenient_hex(text: str) -> bytes:
 
 def expected_hash(bot_token: str, payload: dict[str, Any]) -> bytes:
     secret = hashlib.sha256(bot_token.encode("utf-8")).digest()
-    # Node's UTF-8: an unpaired surrogate from a \\ud800 escape hashes as U+FFFD.
+    # Node's UTF-8: an unpaired surrogate (from a JSON escape) hashes as U+FFFD.
     return hmac.new(secret, js_utf8(data_check_string(payload)), hashlib.sha256).digest()
 
 
