@@ -20,6 +20,7 @@ from shared.config import Config, child_environment
 from shared.crypto import Cipher, SecretError, create_dev_secret, load_secret
 from shared.db import Database, DatabaseUnavailable
 from shared.keypair import KeypairError, load_or_create
+from shared.listener import ListenError, SocketKeeper
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
 from shared.version import PROJECT_ROOT
@@ -159,7 +160,14 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
     prepare_folders(config)
     if not conf.is_file():
         raise LaunchError(f"supervisord configuration not found: {conf}")
-    with database(config) as ready:
+    # The API's listening socket lives as long as this process, so restarts
+    # of the api program never refuse a connection (shared/listener.py).
+    keeper = SocketKeeper(config.host, config.port, config.run_dir)
+    try:
+        keeper.start()
+    except ListenError as exc:
+        raise LaunchError(str(exc)) from None
+    with keeper, database(config) as ready:
         prepare_node(ready)
         log.info(
             "starting supervisord",

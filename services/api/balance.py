@@ -36,6 +36,7 @@ import struct
 import threading
 import time
 
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
@@ -46,6 +47,7 @@ STALE_SECONDS = 3.0
 ABSENT = -1
 STOP_CHECK_SECONDS = 0.5
 SHED_INTERVAL_SECONDS = 0.5
+DRAIN_QUIET_SECONDS = 0.5  # a stopping worker closes a connection only after this long idle
 SEND_BUFFER_BYTES = 18000  # larger responses still go out from the request thread
 
 
@@ -118,6 +120,7 @@ class BalancedServer(TcpWSGIServer):
         self.table = table
         self.slot = slot
         self._last_shed = float("-inf")
+        self._draining = False
         adj = Adjustments(sockets=[sock], **adjustments)
         # waitress sends a response's head and then its body from the request
         # thread as soon as each is written: two TCP segments per small JSON
@@ -129,6 +132,10 @@ class BalancedServer(TcpWSGIServer):
         super().__init__(application, {}, True, sock, adj=adj, bind_socket=False, sockinfo=sockinfo)
 
     def should_shed(self) -> bool:
+        if self._draining:
+            # Stopping: each response closes its connection, so the client's
+            # next request opens a new one, which a live worker accepts.
+            return True
         now = time.monotonic()
         if now - self._last_shed < SHED_INTERVAL_SECONDS:
             return False
@@ -159,14 +166,27 @@ class BalancedServer(TcpWSGIServer):
 
         while not stop.is_set():
             one_pass()
-        self.close()
+        self._draining = True
+        self.table.clear(self.slot)  # no longer a candidate for new connections
+        # Stop accepting, but keep the trigger open: waitress's close() would
+        # close it too, and every request still in progress would then fail
+        # with EBADF when it wakes the loop to send its answer.
+        wasyncore.dispatcher.close(self)
         deadline = time.monotonic() + drain_seconds
         while self._busy() and time.monotonic() < deadline:
             one_pass()
 
     def _busy(self) -> bool:
+        """A request is in progress, or a connection was active too recently
+        to close safely: one answered with keep-alive just before the stop,
+        or just accepted, may be carrying a request that is still on its way
+        (it will be answered, with ``Connection: close``)."""
+        recent = time.time() - DRAIN_QUIET_SECONDS  # waitress stamps channels with time.time()
         return any(
-            channel.requests or channel.total_outbufs_len
+            channel.requests
+            or channel.request is not None
+            or channel.total_outbufs_len
+            or channel.last_activity > recent
             for channel in list(self.active_channels.values())
         )
 

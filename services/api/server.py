@@ -33,12 +33,12 @@ from shared import keypair as keypairs
 from shared.config import Config
 from shared.db import Database
 from shared.heartbeat import HeartbeatThread, announce_start
+from shared.listener import LISTEN_BACKLOG, ListenError, bind_listening, fetch_kept_socket
 from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
 from shared.version import git_hash, version
 
 PROGRAM = "api"
 WORKER_STOP_SECONDS = 15
-LISTEN_BACKLOG = 2048
 DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< WORKER_STOP_SECONDS)
 
 
@@ -71,17 +71,20 @@ def build_context(runtime: Runtime) -> NodeContext:
     )
 
 
-def listening_socket(config: Config) -> socket.socket:
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def listening_socket(config: Config) -> tuple[socket.socket, str]:
+    """The socket ``ksnode up`` keeps across restarts (shared/listener.py),
+    else one bound here (the api program was started on its own)."""
+    kept = fetch_kept_socket(config.run_dir, config.port)
+    if kept is not None:
+        kept.setblocking(False)
+        return kept, "kept"
     try:
-        sock.bind((config.host, config.port))
-    except OSError as exc:
-        fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror}")
-    sock.listen(LISTEN_BACKLOG)
+        sock = bind_listening(config.host, config.port)
+    except ListenError as exc:
+        fail(str(exc))
+        raise
     sock.setblocking(False)
-    return sock
+    return sock, "own"
 
 
 def serve(
@@ -206,7 +209,7 @@ def main() -> None:
     wait_for_database(runtime.db, startup_stop, runtime.log)
     ctx = build_context(runtime)
     config = runtime.config
-    sock = listening_socket(config)
+    sock, origin = listening_socket(config)
     workers = config.effective_api_workers
     runtime.log.info(
         "api listening",
@@ -214,6 +217,7 @@ def main() -> None:
             "event": "api.listening",
             "host": config.host,
             "port": sock.getsockname()[1],
+            "socket": origin,
             "workers": workers,
             "threads": config.api_threads,
             "version": ctx.version,
