@@ -97,6 +97,25 @@ def cmd_ctl(args) -> int:
     return 0  # unreachable
 
 
+def cmd_reload(args) -> int:
+    from shared.launcher import LaunchError, database, prepare_node
+    from shared.reload import ReloadError, reload_node
+
+    config = _config(args)
+    configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
+
+    def prepare(cfg) -> None:
+        with database(cfg) as ready:
+            prepare_node(ready)
+
+    try:
+        reload_node(config, prepare)
+    except (LaunchError, ReloadError) as exc:
+        print(f"ksnode: reload failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ksnode", description="Oko key share node")
     parser.add_argument(
@@ -119,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ctl", help="supervisorctl for this node's home (e.g. `ksnode ctl status`)")
     p.add_argument("ctl_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_ctl)
+
+    p = sub.add_parser(
+        "reload",
+        help="load new code into the running node: migrate, then restart "
+        "backup_worker, reporter and api without failing a request",
+    )
+    p.set_defaults(func=cmd_reload)
 
     from shared import cli_backup
 

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from dataclasses import replace
 
@@ -39,6 +40,7 @@ from shared.version import git_hash, version
 
 PROGRAM = "api"
 WORKER_STOP_SECONDS = 15
+PARENT_CHECK_SECONDS = 1.0
 DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< WORKER_STOP_SECONDS)
 
 
@@ -87,11 +89,32 @@ def listening_socket(config: Config) -> tuple[socket.socket, str]:
     return sock, "own"
 
 
+def watch_parent(parent: int, stop: threading.Event) -> None:
+    """Stop (draining) when the pool's parent is gone: the listening socket
+    outlives the api program (shared/listener.py), so an orphaned worker
+    would otherwise keep serving old code next to its replacement."""
+
+    def watch() -> None:
+        while not stop.wait(PARENT_CHECK_SECONDS):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def serve(
-    ctx: NodeContext, sock: socket.socket, table: ConnectionTable, slot: int, log: logging.Logger
+    ctx: NodeContext,
+    sock: socket.socket,
+    table: ConnectionTable,
+    slot: int,
+    log: logging.Logger,
+    slot_parent: int | None = None,
 ) -> None:
-    """Run one waitress server on ``sock`` until SIGTERM (in this process)."""
+    """Run one waitress server on ``sock`` until SIGTERM (in this process),
+    or until ``slot_parent`` (a forked worker's parent) exits."""
     stop = StopFlag().install()
+    if slot_parent is not None:
+        watch_parent(slot_parent, stop)
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
     app = GatedApp(create_app(ctx))
     announce_start(ctx.db, PROGRAM)
@@ -234,9 +257,12 @@ def main() -> None:
         )
         enable_multiprocess(config.run_dir / "metrics")
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
+        parent = os.getpid()
         WorkerPool(
             workers,
-            lambda slot: serve(replace(ctx, db=Database(config)), sock, table, slot, runtime.log),
+            lambda slot: serve(
+                replace(ctx, db=Database(config)), sock, table, slot, runtime.log, parent
+            ),
             table,
             runtime.log,
         ).run()

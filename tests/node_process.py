@@ -1,0 +1,124 @@
+"""A whole node started with `ksnode up` (real supervisord, three programs)
+on the test session's Postgres, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from shared.pgserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class NodeProcess:
+    def __init__(self, home: Path, env: dict[str, str]):
+        self.home = home
+        self.env = env
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    @classmethod
+    def build(
+        cls, home: Path, db_env: dict[str, str], secret: Path | None = None, **overrides: str
+    ) -> NodeProcess:
+        """A node in ``home`` on the database ``db_env`` (DB_* settings); nodes
+        that share a database must share ``secret`` (written once if absent)."""
+        if secret is None:
+            secret = home.parent / "encryption_secret.txt"
+        if not secret.exists():
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            secret.write_text("node-process-test-secret")
+            secret.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PORT"))}
+        env.update(db_env)
+        env.update(
+            {
+                "KSNODE_HOME": str(home),
+                "ENCRYPTION_SECRET_PATH": str(secret),
+                "PORT": str(free_port()),
+                "HOST": "127.0.0.1",
+                "RATE_LIMIT_PER_MINUTE": "0",
+                "STATUS_CACHE_SECONDS": "0",
+                "HEARTBEAT_INTERVAL_SECONDS": "1",
+                "BACKUP_SELFCHECK": "false",
+                "ADMIN_PASSWORD": "test-admin-password",
+            }
+        )
+        env.update(overrides)
+        return cls(home, env)
+
+    def start(self, timeout: float = 60) -> NodeProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = (self.home.parent / f"{self.home.name}-up.out").open("ab")
+        self.process = subprocess.Popen(
+            [*KSNODE, "up"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        if not wait_until(self.status, timeout):
+            raise AssertionError(f"node at {self.url} did not answer /status in {timeout} s")
+        return self
+
+    def status(self) -> dict | None:
+        try:
+            return requests.get(self.url + "/status", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            return None
+
+    def ksnode(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*KSNODE, *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def pids(self) -> dict[str, int]:
+        text = self.ksnode("ctl", "status", timeout=30).stdout
+        return {
+            m.group(1): int(m.group(2))
+            for m in re.finditer(r"^(\w+)\s+RUNNING\s+pid (\d+)", text, re.M)
+        }
+
+    def log_text(self) -> str:
+        folder = self.home / "logs"
+        return "".join(path.read_text(errors="replace") for path in folder.rglob("*.log"))
+
+    def stop(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
