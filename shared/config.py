@@ -10,6 +10,7 @@ the value), the Docker-secrets convention.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -102,6 +103,8 @@ class Config:
     discord_userinfo_url: str = DISCORD_USERINFO_URL_DEFAULT
     auth_http_timeout_seconds: float = 5.0
     jwt_leeway_seconds: float = 0.0
+    # Several nodes on one database
+    node_id: str = ""  # empty: host name plus home (effective_node_id)
 
     # ---- derived values -------------------------------------------------
     @property
@@ -117,6 +120,12 @@ class Config:
         except (AttributeError, OSError):  # not Linux
             cores = os.cpu_count() or 1
         return max(1, min(cores, 8))
+
+    @property
+    def effective_node_id(self) -> str:
+        """This node's name among the nodes sharing the database: NODE_ID, else
+        ``host:home`` (stable across restarts, distinct for two homes on a host)."""
+        return self.node_id or f"{socket.gethostname()}:{self.home}"
 
     @property
     def embedded_db(self) -> bool:
@@ -399,7 +408,10 @@ def load_config(
             "AUTH_HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60
         ),
         jwt_leeway_seconds=r.float("JWT_LEEWAY_SECONDS", 0.0, minimum=0, maximum=600),
+        node_id=r.str("NODE_ID", "") or "",
     )
+    if len(config.node_id) > 200:
+        r.problems.append("NODE_ID: at most 200 characters")
     if config.db_host is not None and config.encryption_secret_path is None:
         r.problems.append(
             "ENCRYPTION_SECRET_PATH: required when DB_HOST is set (a generated dev secret "

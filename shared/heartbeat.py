@@ -1,4 +1,4 @@
-"""A daemon thread that refreshes this program's row in ksn_heartbeats."""
+"""A daemon thread that refreshes this program's heartbeat row (per node)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ log = logging.getLogger(__name__)
 
 
 class HeartbeatThread(threading.Thread):
-    def __init__(self, db: Database, program: str, interval: float, stop: threading.Event):
+    def __init__(
+        self, db: Database, node_id: str, program: str, interval: float, stop: threading.Event
+    ):
         super().__init__(name=f"heartbeat-{program}", daemon=True)
         self.db, self.program, self.interval, self.stop = db, program, interval, stop
+        self.node_id = node_id
 
     def beat_once(self) -> bool:
         try:
             with self.db.transaction() as cur:
-                heartbeats.beat(cur, self.program)
+                heartbeats.beat(cur, self.node_id, self.program)
             return True
         except Exception as exc:  # noqa: BLE001 - keep beating after DB outages
             log.warning(
@@ -32,6 +35,6 @@ class HeartbeatThread(threading.Thread):
             self.beat_once()
 
 
-def announce_start(db: Database, program: str) -> None:
+def announce_start(db: Database, node_id: str, program: str) -> None:
     with db.transaction() as cur:
-        heartbeats.start(cur, program)
+        heartbeats.start(cur, node_id, program)

@@ -58,7 +58,7 @@ def test_rejected_report_is_recorded_and_the_loop_survives(runtime, db):
         assert result["ok"] is False and result["status"] == 401
         result = reporter.run_once()
     with db.cursor() as cur:
-        beat = heartbeats.all_beats(cur)["reporter"]
+        beat = heartbeats.all_beats(cur, runtime.config.effective_node_id)["reporter"]
     assert beat["last_result"]["status"] == 401
 
 

@@ -41,12 +41,12 @@ def statuses(db):
         return dict(cur.fetchall())
 
 
-def test_old_dumps_deleted_recent_kept(db, rows):
+def test_old_dumps_deleted_recent_kept(db, rows, dump_dir):
     recent = [rows(d) for d in (0.1, 1, 2, 6.9)]
     old = [rows(d) for d in (7.5, 10, 30)]
     failed_old = rows(40, status="FAILED")
     with db.transaction() as cur:
-        deleted = apply_retention(cur, 7, 3, NOW)
+        deleted = apply_retention(cur, 7, 3, NOW, node_id="this-node", dump_dir=dump_dir)
     assert sorted(deleted) == sorted(i for i, _ in old)
     state = statuses(db)
     assert all(state[i] == "DELETED" and not p.exists() for i, p in old)
@@ -54,19 +54,19 @@ def test_old_dumps_deleted_recent_kept(db, rows):
     assert state[failed_old[0]] == "FAILED"
 
 
-def test_min_keep_guards_the_newest_good_dumps(db, rows):
+def test_min_keep_guards_the_newest_good_dumps(db, rows, dump_dir):
     olds = [rows(d) for d in (8, 9, 10, 11, 12)]
     with db.transaction() as cur:
-        apply_retention(cur, 7, 3, NOW)
+        apply_retention(cur, 7, 3, NOW, node_id="this-node", dump_dir=dump_dir)
     state = statuses(db)
     assert [state[i] for i, _ in olds] == ["COMPLETED"] * 3 + ["DELETED"] * 2
 
 
-def test_missing_files_do_not_count_as_good(db, rows):
+def test_missing_files_do_not_count_as_good(db, rows, dump_dir):
     gone = rows(8, with_file=False)
     kept = [rows(d) for d in (9, 10, 11)]
     with db.transaction() as cur:
-        apply_retention(cur, 7, 3, NOW)
+        apply_retention(cur, 7, 3, NOW, node_id="this-node", dump_dir=dump_dir)
     state = statuses(db)
     assert state[gone[0]] == "DELETED"  # row marked even though the file was already gone
     assert all(state[i] == "COMPLETED" for i, _ in kept)

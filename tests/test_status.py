@@ -93,12 +93,12 @@ def test_preflight_is_204_with_echoed_headers(api):
     assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
 
 
-def test_health_reports_each_program(api, db):
+def test_health_reports_each_program(api, db, config):
     from shared.store import heartbeats
 
     with db.transaction() as cur:
         for program in ("api", "backup_worker", "reporter"):
-            heartbeats.start(cur, program)
+            heartbeats.start(cur, config.effective_node_id, program)
     r = api.get("/health")
     assert r.status_code == 200
     body = r.json()
@@ -106,7 +106,7 @@ def test_health_reports_each_program(api, db):
     assert set(body["programs"]) == {"api", "backup_worker", "reporter"}
     with db.transaction() as cur:
         cur.execute(
-            "UPDATE ksn_heartbeats SET beat_at = now() - interval '1 hour'"
+            "UPDATE ksn_node_heartbeats SET beat_at = now() - interval '1 hour'"
             " WHERE program = 'reporter'"
         )
     r = api.get("/health")

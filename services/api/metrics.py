@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shared.store.tables import KEY_SHARES, PG_DUMPS
+from shared.store.tables import HEARTBEATS, KEY_SHARES, PG_DUMPS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -64,7 +64,7 @@ NODE_SQL = (
     f"SELECT (SELECT count(*) FROM {KEY_SHARES}),"
     f" (SELECT EXTRACT(EPOCH FROM now() - max(created_at))::float8 FROM {PG_DUMPS} WHERE status = 'COMPLETED'),"
     f" (SELECT status FROM {PG_DUMPS} WHERE status <> 'IN_PROGRESS' ORDER BY created_at DESC LIMIT 1),"
-    " (SELECT last_result FROM ksn_heartbeats WHERE program = 'reporter')"
+    f" (SELECT last_result FROM {HEARTBEATS} WHERE node_id = %s AND program = 'reporter')"
 )
 
 
@@ -85,11 +85,11 @@ class NodeCollector:
         pool.add_metric([str(os.getpid())], ctx.db.in_use)
         try:
             with ctx.db.cursor() as cur:
-                cur.execute(NODE_SQL)
+                cur.execute(NODE_SQL, (ctx.config.effective_node_id,))
                 shares, backup_age, backup_status, telemetry = cur.fetchone()
                 from shared.store import heartbeats
 
-                beats = heartbeats.all_beats(cur)
+                beats = heartbeats.all_beats(cur, ctx.config.effective_node_id)
         except Exception:  # noqa: BLE001 - a scrape reports the outage instead of failing
             up.add_metric([], 0)
             yield up
@@ -120,11 +120,11 @@ class NodeCollector:
         yield sent
         heartbeat = GaugeMetricFamily(
             "ksnode_heartbeat_age_seconds",
-            "seconds since each program's last beat",
-            labels=["program"],
+            "seconds since each of this node's programs last beat",
+            labels=["node_id", "program"],
         )
         for program, beat in sorted(beats.items()):
-            heartbeat.add_metric([program], beat["age_seconds"])
+            heartbeat.add_metric([ctx.config.effective_node_id, program], beat["age_seconds"])
         yield heartbeat
 
 

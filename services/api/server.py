@@ -117,8 +117,10 @@ def serve(
         watch_parent(slot_parent, stop)
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
     app = GatedApp(create_app(ctx))
-    announce_start(ctx.db, PROGRAM)
-    HeartbeatThread(ctx.db, PROGRAM, ctx.config.heartbeat_interval_seconds, stop).start()
+    announce_start(ctx.db, ctx.config.effective_node_id, PROGRAM)
+    HeartbeatThread(
+        ctx.db, ctx.config.effective_node_id, PROGRAM, ctx.config.heartbeat_interval_seconds, stop
+    ).start()
     # Proxy headers are ours to judge (TRUST_PROXY_HOPS); waitress would strip them.
     server = BalancedServer(
         app,

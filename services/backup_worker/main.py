@@ -71,7 +71,7 @@ class BackupWorker:
         if result is not None:
             try:
                 with self.runtime.db.cursor() as cur:
-                    heartbeats.beat(cur, PROGRAM, result)
+                    heartbeats.beat(cur, self.runtime.config.effective_node_id, PROGRAM, result)
             except Exception:  # noqa: BLE001 - recorded next time
                 pass
 
@@ -80,8 +80,14 @@ def main() -> None:
     runtime = bootstrap(PROGRAM)
     stop = StopFlag().install()
     wait_for_database(runtime.db, stop, runtime.log)
-    announce_start(runtime.db, PROGRAM)
-    HeartbeatThread(runtime.db, PROGRAM, runtime.config.heartbeat_interval_seconds, stop).start()
+    announce_start(runtime.db, runtime.config.effective_node_id, PROGRAM)
+    HeartbeatThread(
+        runtime.db,
+        runtime.config.effective_node_id,
+        PROGRAM,
+        runtime.config.heartbeat_interval_seconds,
+        stop,
+    ).start()
     worker = BackupWorker(runtime, stop)
     runtime.log.info("backup worker started", extra={"event": "backup_worker.started"})
     worker.startup()

@@ -1,5 +1,13 @@
 """Deleting old dumps: only after a successful new dump, only those older
-than BACKUP_RETENTION_DAYS, and never below BACKUP_MIN_KEEP good dumps."""
+than BACKUP_RETENTION_DAYS, and never below BACKUP_MIN_KEEP good dumps.
+
+Several nodes on one database each keep their dumps on their own disk, and
+the history table is shared. A node only judges the dumps it holds: those
+whose row names it (``meta.node_id``, written at completion) or, for rows
+written before nodes were named, whose file lies in its DUMP_DIR. So a
+dump is marked DELETED only by the node that deleted its file, and the
+BACKUP_MIN_KEEP newest dumps a node keeps are files that exist on its disk.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +20,30 @@ from shared.store import dumps
 log = logging.getLogger(__name__)
 
 
+def held_here(row: dumps.DumpRow, node_id: str, dump_dir: Path) -> bool:
+    owner = (row.meta or {}).get("node_id")
+    if owner is not None:
+        return owner == node_id
+    if not row.dump_path:
+        return False
+    return Path(row.dump_path).resolve().is_relative_to(dump_dir.resolve())
+
+
 def apply_retention(
-    cur, retention_days: float, min_keep: int, now: dt.datetime | None = None
+    cur,
+    retention_days: float,
+    min_keep: int,
+    now: dt.datetime | None = None,
+    *,
+    node_id: str,
+    dump_dir: Path,
 ) -> list[str]:
-    """Delete expired dumps (file, then row → DELETED); their dump ids."""
+    """Delete this node's expired dumps (file, then row → DELETED); their dump ids."""
     now = now or dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=retention_days)
     kept_newest = set()
     good = 0
-    rows = dumps.completed(cur)
+    rows = [row for row in dumps.completed(cur) if held_here(row, node_id, dump_dir)]
     for row in rows:  # newest first
         if good < min_keep and row.dump_path and Path(row.dump_path).is_file():
             kept_newest.add(row.dump_id)

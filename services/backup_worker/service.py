@@ -58,6 +58,7 @@ class BackupService:
             "dump_duration": archive.duration,
             "sha256": archive.sha256,
             "verified": True,
+            "node_id": self.config.effective_node_id,  # the node whose DUMP_DIR holds the file
         }
         with self.db.cursor() as cur:
             dumps.complete(cur, dump_id, str(archive.path), meta)
@@ -73,7 +74,11 @@ class BackupService:
         )
         with self.db.transaction() as cur:
             deleted = apply_retention(
-                cur, self.config.backup_retention_days, self.config.backup_min_keep
+                cur,
+                self.config.backup_retention_days,
+                self.config.backup_min_keep,
+                node_id=self.config.effective_node_id,
+                dump_dir=self.dump_dir,
             )
         if deleted:
             log.info(
@@ -122,6 +127,7 @@ class BackupService:
                         "sha256": safety.sha256,
                         "verified": True,
                         "reason": "pre-restore safety dump",
+                        "node_id": self.config.effective_node_id,
                     },
                 )
         log.warning(
@@ -138,7 +144,7 @@ class BackupService:
     def run_next_job(self) -> bool:
         """Claim and run one queued job; False when there was none."""
         with self.db.cursor() as cur:
-            job = jobs.claim(cur)
+            job = jobs.claim(cur, self.config.effective_node_id)
         if job is None:
             return False
         log.info(

@@ -57,7 +57,7 @@ class Reporter:
                 )
         try:
             with self.runtime.db.transaction() as cur:
-                heartbeats.beat(cur, PROGRAM, result)
+                heartbeats.beat(cur, self.runtime.config.effective_node_id, PROGRAM, result)
         except Exception as exc:  # noqa: BLE001 - recorded next time
             log.warning(
                 "cannot record telemetry result",
@@ -75,8 +75,14 @@ def main() -> None:
     except keypairs.KeypairError as exc:
         fail(str(exc))
         raise
-    announce_start(runtime.db, PROGRAM)
-    HeartbeatThread(runtime.db, PROGRAM, runtime.config.heartbeat_interval_seconds, stop).start()
+    announce_start(runtime.db, runtime.config.effective_node_id, PROGRAM)
+    HeartbeatThread(
+        runtime.db,
+        runtime.config.effective_node_id,
+        PROGRAM,
+        runtime.config.heartbeat_interval_seconds,
+        stop,
+    ).start()
     reporter = Reporter(runtime, pair.public_key_hex)
     runtime.log.info(
         "reporter started",

@@ -86,6 +86,17 @@ def completed(cur) -> list[DumpRow]:
     return [DumpRow(*row) for row in cur.fetchall()]
 
 
+def holder(cur, path: str) -> str | None:
+    """The node that wrote the COMPLETED dump at ``path`` (meta.node_id), if recorded."""
+    cur.execute(
+        f"SELECT meta->>'node_id' FROM {PG_DUMPS} WHERE status = 'COMPLETED' AND dump_path = %s"
+        " ORDER BY created_at DESC LIMIT 1",
+        (path,),
+    )
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
 def mark_deleted(cur, dump_id: str) -> None:
     cur.execute(
         f"UPDATE {PG_DUMPS} SET status = 'DELETED', updated_at = now()"

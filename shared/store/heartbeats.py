@@ -1,4 +1,5 @@
-"""ksn_heartbeats: one row per program, its pid, host, last beat and result."""
+"""ksn_node_heartbeats: one row per node and program, its pid, host, last
+beat and result. ``node_id`` is Config.effective_node_id."""
 
 from __future__ import annotations
 
@@ -12,39 +13,43 @@ from psycopg2.extras import Json
 from shared.store.tables import HEARTBEATS
 
 
-def start(cur, program: str) -> None:
+def start(cur, node_id: str, program: str) -> None:
     """Record that ``program`` (re)started in this process."""
     cur.execute(
-        f"INSERT INTO {HEARTBEATS} (program, pid, host, started_at, beat_at, last_result)"
-        " VALUES (%s, %s, %s, now(), now(), NULL)"
-        " ON CONFLICT (program) DO UPDATE SET pid = EXCLUDED.pid, host = EXCLUDED.host,"
+        f"INSERT INTO {HEARTBEATS} (node_id, program, pid, host, started_at, beat_at, last_result)"
+        " VALUES (%s, %s, %s, %s, now(), now(), NULL)"
+        " ON CONFLICT (node_id, program) DO UPDATE SET pid = EXCLUDED.pid, host = EXCLUDED.host,"
         " started_at = now(), beat_at = now()",
-        (program, os.getpid(), socket.gethostname()),
+        (node_id, program, os.getpid(), socket.gethostname()),
     )
 
 
-def beat(cur, program: str, result: dict[str, Any] | None = None) -> None:
+def beat(cur, node_id: str, program: str, result: dict[str, Any] | None = None) -> None:
     """Refresh the beat time (and the last result when one is given)."""
     if result is None:
         cur.execute(
-            f"INSERT INTO {HEARTBEATS} (program, pid, host) VALUES (%s, %s, %s)"
-            " ON CONFLICT (program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid",
-            (program, os.getpid(), socket.gethostname()),
+            f"INSERT INTO {HEARTBEATS} (node_id, program, pid, host) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (node_id, program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid",
+            (node_id, program, os.getpid(), socket.gethostname()),
         )
     else:
         cur.execute(
-            f"INSERT INTO {HEARTBEATS} (program, pid, host, last_result) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid,"
+            f"INSERT INTO {HEARTBEATS} (node_id, program, pid, host, last_result)"
+            " VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (node_id, program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid,"
             " last_result = EXCLUDED.last_result",
-            (program, os.getpid(), socket.gethostname(), Json(result)),
+            (node_id, program, os.getpid(), socket.gethostname(), Json(result)),
         )
 
 
-def all_beats(cur) -> dict[str, dict[str, Any]]:
-    """program -> {pid, host, started_at, beat_at, age_seconds, last_result}."""
+def all_beats(cur, node_id: str) -> dict[str, dict[str, Any]]:
+    """This node's programs: program -> {pid, host, started_at, beat_at,
+    age_seconds, last_result}."""
     cur.execute(
         f"SELECT program, pid, host, started_at, beat_at,"
         f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result FROM {HEARTBEATS}"
+        " WHERE node_id = %s",
+        (node_id,),
     )
     out: dict[str, dict[str, Any]] = {}
     for program, pid, host, started_at, beat_at, age, last_result in cur.fetchall():

@@ -27,22 +27,25 @@ class Job:
 COLUMNS = "job_id::text, kind, state, params, result, error"
 
 
-def enqueue(cur, kind: str, params: dict[str, Any]) -> str:
+def enqueue(cur, kind: str, params: dict[str, Any], node_id: str | None = None) -> str:
+    """Queue a job for the worker of ``node_id`` (None: any node's worker)."""
     cur.execute(
-        f"INSERT INTO {JOBS} (kind, params) VALUES (%s, %s) RETURNING job_id::text",
-        (kind, Json(params)),
+        f"INSERT INTO {JOBS} (kind, params, node_id) VALUES (%s, %s, %s) RETURNING job_id::text",
+        (kind, Json(params), node_id),
     )
     return cur.fetchone()[0]
 
 
-def claim(cur) -> Job | None:
-    """Take the oldest queued job, or None; at most one worker gets each job."""
+def claim(cur, node_id: str | None = None) -> Job | None:
+    """Take the oldest queued job for this node (or for any node), or None;
+    at most one worker gets each job."""
     cur.execute(
         f"UPDATE {JOBS} SET state = 'running', started_at = now(), claimed_by = %s"
         f" WHERE job_id = (SELECT job_id FROM {JOBS} WHERE state = 'queued'"
+        "  AND (node_id IS NULL OR node_id = %s)"
         "  ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)"
         f" RETURNING {COLUMNS}",
-        (f"{socket.gethostname()}:{os.getpid()}",),
+        (f"{socket.gethostname()}:{os.getpid()}", node_id),
     )
     row = cur.fetchone()
     return Job(*row) if row else None

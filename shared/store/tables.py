@@ -7,5 +7,5 @@ KEY_SHARES = '"2_key_shares"'
 SERVER_KEYPAIRS = '"2_server_keypairs"'
 PG_DUMPS = '"2_pg_dumps"'
 JOBS = "ksn_jobs"
-HEARTBEATS = "ksn_heartbeats"
+HEARTBEATS = "ksn_node_heartbeats"  # per node (0004); ksn_heartbeats is no longer read
 BACKUP_CHECKS = "ksn_backup_checks"

@@ -27,7 +27,8 @@ bp = Blueprint("pg_dump", __name__, url_prefix="/pg_dump/v1")
 def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
     ctx = node()
     with ctx.db.cursor() as cur:
-        job_id = jobs.enqueue(cur, kind, params)
+        # This node's worker: the dump lands on, or is read from, this node's DUMP_DIR.
+        job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id)
     deadline = time.monotonic() + ctx.config.backup_job_timeout_seconds
     delay = 0.05
     while time.monotonic() < deadline:
@@ -70,13 +71,26 @@ def restore():
     try:
         real = resolve_dump_path(raw, node().config.effective_dump_dir)
     except UnsafeDumpPath as exc:
-        raise ApiError(exc.code, exc.msg) from None
+        raise ApiError(exc.code, exc.msg + other_node_hint(raw)) from None
     if text_problem(str(real)):  # a file name that is not UTF-8 cannot go into the job row
         raise ApiError("INVALID_DUMP_FILE", f"Dump file name is not UTF-8 text: {raw}")
     job = run_job("restore", {"dump_path": str(real)})
     if job.state != "succeeded":
         raise ApiError("PG_RESTORE_FAILED", job.error or "restore failed")
     return ok({"dump_path": raw})
+
+
+def other_node_hint(raw: str) -> str:
+    """Why a dump listed in the shared history is not restorable here: another
+    node wrote it to its own DUMP_DIR, and only that node's worker reads it."""
+    ctx = node()
+    if text_problem(raw):  # not storable text: no history row can name it
+        return ""
+    with ctx.db.cursor() as cur:
+        holder = dumps.holder(cur, raw)
+    if holder is None or holder == ctx.config.effective_node_id:
+        return ""
+    return f"; this dump is held by node {holder}: restore it through that node"
 
 
 def parse_days(body: dict) -> float | None:

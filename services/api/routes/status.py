@@ -94,11 +94,16 @@ def stale_after(interval: float) -> float:
 def health() -> Response:
     ctx = node()
     limit = stale_after(ctx.config.heartbeat_interval_seconds)
-    body: dict = {"status": "ok", "db": {"connected": False}, "programs": {}}
+    body: dict = {
+        "status": "ok",
+        "node_id": ctx.config.effective_node_id,  # programs are this node's (NODE_ID)
+        "db": {"connected": False},
+        "programs": {},
+    }
     healthy = True
     try:
         with ctx.db.cursor() as cur:
-            beats = heartbeats.all_beats(cur)
+            beats = heartbeats.all_beats(cur, ctx.config.effective_node_id)
         body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use, "pool_size": ctx.db.max_size}
     except Exception as exc:  # noqa: BLE001
         body["db"] = {
