@@ -77,11 +77,21 @@ class NodeProcess:
         return cls(home, env)
 
     def start(self, timeout: float = 60) -> NodeProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> NodeProcess:
+        """Run `ksnode up` without waiting for it."""
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home.parent / f"{self.home.name}-up.out").open("ab")
         self.process = subprocess.Popen(
             [*KSNODE, "up"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
+        return self
+
+    def up_output(self) -> str:
+        return (self.home.parent / f"{self.home.name}-up.out").read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> NodeProcess:
         if not wait_until(self.status, timeout):
             raise AssertionError(f"node at {self.url} did not answer /status in {timeout} s")
         return self
