@@ -8,10 +8,12 @@ Order, and why:
    so they are the canary. supervisord waits ``startsecs`` before calling a
    program started; if the new code cannot start, the reload stops there
    and the api keeps serving the old code.
-3. ``api`` last. Its listening socket is held by ``ksnode up``
-   (shared/listener.py): the old workers finish what they are serving,
-   connections that arrive meanwhile wait in the backlog, the new workers
-   accept them. Then the node's own address must answer ``/status``.
+3. ``api`` last, in place (services/api/handover.py): its pool parent
+   re-executes itself with the new code, starts new workers on the same
+   listening socket and only then stops the old ones, which finish what
+   they are serving. (With a single worker it is restarted; its socket is
+   held by ``ksnode up``, so connections wait in the backlog meanwhile.)
+   Then the node's own address must answer ``/status``.
 
 The programs keep supervisord's environment: settings changed in the
 environment or ``.env`` since ``ksnode up`` need a node restart, and
@@ -32,6 +34,7 @@ from shared.config import Config
 
 ORDER = ("backup_worker", "reporter", "api")
 STATUS_DEADLINE_SECONDS = 60.0
+HANDOVER_DEADLINE_SECONDS = 90.0  # new image start + READY_SECONDS + the old workers' drain
 
 
 class ReloadError(Exception):
@@ -73,6 +76,45 @@ def restart_program(rpc: xmlrpc.client.ServerProxy, name: str) -> int:
     return int(info["pid"])
 
 
+def children(pid: int) -> list[int]:
+    """Child pids of ``pid`` (Linux /proc); empty when unknown."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def reload_api(rpc: xmlrpc.client.ServerProxy) -> tuple[int, str]:
+    """Hand the api program over to new code in place (SIGHUP, see
+    services/api/handover.py) and wait until its previous workers are gone;
+    restart it instead when it has no worker pool. Returns (pid, how)."""
+    try:
+        info = rpc.supervisor.getProcessInfo("api")
+    except (OSError, xmlrpc.client.Error) as exc:
+        raise ReloadError(f"api: {exc}") from None
+    pid = int(info["pid"])
+    previous = set(children(pid)) if info["statename"] == "RUNNING" else set()
+    if not previous:
+        return restart_program(rpc, "api"), "restarted"
+    try:
+        rpc.supervisor.signalProcess("api", "HUP")
+    except (OSError, xmlrpc.client.Error) as exc:
+        raise ReloadError(f"api: cannot signal it: {exc}") from None
+    deadline = time.monotonic() + HANDOVER_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        current = set(children(pid))
+        if current and not current & previous:
+            break
+        time.sleep(0.2)
+    else:
+        raise ReloadError("api: its previous workers did not hand over in time")
+    info = rpc.supervisor.getProcessInfo("api")
+    if info["statename"] != "RUNNING" or int(info["pid"]) != pid:
+        raise ReloadError(f"api is {info['statename']} after the reload")
+    return pid, "reloaded in place"
+
+
 def wait_for_status(config: Config, deadline_seconds: float = STATUS_DEADLINE_SECONDS) -> dict:
     host = config.host
     if host in ("0.0.0.0", "::", ""):
@@ -106,8 +148,11 @@ def reload_node(
     prepare(config)
     say("schema and keypair ready")
     for name in ORDER:
-        pid = restart_program(rpc, name)
-        say(f"{name}: restarted, pid {pid}")
+        if name == "api":
+            pid, how = reload_api(rpc)
+        else:
+            pid, how = restart_program(rpc, name), "restarted"
+        say(f"{name}: {how}, pid {pid}")
     status = wait_for_status(config)
     say(f"api answers: version {status.get('version')}, git {status.get('git_hash')}")
     return status

@@ -13,20 +13,23 @@ connections spread evenly over them instead of piling onto one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import replace
 
 from services.api.app import create_app
-from services.api.balance import BalancedServer, ConnectionTable
+from services.api.balance import ABSENT, BalancedServer, ConnectionTable
 from services.api.context import NodeContext
 from services.api.gate import GatedApp
+from services.api.handover import READY_SECONDS, parse_args, reexec
 from services.api.metrics import enable_multiprocess
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
@@ -73,9 +76,14 @@ def build_context(runtime: Runtime) -> NodeContext:
     )
 
 
-def listening_socket(config: Config) -> tuple[socket.socket, str]:
-    """The socket ``ksnode up`` keeps across restarts (shared/listener.py),
-    else one bound here (the api program was started on its own)."""
+def listening_socket(config: Config, handed_fd: int | None = None) -> tuple[socket.socket, str]:
+    """The socket handed over by a reload (handover.py), else the one
+    ``ksnode up`` keeps across restarts (shared/listener.py), else one bound
+    here (the api program was started on its own)."""
+    if handed_fd is not None:
+        handed = socket.socket(fileno=handed_fd)
+        handed.setblocking(False)
+        return handed, "handed over"
     kept = fetch_kept_socket(config.run_dir, config.port)
     if kept is not None:
         kept.setblocking(False)
@@ -166,6 +174,9 @@ class WorkerPool:
         self.log = log
         self.slots: dict[int, int] = {}  # pid -> slot
         self.stopping = False
+        self.reload_requested = False  # SIGHUP: hand over to a fresh image (handover.py)
+        self.retiring: set[int] = set()  # the previous image's workers, until they exit
+        self._retire_after = 0.0
 
     def spawn(self, slot: int) -> None:
         pid = os.fork()
@@ -174,6 +185,7 @@ class WorkerPool:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the parent's
                 self.run_worker(slot)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -183,21 +195,48 @@ class WorkerPool:
             os._exit(code)
         self.slots[pid] = slot
 
+    def request_reload(self, *_args) -> None:
+        if not self.stopping:
+            self.reload_requested = True
+
+    def retire_when_ready(self) -> None:
+        """SIGTERM the previous image's workers once every new one is serving."""
+        if not self.retiring or self._retire_after == float("inf"):
+            return
+        serving = all(count != ABSENT for count in self.table.counts())
+        if serving or time.monotonic() > self._retire_after:
+            for pid in self.retiring:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            self._retire_after = float("inf")
+            self.log.info(
+                "api reloaded: previous workers stopping",
+                extra={"event": "api.handover_done", "previous": sorted(self.retiring)},
+            )
+
     def stop(self, *_args) -> None:
         self.stopping = True
-        for pid in list(self.slots):
+        for pid in [*self.slots, *self.retiring]:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    def run(self) -> None:
+    def run(self, previous_workers: list[int] | None = None) -> None:
+        """Supervise until stopped, or until a reload is requested (the
+        workers then keep running for the next image to retire)."""
+        self.retiring = set(previous_workers or ())
+        self._retire_after = time.monotonic() + READY_SECONDS
         for slot in range(self.count):
             self.spawn(slot)
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
         deadline = None
-        while self.slots:
+        while self.slots or self.retiring:
+            if self.reload_requested and not self.retiring:
+                return
+            self.retire_when_ready()
             if self.stopping and deadline is None:
                 deadline = time.monotonic() + WORKER_STOP_SECONDS
             try:
@@ -206,10 +245,12 @@ class WorkerPool:
                 break
             if pid == 0:
                 if deadline is not None and time.monotonic() > deadline:
-                    for straggler in list(self.slots):
-                        os.kill(straggler, signal.SIGKILL)
+                    for straggler in [*self.slots, *self.retiring]:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(straggler, signal.SIGKILL)
                 time.sleep(0.1)
                 continue
+            self.retiring.discard(pid)
             slot = self.slots.pop(pid, None)
             if slot is None:
                 continue
@@ -228,13 +269,17 @@ class WorkerPool:
                 self.spawn(slot)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    handover = parse_args(sys.argv[1:] if argv is None else argv)
+    # A reload (SIGHUP) is only acted on once the worker pool runs; until
+    # then, and with a single worker, it must not kill the program.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     runtime = bootstrap(PROGRAM)
     startup_stop = StopFlag().install()
     wait_for_database(runtime.db, startup_stop, runtime.log)
     ctx = build_context(runtime)
     config = runtime.config
-    sock, origin = listening_socket(config)
+    sock, origin = listening_socket(config, handover.fd)
     workers = config.effective_api_workers
     runtime.log.info(
         "api listening",
@@ -260,12 +305,19 @@ def main() -> None:
         enable_multiprocess(config.run_dir / "metrics")
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         parent = os.getpid()
-        WorkerPool(
+        pool = WorkerPool(
             workers,
             lambda slot: serve(
                 replace(ctx, db=Database(config)), sock, table, slot, runtime.log, parent
             ),
             table,
             runtime.log,
-        ).run()
+        )
+        pool.run(handover.old_workers)
+        if pool.reload_requested and not pool.stopping:
+            runtime.log.info(
+                "api reloading in place",
+                extra={"event": "api.reloading", "workers": list(pool.slots)},
+            )
+            reexec(sock, list(pool.slots))  # does not return
     runtime.log.info("api stopped", extra={"event": "api.stopped"})
