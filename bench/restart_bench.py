@@ -5,7 +5,7 @@
 Starts a node (`ksnode up`, real supervisord) on a temporary embedded
 Postgres, runs a steady load of GET /status (half the clients keep one
 keep-alive connection, half connect per request) and, per round, runs each
-command once with the load going from one second before to two seconds
+command once (`restart api`, `reload`, and `reload`'s api handover alone) with the load going from one second before to two seconds
 after. Prints, per command and round: requests answered, failed requests
 (with reasons) and the longest answer time.
 """
@@ -27,7 +27,12 @@ from tests.conftest import create_database  # noqa: E402
 from tests.node_process import NodeProcess  # noqa: E402
 from tests.steady_load import SteadyLoad  # noqa: E402
 
-COMMANDS = {"restart api": ("ctl", "restart", "api"), "reload": ("reload",)}
+COMMANDS = {
+    "restart api": ("ctl", "restart", "api"),
+    "reload": ("reload",),
+    # the api handover of `reload` alone (it completes within the 2 s that follow)
+    "api handover": ("ctl", "signal", "HUP", "api"),
+}
 
 
 def measure(node: NodeProcess, clients: int, args: tuple[str, ...]):
