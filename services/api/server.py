@@ -9,6 +9,11 @@ share one rate limiter in shared memory; everything else (pool, caches) is
 per worker. The parent holds no threads or connections when it forks.
 Workers also share a connection table (balance.py) so that keep-alive
 connections spread evenly over them instead of piling onto one.
+
+The listening socket is not bound here when ``ksnode up`` runs the node:
+it is borrowed from ``ksnode up``, which keeps it across restarts of this
+program (shared/listener.py), or handed over by the previous image of this
+process on a reload (SIGHUP, handover.py).
 """
 
 from __future__ import annotations
@@ -116,13 +121,13 @@ def serve(
     table: ConnectionTable,
     slot: int,
     log: logging.Logger,
-    slot_parent: int | None = None,
+    parent: int | None = None,
 ) -> None:
     """Run one waitress server on ``sock`` until SIGTERM (in this process),
-    or until ``slot_parent`` (a forked worker's parent) exits."""
+    or until ``parent`` (a forked worker's parent) exits."""
     stop = StopFlag().install()
-    if slot_parent is not None:
-        watch_parent(slot_parent, stop)
+    if parent is not None:
+        watch_parent(parent, stop)
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
     app = GatedApp(create_app(ctx))
     announce_start(ctx.db, ctx.config.effective_node_id, PROGRAM)
