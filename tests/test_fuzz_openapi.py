@@ -158,14 +158,14 @@ def fuzz_operation(operation, mode, base_url, session, statuses, server_errors, 
     call()
 
 
-def programs_are_running(db) -> None:
-    """Fresh heartbeats of the three programs, as supervisord's would be."""
+def programs_are_running(db, node_id: str) -> None:
+    """Fresh heartbeats of the node's three programs, as supervisord's would be."""
     with db.transaction() as cur:
         for program in PROGRAMS:
-            heartbeats.start(cur, program)
+            heartbeats.start(cur, node_id, program)
 
 
-def test_generated_requests_get_documented_answers(fuzz_api, db, capsys):
+def test_generated_requests_get_documented_answers(fuzz_api, db, config, capsys):
     schema = schemathesis.openapi.from_url(f"{fuzz_api.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17
@@ -176,7 +176,9 @@ def test_generated_requests_get_documented_answers(fuzz_api, db, capsys):
     started = time.monotonic()
     deadline = started + BUDGET_SECONDS
     for operation in operations:
-        programs_are_running(db)  # /health answers 200, not "degraded" 503
+        programs_are_running(
+            db, config.effective_node_id
+        )  # /health answers 200, not "degraded" 503
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 fuzz_operation(

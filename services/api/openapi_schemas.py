@@ -149,6 +149,7 @@ STATUS = obj(
 HEALTH = obj(
     {
         "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "node_id": {"type": "string", "description": "this node (NODE_ID); programs are its own"},
         "db": obj({"connected": {"type": "boolean"}}, ["connected"]),
         "programs": {
             "type": "object",
