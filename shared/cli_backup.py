@@ -1,4 +1,4 @@
-"""`ksnode backup`, `ksnode backups`, `ksnode restore PATH`.
+"""`ksnode backup [--drill]`, `ksnode backups`, `ksnode restore PATH`.
 
 They work on a running node and on a stopped one (the embedded Postgres is
 started for the command when needed), under the same advisory lock as the
@@ -14,6 +14,11 @@ from pathlib import Path
 
 def add_commands(sub) -> None:
     p = sub.add_parser("backup", help="take a verified backup now")
+    p.add_argument(
+        "--drill",
+        action="store_true",
+        help="instead, restore the newest backup into a scratch database and check it",
+    )
     p.set_defaults(func=cmd_backup)
     p = sub.add_parser("backups", help="list backups (newest first)")
     p.add_argument("--days", type=float, help="only the last N days")
@@ -25,7 +30,10 @@ def add_commands(sub) -> None:
 
 
 def _with_service(args, action):
+    import logging
+
     from services.backup_worker.errors import BackupError
+    from services.backup_worker.progress import TerminalProgress
     from services.backup_worker.service import BackupService
     from shared.cli import _config
     from shared.db import Database, DatabaseUnavailable
@@ -39,9 +47,11 @@ def _with_service(args, action):
         prepare_folders(config)
         with database(config) as ready:
             db = Database(ready, maxconn=2)
+            progress = TerminalProgress(logging.getLogger("ksnode"))
             try:
-                return action(BackupService(ready, db), db)
+                return action(BackupService(ready, db, progress=progress), db)
             finally:
+                progress.end()
                 db.close()
     except (LaunchError, BackupError, DatabaseUnavailable) as exc:
         print(f"ksnode: {exc}", file=sys.stderr)
@@ -52,14 +62,32 @@ def _with_service(args, action):
 
 
 def cmd_backup(args) -> int:
+    if getattr(args, "drill", False):
+        return cmd_drill(args)
+
     def action(service, _db):
         print(f"backing up database {service.config.db_name} to {service.dump_dir} ...", flush=True)
         result = service.backup_now()
+        service.progress.end()
         print(
             f"done: {result['dumpPath']} ({_size(result['dumpSize'])}, "
             f"{result['dumpDuration']:.2f} s, verified)"
         )
         return 0
+
+    return _with_service(args, action)
+
+
+def cmd_drill(args) -> int:
+    def action(service, _db):
+        print("restore drill: newest completed backup into a scratch database ...", flush=True)
+        outcome = service.drill_now()
+        service.progress.end()
+        if outcome["ok"]:
+            print(f"drill passed: {outcome['dump_path']} ({outcome['seconds']:.2f} s)")
+            return 0
+        print(f"drill FAILED: {outcome['detail']}", file=sys.stderr)
+        return 1
 
     return _with_service(args, action)
 
@@ -112,6 +140,7 @@ def cmd_restore(args) -> int:
                 return 1
         print(f"verifying {path}, taking a safety dump, restoring ...", flush=True)
         result = service.restore_now(str(path))
+        service.progress.end()
         print(f"restored {path}; safety dump of the previous state: {result['safety_dump_path']}")
         return 0
 

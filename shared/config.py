@@ -93,6 +93,12 @@ class Config:
     pg_bin_dir: Path | None = None
     pg_dump_bin: str | None = None
     pg_restore_bin: str | None = None
+    # Backups: deadlines, back-off, tools, drills (issue 11)
+    backup_retry_min_seconds: float = 60.0
+    backup_retry_max_seconds: float = 3600.0
+    backup_tools_retry_seconds: float = 60.0
+    backup_drill_interval_seconds: float = 604800.0
+    backup_overdue_grace_seconds: float = 3600.0
     # Social login
     google_client_id: str = GOOGLE_CLIENT_ID_DEFAULT
     google_jwks_url: str = GOOGLE_JWKS_URL_DEFAULT
@@ -393,6 +399,11 @@ def load_config(
         pg_bin_dir=_absolute(r.path("PG_BIN_DIR")),
         pg_dump_bin=r.str("PG_DUMP_BIN"),
         pg_restore_bin=r.str("PG_RESTORE_BIN"),
+        backup_retry_min_seconds=r.float("BACKUP_RETRY_MIN_SECONDS", 60.0, minimum=0.1),
+        backup_retry_max_seconds=r.float("BACKUP_RETRY_MAX_SECONDS", 3600.0, minimum=0.1),
+        backup_tools_retry_seconds=r.float("BACKUP_TOOLS_RETRY_SECONDS", 60.0, minimum=0.1),
+        backup_drill_interval_seconds=r.float("BACKUP_DRILL_INTERVAL_SECONDS", 604800.0, minimum=0),
+        backup_overdue_grace_seconds=r.float("BACKUP_OVERDUE_GRACE_SECONDS", 3600.0, minimum=0),
         google_client_id=r.str("GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID_DEFAULT)
         or GOOGLE_CLIENT_ID_DEFAULT,
         google_jwks_url=r.url("GOOGLE_JWKS_URL", GOOGLE_JWKS_URL_DEFAULT)

@@ -251,8 +251,13 @@ def test_health_and_metrics_report_each_nodes_own_programs(cluster):
             return not programs["backup_worker"]["running"] and not programs["reporter"]["running"]
 
         assert wait_until(b_degraded, 60, interval=1)
-        assert requests.get(b.url + "/health", timeout=10).status_code == 503
+        # B still serves: degraded, 200, each stopped program named (issue 11: 503 = no database)
+        r = requests.get(b.url + "/health", timeout=10)
+        assert r.status_code == 200 and r.json()["status"] == "degraded"
+        stale = {x.get("program") for x in r.json()["reasons"] if x["reason"] == "heartbeat_stale"}
+        assert stale == {"backup_worker", "reporter"}
         r = requests.get(a.url + "/health", timeout=10)
-        assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert r.status_code == 200
+        assert not [x for x in r.json()["reasons"] if x["reason"] == "heartbeat_stale"]
     finally:
         b.ksnode("ctl", "start", "backup_worker", "reporter", timeout=60)

@@ -39,6 +39,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "SERVICE_UNAVAILABLE": 503,
     "BACKUP_TIMEOUT": 504,
+    "BACKUP_BUSY": 409,
 }
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"

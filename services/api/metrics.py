@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from services.api.health import REASONS, assess
 from shared.store.tables import HEARTBEATS, KEY_SHARES, PG_DUMPS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -94,6 +95,7 @@ class NodeCollector:
             up.add_metric([], 0)
             yield up
             yield pool
+            yield from health_gauges(assess(ctx))
             return
         up.add_metric([], 1)
         yield up
@@ -126,6 +128,45 @@ class NodeCollector:
         for program, beat in sorted(beats.items()):
             heartbeat.add_metric([ctx.config.effective_node_id, program], beat["age_seconds"])
         yield heartbeat
+        yield from health_gauges(assess(ctx))
+
+
+STATUS_VALUE = {"ok": 0, "degraded": 1, "down": 2}
+
+
+def health_gauges(health: dict):
+    """/health as gauges: one series per reason (0/1), so an alert is one line."""
+    status = GaugeMetricFamily(
+        "ksnode_health_status", "0 ok, 1 degraded, 2 down (as GET /health says)"
+    )
+    status.add_metric([], STATUS_VALUE[health["status"]])
+    yield status
+    named = {reason["reason"] for reason in health["reasons"]}
+    reason = GaugeMetricFamily(
+        "ksnode_health_reason", "1 while /health names this reason", labels=["reason"]
+    )
+    for name in REASONS:
+        reason.add_metric([name], 1 if name in named else 0)
+    yield reason
+    backup = health.get("backup")
+    if backup is None:
+        return
+    tools = GaugeMetricFamily("ksnode_backup_tools_usable", "1 if pg_dump/pg_restore are usable")
+    tools.add_metric([], 0 if backup["tools_error"] else 1)
+    yield tools
+    drill = GaugeMetricFamily("ksnode_last_drill_ok", "1 if the newest restore drill passed")
+    if backup["last_drill"] is not None:
+        drill.add_metric([], 1 if backup["last_drill"]["ok"] else 0)
+    yield drill
+    space = backup["dump_dir"]
+    free = GaugeMetricFamily("ksnode_dump_dir_free_bytes", "free bytes in DUMP_DIR")
+    if space["free_bytes"] is not None:
+        free.add_metric([], space["free_bytes"])
+    yield free
+    needed = GaugeMetricFamily("ksnode_last_dump_size_bytes", "size of the newest completed dump")
+    if space["needed_bytes"] is not None:
+        needed.add_metric([], space["needed_bytes"])
+    yield needed
 
 
 def scrape_registry(app_registry: CollectorRegistry, ctx) -> CollectorRegistry:

@@ -57,9 +57,9 @@ def _paths() -> dict[str, Any]:
             json_answer("Status", {"$ref": "#/components/schemas/Status"}),
         ),
         "/health": get(
-            "Database and per-program heartbeats",
-            json_answer("Healthy", {"$ref": "#/components/schemas/Health"}),
-            **{"503": json_answer("Degraded", {"$ref": "#/components/schemas/Health"})},
+            "ok / degraded (each reason named) / down; per-program heartbeats, backups",
+            json_answer("ok or degraded", {"$ref": "#/components/schemas/Health"}),
+            **{"503": json_answer("down: no database", {"$ref": "#/components/schemas/Health"})},
         ),
         "/metrics": get(
             "Prometheus metrics",
@@ -257,6 +257,7 @@ def _paths() -> dict[str, Any]:
                 "DUMP_FILE_ACCESS_ERROR",
                 "PG_RESTORE_FAILED",
                 "BACKUP_TIMEOUT",
+                "BACKUP_BUSY",
             ),
             auth=False,
             tag=admin,

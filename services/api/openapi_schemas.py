@@ -148,7 +148,29 @@ STATUS = obj(
 )
 HEALTH = obj(
     {
-        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
+        "reasons": {
+            "type": "array",
+            "items": obj(
+                {
+                    "reason": {
+                        "type": "string",
+                        "enum": [
+                            "database_unavailable",
+                            "backup_failed",
+                            "backup_overdue",
+                            "backup_tools_unusable",
+                            "selfcheck_failed",
+                            "heartbeat_stale",
+                            "dump_dir_low_space",
+                            "drill_failed",
+                        ],
+                    },
+                    "detail": {"type": "string", "nullable": True},
+                },
+                ["reason"],
+            ),
+        },
         "node_id": {"type": "string", "description": "this node (NODE_ID); programs are its own"},
         "db": obj({"connected": {"type": "boolean"}}, ["connected"]),
         "programs": {
@@ -162,5 +184,5 @@ HEALTH = obj(
             ),
         },
     },
-    ["status", "db", "programs"],
+    ["status", "reasons", "db", "programs"],
 )

@@ -9,12 +9,18 @@ import hashlib
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psycopg2
 
 from services.backup_worker.errors import DumpFailed, VerifyFailed
 from services.backup_worker.pgtools import PgTools, libpq_environment, run, stderr_tail
+from services.backup_worker.snapshot import SnapshotSummary
 from shared.config import Config
+from shared.db import DatabaseUnavailable
 
 MAGIC = b"PGDMP"
 TMP_SUFFIX = ".tmp"
@@ -26,6 +32,7 @@ class DumpFile:
     size: int
     duration: float
     sha256: str
+    tables: dict[str, dict[str, Any]] | None = None  # contents.summarize() at dump time
 
 
 def dump_file_name(dbname: str, when: dt.datetime) -> str:
@@ -64,6 +71,10 @@ def verify(tools: PgTools, path: Path, env: dict[str, str]) -> None:
         raise VerifyFailed(f"pg_restore could not read the archive: {stderr_tail(full)}")
 
 
+# (phase, bytes done, total bytes when known, seconds elapsed)
+Progress = Callable[[str, int, int | None, float], None]
+
+
 def dump_database(
     config: Config,
     tools: PgTools,
@@ -71,39 +82,69 @@ def dump_database(
     *,
     dbname: str | None = None,
     name: str | None = None,
+    summarize: bool = False,
+    progress: Progress | None = None,
 ) -> DumpFile:
+    """A verified dump. With ``summarize``, the key tables' row counts and
+    checksums are read in the very snapshot pg_dump dumps (snapshot.py), so
+    they describe exactly the archive's rows."""
     dbname = dbname or config.db_name
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / (name or dump_file_name(dbname, dt.datetime.now(dt.UTC)))
     tmp = final.with_name(final.name + TMP_SUFFIX)
     env = libpq_environment(config, dbname)
     started = time.monotonic()
+    summary: SnapshotSummary | None = None
+    tables = None
+
+    def tick(_pid: int = 0) -> None:
+        if progress is not None:
+            try:
+                size = tmp.stat().st_size
+            except OSError:
+                size = 0
+            progress("dump", size, None, time.monotonic() - started)
+
     try:
+        args = [
+            tools.pg_dump,
+            "--format=custom",
+            f"--compress={config.backup_compression}",
+            "--file",
+            str(tmp),
+            "--dbname",
+            dbname,
+        ]
+        if summarize:
+            summary = SnapshotSummary(config, dbname).start()
+            args.insert(1, f"--snapshot={summary.snapshot_id}")
         try:
-            result = run(
-                [
-                    tools.pg_dump,
-                    "--format=custom",
-                    f"--compress={config.backup_compression}",
-                    "--file",
-                    str(tmp),
-                    "--dbname",
-                    dbname,
-                ],
-                env,
-            )
+            result = run(args, env, tick=tick if progress else None)
+            if summary is not None:
+                tables = summary.result()
         except (OSError, subprocess.SubprocessError) as exc:
             raise DumpFailed(f"cannot run pg_dump: {exc}") from None
+        finally:
+            if summary is not None:
+                summary.close()
+                summary = None
         if result.returncode != 0:
             raise DumpFailed(f"pg_dump failed: {stderr_tail(result)}")
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise DumpFailed("pg_dump wrote no data")
+        tick()
         fsync_path(tmp)
         verify(tools, tmp, env)
         digest = sha256_of(tmp)
         os.replace(tmp, final)
         fsync_path(dest_dir)
+    except (psycopg2.Error, DatabaseUnavailable) as exc:
+        raise DumpFailed(f"cannot read the database: {str(exc).strip()[:300]}") from None
     finally:
+        if summary is not None:
+            summary.close()
         if tmp.exists():
             tmp.unlink()
-    return DumpFile(final, final.stat().st_size, round(time.monotonic() - started, 3), digest)
+    return DumpFile(
+        final, final.stat().st_size, round(time.monotonic() - started, 3), digest, tables
+    )

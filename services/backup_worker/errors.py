@@ -23,3 +23,7 @@ class RestoreFailed(BackupError):
 
 class BusyError(BackupError):
     """Another backup or restore holds the lock."""
+
+
+class Expired(BackupError):
+    """The job's deadline passed before its point of no return: not done."""

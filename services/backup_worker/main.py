@@ -1,17 +1,24 @@
 """The backup worker program: crash recovery and the startup self-check,
-then a loop that runs manual jobs from the API and the daily backup."""
+then a loop that runs manual jobs from the API, the scheduled backup and the
+restore drill.
+
+Unusable tools or a failing self-check are states, not crashes: the worker
+stays up, says so in its heartbeat (and so in /health and /metrics), fails
+jobs at once with the reason, and heals when the tools work again."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from services.backup_worker.errors import BackupError, ToolsUnusable
+from services.backup_worker.errors import BackupError
 from services.backup_worker.locks import backup_lock
+from services.backup_worker.progress import LogProgress
 from services.backup_worker.recovery import recover
 from services.backup_worker.selfcheck import run_selfcheck
 from services.backup_worker.service import BackupService
 from shared.heartbeat import HeartbeatThread, announce_start
-from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
+from shared.runtime import Runtime, StopFlag, bootstrap, wait_for_database
 from shared.store import backup_checks, heartbeats
 
 PROGRAM = "backup_worker"
@@ -23,57 +30,85 @@ class BackupWorker:
         self.stop = stop
         self.log: logging.Logger = runtime.log
         self.service: BackupService | None = None
+        self.selfcheck_pending = runtime.config.backup_selfcheck
+        # what the heartbeat's last_result says (read by /health and /metrics)
+        self.state: dict[str, Any] = {"tools_error": None}
+        self._written: dict[str, Any] | None = None
 
     def startup(self) -> None:
         config = self.runtime.config
         config.effective_dump_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self.service = BackupService(config, self.runtime.db)
-        except ToolsUnusable as exc:
-            self.log.error("cannot back up: %s", exc, extra={"event": "backup.tools_unusable"})
-            fail(str(exc))
-        assert self.service is not None
+        self.service = BackupService(config, self.runtime.db, progress=LogProgress(self.log))
         with backup_lock(config, wait=True):
-            with self.runtime.db.transaction() as cur:
-                recovered = recover(cur, config.effective_dump_dir)
+            recovered = recover(self.runtime.db, config.effective_dump_dir)
         if any(recovered.values()):
             self.log.warning(
                 "cleaned up after an interrupted run",
                 extra={"event": "backup.recovered", **recovered},
             )
-        if config.backup_selfcheck:
+        self.selfcheck_if_pending()
+        self.publish()
+
+    def selfcheck_if_pending(self) -> None:
+        """The startup self-check, once the tools are usable (until then its
+        recorded result says why it could not run)."""
+        assert self.service is not None
+        if not self.selfcheck_pending:
+            return
+        config = self.runtime.config
+        if self.service.tools is None:
+            ok, detail = False, f"not run: {self.service.tools_error}"
+        else:
             ok, detail = run_selfcheck(config, self.service.tools, config.effective_dump_dir)
-            with self.runtime.db.cursor() as cur:
+            self.selfcheck_pending = False
+        with self.runtime.db.cursor() as cur:
+            if self.service.tools is not None or backup_checks.latest(cur)[1] != detail:
                 backup_checks.record(cur, ok, detail)
-            level = logging.INFO if ok else logging.ERROR
-            self.log.log(
-                level,
-                "backup self-check %s",
-                "passed" if ok else "failed",
-                extra={"event": "selfcheck.done", "ok": ok, "detail": detail},
-            )
+        self.log.log(
+            logging.INFO if ok else logging.ERROR,
+            "backup self-check %s",
+            "passed" if ok else "failed",
+            extra={"event": "selfcheck.done", "ok": ok, "detail": detail},
+        )
+
+    def publish(self) -> None:
+        """Write the state into the heartbeat when it changed."""
+        assert self.service is not None
+        self.state["tools_error"] = self.service.tools_error
+        if self.state == self._written:
+            return
+        try:
+            with self.runtime.db.cursor() as cur:
+                heartbeats.beat(
+                    cur, self.runtime.config.effective_node_id, PROGRAM, dict(self.state)
+                )
+            self._written = dict(self.state)
+        except Exception:  # noqa: BLE001 - written next time
+            pass
 
     def run_once(self) -> None:
         assert self.service is not None
-        result = None
         try:
+            had_tools = self.service.tools is not None
+            self.service.refresh_tools()
+            if not had_tools and self.service.tools is not None:
+                self.selfcheck_if_pending()
             while not self.stop.is_set() and self.service.run_next_job():
                 pass
             if not self.stop.is_set():
                 done = self.service.backup_if_due()
                 if done is not None:
-                    result = {"ok": True, "last_backup": done}
+                    self.state.update(ok=True, error=None, last_backup=done)
+            if not self.stop.is_set():
+                drill = self.service.drill_if_due()
+                if drill is not None:
+                    self.state["last_drill"] = drill
         except BackupError as exc:
-            result = {"ok": False, "error": str(exc)}
+            self.state.update(ok=False, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a DB outage must not kill the loop
             self.log.exception("backup loop error", extra={"event": "backup.loop_error"})
-            result = {"ok": False, "error": type(exc).__name__}
-        if result is not None:
-            try:
-                with self.runtime.db.cursor() as cur:
-                    heartbeats.beat(cur, self.runtime.config.effective_node_id, PROGRAM, result)
-            except Exception:  # noqa: BLE001 - recorded next time
-                pass
+            self.state.update(ok=False, error=type(exc).__name__)
+        self.publish()
 
 
 def main() -> None:

@@ -7,15 +7,23 @@ older than the server cannot dump it: that is refused with a clear message.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.backup_worker.errors import ToolsUnusable
 from shared.config import Config
 from shared.db import connect_kwargs
+
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 
@@ -29,7 +37,7 @@ class PgTools:
 
 def client_major(binary: str) -> int | None:
     try:
-        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     match = VERSION.search(result.stdout)
@@ -134,10 +142,75 @@ def libpq_environment(config: Config, dbname: str | None = None) -> dict[str, st
     return env
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+def _child_setup(parent: int):
+    """In the child before exec: its own process group, and SIGKILL when the
+    thread that started it dies — a killed worker leaves no pg_dump writing
+    into a file the next worker removes, no pg_restore committing behind its
+    back."""
+
+    def setup() -> None:
+        os.setpgid(0, 0)
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+def run(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 3600,
+    tick: Callable[[int], None] | None = None,
+    tick_seconds: float = 0.5,
+) -> subprocess.CompletedProcess:
+    """Run a tool to completion (its output captured); ``tick(pid)`` is
+    called every ``tick_seconds`` while it runs (progress reports)."""
+    proc = subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_child_setup(os.getpid()),  # noqa: PLW1509 - only async-signal-safe calls
+    )
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=tick_seconds if tick else timeout)
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() - started >= timeout:
+                    raise
+                if tick is not None:
+                    tick(proc.pid)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def stderr_tail(result: subprocess.CompletedProcess, limit: int = 400) -> str:
     text = (result.stderr or result.stdout or "").strip()
     return text[-limit:] if text else f"exit status {result.returncode}"
+
+
+def bytes_read(pid: int) -> int | None:
+    """How much a running tool has read so far (Linux), for progress."""
+    try:
+        for line in open(f"/proc/{pid}/io", encoding="ascii"):
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -13,11 +13,25 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from services.backup_worker.dump import DumpFile, dump_database, dump_file_name, verify
+from services.backup_worker.dump import (
+    DumpFile,
+    Progress,
+    dump_database,
+    dump_file_name,
+    verify,
+)
 from services.backup_worker.errors import RestoreFailed
-from services.backup_worker.pgtools import PgTools, libpq_environment, run, stderr_tail
+from services.backup_worker.pgtools import (
+    PgTools,
+    bytes_read,
+    libpq_environment,
+    run,
+    stderr_tail,
+)
 from shared.config import Config
 
 KEEP_OUT = ("2_pg_dumps", "2_pg_dumps_pkey")
@@ -37,8 +51,22 @@ def restore_list(tools: PgTools, path: Path, env: dict[str, str]) -> str:
     return "\n".join(kept) + "\n"
 
 
-def restore_database(config: Config, tools: PgTools, path: Path, dump_dir: Path) -> DumpFile:
-    """Restore ``path``; returns the safety dump taken just before."""
+APPLICATION_NAME = "ksnode_restore"  # how recovery finds a pg_restore still connected
+LIST_PREFIX, LIST_SUFFIX = ".restore-", ".list"
+
+
+def restore_database(
+    config: Config,
+    tools: PgTools,
+    path: Path,
+    dump_dir: Path,
+    *,
+    before_restore: Callable[[DumpFile], None] | None = None,
+    progress: Progress | None = None,
+) -> DumpFile:
+    """Restore ``path``; returns the safety dump taken just before.
+    ``before_restore(safety)`` runs after the safety dump, right before the
+    point of no return; it may raise to stop (e.g. the deadline passed)."""
     env = libpq_environment(config)
     verify(tools, path, env)
     safety = dump_database(
@@ -46,8 +74,20 @@ def restore_database(config: Config, tools: PgTools, path: Path, dump_dir: Path)
         tools,
         dump_dir,
         name="pre_restore_" + dump_file_name(config.db_name, dt.datetime.now(dt.UTC)),
+        summarize=True,
+        progress=progress,
     )
-    fd, list_path = tempfile.mkstemp(prefix=".restore-", suffix=".list", dir=dump_dir)
+    if before_restore is not None:
+        before_restore(safety)
+    fd, list_path = tempfile.mkstemp(prefix=LIST_PREFIX, suffix=LIST_SUFFIX, dir=dump_dir)
+    started = time.monotonic()
+    size = path.stat().st_size
+
+    def tick(pid: int) -> None:
+        if progress is not None:
+            done = min(bytes_read(pid) or 0, size)
+            progress("restore", done, size, time.monotonic() - started)
+
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(restore_list(tools, path, env))
@@ -65,7 +105,8 @@ def restore_database(config: Config, tools: PgTools, path: Path, dump_dir: Path)
                 config.db_name,
                 str(path),
             ],
-            env,
+            {**env, "PGAPPNAME": APPLICATION_NAME},
+            tick=tick if progress else None,
         )
     finally:
         os.unlink(list_path)

@@ -20,7 +20,7 @@ from shared.db import DatabaseUnavailable, connect
 ROWS = [(1, "test1@test.com", b"\x00\x01\xff", '{"k": "ü"}'), (2, "test2@test.com", b"", "[]")]
 
 
-def _admin(config: Config):
+def admin_connect(config: Config):
     return connect(config, autocommit=True)
 
 
@@ -31,7 +31,7 @@ def run_selfcheck(config: Config, tools: PgTools, dump_dir: Path) -> tuple[bool,
     scratch = Path(tempfile.mkdtemp(prefix=".selfcheck-", dir=dump_dir))
     created: list[str] = []
     try:
-        admin = _admin(config)
+        admin = admin_connect(config)
         try:
             with admin.cursor() as cur:
                 for name in (source, target):
@@ -77,14 +77,14 @@ def run_selfcheck(config: Config, tools: PgTools, dump_dir: Path) -> tuple[bool,
         return False, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        _drop(config, created)
+        drop_databases(config, created)
 
 
-def _drop(config: Config, names: list[str]) -> None:
+def drop_databases(config: Config, names: list[str]) -> None:
     if not names:
         return
     try:
-        admin = _admin(config)
+        admin = admin_connect(config)
     except DatabaseUnavailable:
         return
     try:

@@ -1,23 +1,28 @@
 """Backups and restores as the worker (and the CLI) perform them: the
 ``2_pg_dumps`` row lifecycle around a verified dump, retention after
-success, restores, and manual jobs from the API."""
+success, restores, drills, and manual jobs from the API."""
 
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import ExitStack
 from typing import Any
 
-from services.backup_worker import schedule
-from services.backup_worker.dump import dump_database
-from services.backup_worker.errors import BackupError, BusyError
+import psycopg2
+
+from services.backup_worker import jobrunner, schedule
+from services.backup_worker.drill import run_drill
+from services.backup_worker.dump import DumpFile, Progress, dump_database
+from services.backup_worker.errors import BackupError, BusyError, Expired, ToolsUnusable
 from services.backup_worker.locks import backup_lock
 from services.backup_worker.pgtools import PgTools, find_tools
 from services.backup_worker.restore import restore_database
-from services.backup_worker.retention import apply_retention
+from services.backup_worker.retention import apply_retention, held_here
 from shared.config import Config
-from shared.db import Database
-from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
-from shared.store import dumps, jobs
+from shared.db import Database, DatabaseUnavailable
+from shared.dumppaths import resolve_dump_path
+from shared.store import contents, drills, dumps, jobs
 
 log = logging.getLogger("backup_worker")
 
@@ -28,19 +33,86 @@ def server_major(db: Database) -> int:
         return int(cur.fetchone()[0]) // 10000
 
 
+def dump_meta(archive: DumpFile, node_id: str, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "dump_size": archive.size,
+        "dump_duration": archive.duration,
+        "sha256": archive.sha256,
+        "verified": True,
+        "node_id": node_id,  # the node whose DUMP_DIR holds the file
+    }
+    if archive.tables is not None:
+        meta["tables"] = archive.tables
+    meta.update(extra)
+    return meta
+
+
 class BackupService:
-    def __init__(self, config: Config, db: Database, tools: PgTools | None = None):
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        tools: PgTools | None = None,
+        progress: Progress | None = None,
+    ):
         self.config = config
         self.db = db
         self.dump_dir = config.effective_dump_dir
-        self.tools = tools or find_tools(config, server_major(db))
+        self.progress = progress
+        self.tools: PgTools | None = tools
+        self.tools_error: str | None = None
+        self._tools_checked = float("-inf")
+        self._fixed_tools = tools is not None
+        if tools is None:
+            self.refresh_tools(force=True)
+
+    # -- the tools: a state, not a crash -------------------------------------
+    def refresh_tools(self, *, force: bool = False) -> None:
+        """Find pg_dump/pg_restore again when they were unusable (every
+        BACKUP_TOOLS_RETRY_SECONDS, or now with ``force``); log on change only."""
+        if self._fixed_tools or (self.tools is not None and not force):
+            return
+        now = time.monotonic()
+        if not force and now - self._tools_checked < self.config.backup_tools_retry_seconds:
+            return
+        try:
+            tools, error = find_tools(self.config, server_major(self.db)), None
+        except ToolsUnusable as exc:
+            tools, error = None, str(exc)
+        except (psycopg2.Error, DatabaseUnavailable):
+            return  # the database is the problem; try again later
+        self._tools_checked = now
+        if error != self.tools_error or (tools is None) != (self.tools is None):
+            if error:
+                log.error(
+                    "cannot back up: %s",
+                    error,
+                    extra={"event": "backup.tools_unusable", "error": error},
+                )
+            else:
+                log.info(
+                    "backup tools usable",
+                    extra={"event": "backup.tools_usable", "pg_dump": tools.pg_dump},
+                )
+        self.tools, self.tools_error = tools, error
+
+    def require_tools(self) -> PgTools:
+        if self.tools is None:
+            raise ToolsUnusable(self.tools_error or "pg_dump/pg_restore not found")
+        return self.tools
 
     # -- one backup ----------------------------------------------------------
     def _backup_locked(self) -> dict[str, Any]:
         with self.db.cursor() as cur:
             dump_id, _ = dumps.start(cur)
         try:
-            archive = dump_database(self.config, self.tools, self.dump_dir)
+            archive = dump_database(
+                self.config,
+                self.require_tools(),
+                self.dump_dir,
+                summarize=True,
+                progress=self.progress,
+            )
         except BackupError as exc:
             with self.db.cursor() as cur:
                 dumps.fail(cur, dump_id, str(exc))
@@ -53,15 +125,10 @@ class BackupService:
             with self.db.cursor() as cur:
                 dumps.fail(cur, dump_id, "interrupted")
             raise
-        meta = {
-            "dump_size": archive.size,
-            "dump_duration": archive.duration,
-            "sha256": archive.sha256,
-            "verified": True,
-            "node_id": self.config.effective_node_id,  # the node whose DUMP_DIR holds the file
-        }
         with self.db.cursor() as cur:
-            dumps.complete(cur, dump_id, str(archive.path), meta)
+            dumps.complete(
+                cur, dump_id, str(archive.path), dump_meta(archive, self.config.effective_node_id)
+            )
         log.info(
             "backup completed",
             extra={
@@ -91,45 +158,63 @@ class BackupService:
             "dumpDuration": archive.duration,
         }
 
-    def backup_now(self) -> dict[str, Any]:
-        """A backup now, waiting for any other one to finish first."""
-        with backup_lock(self.config, wait=True):
-            return self._backup_locked()
+    def backup_now(self, until: float | None = None) -> dict[str, Any]:
+        """A backup now, waiting for any other one to finish first (at most
+        until ``until``, a time.monotonic() deadline)."""
+        try:
+            with backup_lock(self.config, wait=True, until=until):
+                return self._backup_locked()
+        except BusyError:
+            raise Expired(
+                "not started: another backup or restore held the worker until the deadline"
+            ) from None
+
+    def _due_in(self) -> float:
+        c = self.config
+        with self.db.cursor() as cur:
+            return schedule.seconds_until_due(
+                cur,
+                c.backup_interval_seconds,
+                retry_min=c.backup_retry_min_seconds,
+                retry_max=c.backup_retry_max_seconds,
+            )
 
     def backup_if_due(self) -> dict[str, Any] | None:
-        """The daily backup when due; None when not due or another runner has it."""
-        with self.db.cursor() as cur:
-            if schedule.seconds_until_due(cur, self.config.backup_interval_seconds) > 0:
-                return None
+        """The scheduled backup when due (retried with back-off after a
+        failure); None when not due or another runner has it."""
+        if self._due_in() > 0:
+            return None
+        self.refresh_tools()
         try:
             with backup_lock(self.config, wait=False):
-                with self.db.cursor() as cur:  # re-check under the lock
-                    if schedule.seconds_until_due(cur, self.config.backup_interval_seconds) > 0:
-                        return None
+                if self._due_in() > 0:  # re-check under the lock
+                    return None
                 return self._backup_locked()
         except BusyError:
             return None
 
     # -- restore ---------------------------------------------------------------
-    def restore_now(self, raw_path: str) -> dict[str, Any]:
+    def restore_now(
+        self, raw_path: str, *, job_id: str | None = None, until: float | None = None
+    ) -> dict[str, Any]:
         path = resolve_dump_path(raw_path, self.dump_dir)
-        with backup_lock(self.config, wait=True):
-            safety = restore_database(self.config, self.tools, path, self.dump_dir)
-            with self.db.cursor() as cur:
-                dump_id, _ = dumps.start(cur)
-                dumps.complete(
-                    cur,
-                    dump_id,
-                    str(safety.path),
-                    {
-                        "dump_size": safety.size,
-                        "dump_duration": safety.duration,
-                        "sha256": safety.sha256,
-                        "verified": True,
-                        "reason": "pre-restore safety dump",
-                        "node_id": self.config.effective_node_id,
-                    },
-                )
+        tools = self.require_tools()
+        with ExitStack() as held:
+            try:
+                held.enter_context(backup_lock(self.config, wait=True, until=until))
+            except BusyError:
+                raise Expired(
+                    "not started: another backup or restore held the worker until the deadline;"
+                    " database unchanged"
+                ) from None
+            safety = restore_database(
+                self.config,
+                tools,
+                path,
+                self.dump_dir,
+                before_restore=lambda s: self._before_restore(s, job_id, until),
+                progress=self.progress,
+            )
         log.warning(
             "database restored",
             extra={
@@ -140,31 +225,75 @@ class BackupService:
         )
         return {"dump_path": raw_path, "safety_dump_path": str(safety.path)}
 
+    def _before_restore(self, safety: DumpFile, job_id: str | None, until: float | None) -> None:
+        """The safety dump goes into the history at once (it exists whatever
+        happens next); the job notes what recovery needs to tell later whether
+        the restore committed; past the deadline the restore is not started."""
+        with self.db.transaction() as cur:
+            dump_id, _ = dumps.start(cur)
+            dumps.complete(
+                cur,
+                dump_id,
+                str(safety.path),
+                dump_meta(safety, self.config.effective_node_id, reason="pre-restore safety dump"),
+            )
+            if job_id is not None:
+                jobs.note(
+                    cur,
+                    job_id,
+                    {
+                        "safety_dump_path": str(safety.path),
+                        "tables_before": contents.table_identities(cur),
+                    },
+                )
+        if until is not None and time.monotonic() >= until:
+            raise Expired(
+                "not started: the deadline passed before the restore step; database unchanged"
+                f" (safety dump {safety.path} kept)"
+            )
+
+    # -- restore drills ------------------------------------------------------------
+    def drill_now(self) -> dict[str, Any]:
+        """Restore the newest COMPLETED dump into a scratch database and compare."""
+        tools = self.require_tools()
+        with backup_lock(self.config, wait=True):
+            row = self._newest_drillable()
+            started = time.monotonic()
+            if row is None:
+                ok, detail = False, "no COMPLETED dump with recorded table checksums to drill"
+            else:
+                ok, detail = run_drill(self.config, tools, row, self.dump_dir, self.progress)
+            seconds = round(time.monotonic() - started, 3)
+            with self.db.cursor() as cur:
+                drills.record(cur, row.dump_id if row else None, ok, detail, seconds)
+        outcome = {"ok": ok, "detail": detail, "seconds": seconds}
+        outcome["dump_path"] = row.dump_path if row else None
+        log.log(
+            logging.INFO if ok else logging.ERROR,
+            "restore drill %s",
+            "passed" if ok else "failed",
+            extra={"event": "drill.done", **outcome},
+        )
+        return outcome
+
+    def _newest_drillable(self) -> dumps.DumpRow | None:
+        """The newest dump with recorded checksums that this node holds."""
+        node_id = self.config.effective_node_id
+        with self.db.cursor() as cur:
+            rows = dumps.drillable(cur)
+        return next((r for r in rows if held_here(r, node_id, self.dump_dir)), None)
+
+    def drill_if_due(self) -> dict[str, Any] | None:
+        if self.tools is None:
+            return None
+        with self.db.cursor() as cur:
+            if not schedule.drill_due(cur, self.config.backup_drill_interval_seconds):
+                return None
+        if self._newest_drillable() is None:
+            return None
+        return self.drill_now()
+
     # -- manual jobs from the API --------------------------------------------------
     def run_next_job(self) -> bool:
-        """Claim and run one queued job; False when there was none."""
-        with self.db.cursor() as cur:
-            job = jobs.claim(cur, self.config.effective_node_id)
-        if job is None:
-            return False
-        log.info(
-            "job claimed", extra={"event": "job.claimed", "job_id": job.job_id, "kind": job.kind}
-        )
-        try:
-            if job.kind == "backup":
-                result = self.backup_now()
-            else:
-                result = self.restore_now(str(job.params.get("dump_path", "")))
-        except (BackupError, UnsafeDumpPath) as exc:
-            self._finish(job.job_id, error=str(exc))
-            return True
-        except Exception as exc:  # noqa: BLE001 - the job must end, the worker must live
-            log.exception("job crashed", extra={"event": "job.crashed", "job_id": job.job_id})
-            self._finish(job.job_id, error=f"unexpected error: {type(exc).__name__}")
-            return True
-        self._finish(job.job_id, result=result)
-        return True
-
-    def _finish(self, job_id: str, **outcome: Any) -> None:
-        with self.db.cursor() as cur:
-            jobs.finish(cur, job_id, **outcome)
+        """Claim and run one queued job; False when there was none (jobrunner.py)."""
+        return jobrunner.run_next_job(self)

@@ -14,3 +14,10 @@ def latest_ok(cur) -> bool:
     cur.execute(f"SELECT ok FROM {BACKUP_CHECKS} ORDER BY check_id DESC LIMIT 1")
     row = cur.fetchone()
     return bool(row and row[0])
+
+
+def latest(cur) -> tuple[bool | None, str | None]:
+    """(ok, detail) of the newest self-check; (None, None) before any ran."""
+    cur.execute(f"SELECT ok, detail FROM {BACKUP_CHECKS} ORDER BY check_id DESC LIMIT 1")
+    row = cur.fetchone()
+    return (row[0], row[1]) if row else (None, None)

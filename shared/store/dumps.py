@@ -115,3 +115,59 @@ def history(cur, days: float | None) -> list[DumpRow]:
             (days,),
         )
     return [DumpRow(*row) for row in cur.fetchall()]
+
+
+def failures_since(cur, since: dt.datetime | None) -> tuple[int, dt.datetime | None]:
+    """(FAILED attempts after ``since`` — all when None —, time of the newest).
+    An attempt interrupted by a killed worker is not a failure of the backup
+    itself: it does not count (the restarted worker tries again at once)."""
+    cur.execute(
+        f"SELECT count(*), max(created_at) FROM {PG_DUMPS} WHERE status = 'FAILED'"
+        " AND (%s::timestamptz IS NULL OR created_at > %s::timestamptz)"
+        " AND coalesce(meta->>'error', '') NOT LIKE 'interrupted%%'",
+        (since, since),
+    )
+    count, newest = cur.fetchone()
+    return int(count), newest
+
+
+def record_failed(cur, error: str) -> str:
+    """A FAILED attempt that never got as far as running pg_dump."""
+    dump_id, _ = start(cur)
+    fail(cur, dump_id, error)
+    return dump_id
+
+
+def last_attempt(cur) -> DumpRow | None:
+    """The newest finished attempt (COMPLETED, FAILED or DELETED)."""
+    cur.execute(
+        f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status <> 'IN_PROGRESS'"
+        " ORDER BY created_at DESC LIMIT 1"
+    )
+    row = cur.fetchone()
+    return DumpRow(*row) if row else None
+
+
+def drillable(cur) -> list[DumpRow]:
+    """COMPLETED dumps whose meta recorded the key tables, newest first."""
+    cur.execute(
+        f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status = 'COMPLETED' AND meta ? 'tables'"
+        " ORDER BY created_at DESC"
+    )
+    return [DumpRow(*row) for row in cur.fetchall()]
+
+
+def newest_completed(cur) -> DumpRow | None:
+    cur.execute(
+        f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status = 'COMPLETED'"
+        " ORDER BY created_at DESC LIMIT 1"
+    )
+    row = cur.fetchone()
+    return DumpRow(*row) if row else None
+
+
+def node_installed_at(cur) -> dt.datetime | None:
+    """When this database got its first ksnode migration: the start of the
+    clock for "no backup yet" on a node that never had one."""
+    cur.execute("SELECT min(applied_at) FROM ksn_schema_migrations")
+    return cur.fetchone()[0]

@@ -9,3 +9,4 @@ PG_DUMPS = '"2_pg_dumps"'
 JOBS = "ksn_jobs"
 HEARTBEATS = "ksn_node_heartbeats"  # per node (0004); ksn_heartbeats is no longer read
 BACKUP_CHECKS = "ksn_backup_checks"
+BACKUP_DRILLS = "ksn_backup_drills"

@@ -25,25 +25,45 @@ bp = Blueprint("pg_dump", __name__, url_prefix="/pg_dump/v1")
 
 
 def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
+    """Queue a job carrying this request's deadline and wait for it. When the
+    wait runs out, a job not started yet is cancelled (compare-and-set), so
+    it never runs after this answer; one already running is reported so."""
     ctx = node()
+    wait = ctx.config.backup_job_timeout_seconds
     with ctx.db.cursor() as cur:
         # This node's worker: the dump lands on, or is read from, this node's DUMP_DIR.
-        job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id)
-    deadline = time.monotonic() + ctx.config.backup_job_timeout_seconds
+        job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id, wait_seconds=wait)
+    deadline = time.monotonic() + wait
     delay = 0.05
-    while time.monotonic() < deadline:
+    while True:
         with ctx.db.cursor() as cur:
             job = jobs.get(cur, job_id)
-        if job is not None and job.state in ("succeeded", "failed"):
-            return job
+        if job is not None and job.state in jobs.FINISHED:
+            break
+        if time.monotonic() >= deadline:
+            with ctx.db.cursor() as cur:
+                cancelled = jobs.cancel(cur, job_id, f"cancelled: not started within {wait:g} s")
+            if cancelled:
+                raise ApiError(
+                    "BACKUP_TIMEOUT",
+                    f"The {kind} did not start within {wait:g} s and was cancelled "
+                    f"(job {job_id}); nothing was done",
+                )
+            with ctx.db.cursor() as cur:
+                job = jobs.get(cur, job_id)
+            if job is not None and job.state in jobs.FINISHED:
+                break
+            raise ApiError(
+                "BACKUP_TIMEOUT",
+                f"The {kind} started but did not finish within {wait:g} s (job {job_id}); "
+                "see /pg_dump/v1/get_backup_history for its outcome",
+            )
         with outside_gate():  # no connection is held here: other requests may run
-            time.sleep(delay)
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
         delay = min(delay * 1.5, 1.0)
-    raise ApiError(
-        "BACKUP_TIMEOUT",
-        f"The {kind} is still running (job {job_id}); "
-        "see /pg_dump/v1/get_backup_history for its outcome",
-    )
+    if job.state in ("expired", "cancelled"):
+        raise ApiError("BACKUP_TIMEOUT", f"The {kind} was not started: {job.error}")
+    return job
 
 
 @bp.post("/backup")
@@ -74,6 +94,13 @@ def restore():
         raise ApiError(exc.code, exc.msg + other_node_hint(raw)) from None
     if text_problem(str(real)):  # a file name that is not UTF-8 cannot go into the job row
         raise ApiError("INVALID_DUMP_FILE", f"Dump file name is not UTF-8 text: {raw}")
+    with node().db.cursor() as cur:
+        busy = jobs.busy_with(cur)
+    if busy is not None:
+        raise ApiError(
+            "BACKUP_BUSY",
+            f"A {busy} is running or queued; retry the restore when it is done",
+        )
     job = run_job("restore", {"dump_path": str(real)})
     if job.state != "succeeded":
         raise ApiError("PG_RESTORE_FAILED", job.error or "restore failed")

@@ -11,14 +11,14 @@ from flask import Blueprint, Response
 
 from services.api.context import node
 from services.api.errors import json_response
+from services.api.health import PROGRAMS, assess
 from shared.db import execute_prepared
 from shared.store import heartbeats
 from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
 
 bp = Blueprint("status", __name__)
+__all__ = ["PROGRAMS", "bp"]  # PROGRAMS: the programs /health reports (services/api/health.py)
 log = logging.getLogger(__name__)
-
-PROGRAMS = ("api", "backup_worker", "reporter")
 
 STATUS_SQL = (
     f"SELECT (SELECT ok FROM {BACKUP_CHECKS} ORDER BY check_id DESC LIMIT 1),"
@@ -85,47 +85,8 @@ def status() -> Response:
     )
 
 
-def stale_after(interval: float) -> float:
-    """A heartbeat older than this means the program is not running."""
-    return max(3 * interval, 30.0)
-
-
 @bp.get("/health")
 def health() -> Response:
-    ctx = node()
-    limit = stale_after(ctx.config.heartbeat_interval_seconds)
-    body: dict = {
-        "status": "ok",
-        "node_id": ctx.config.effective_node_id,  # programs are this node's (NODE_ID)
-        "db": {"connected": False},
-        "programs": {},
-    }
-    healthy = True
-    try:
-        with ctx.db.cursor() as cur:
-            beats = heartbeats.all_beats(cur, ctx.config.effective_node_id)
-        body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use, "pool_size": ctx.db.max_size}
-    except Exception as exc:  # noqa: BLE001
-        body["db"] = {
-            "connected": False,
-            "error": str(exc).splitlines()[0][:200] if str(exc) else "error",
-        }
-        beats = {}
-        healthy = False
-    for program in PROGRAMS:
-        beat = beats.get(program)
-        if beat is None:
-            body["programs"][program] = {"running": False, "heartbeat_age_seconds": None}
-            healthy = False
-            continue
-        running = beat["age_seconds"] <= limit
-        healthy = healthy and running
-        body["programs"][program] = {
-            "running": running,
-            "heartbeat_age_seconds": beat["age_seconds"],
-            "pid": beat["pid"],
-            "started_at": beat["started_at"],
-            "last_result": beat["last_result"],
-        }
-    body["status"] = "ok" if healthy else "degraded"
-    return json_response(body, 200 if healthy else 503)
+    """ok / degraded (200) / down (503), each reason named (services/api/health.py)."""
+    body = assess(node())
+    return json_response(body, 503 if body["status"] == "down" else 200)

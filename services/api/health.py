@@ -1,0 +1,153 @@
+"""The node's health as the operator needs it: ``ok``, ``degraded`` (serving,
+but something needs attention — each reason named, machine-readable) or
+``down`` (no database). /health renders it; /metrics exposes the same as
+gauges."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from shared.store import backup_checks, drills, dumps, heartbeats
+
+PROGRAMS = ("api", "backup_worker", "reporter")
+
+# Every reason /health can name (the metric ksnode_health_reason has one
+# series per reason, 0 or 1, so an alert rule is one line).
+REASONS = (
+    "database_unavailable",
+    "backup_failed",
+    "backup_overdue",
+    "backup_tools_unusable",
+    "selfcheck_failed",
+    "heartbeat_stale",
+    "dump_dir_low_space",
+    "drill_failed",
+)
+
+
+def stale_after(interval: float) -> float:
+    """A heartbeat older than this means the program is not running."""
+    return max(3 * interval, 30.0)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def assess(ctx) -> dict[str, Any]:
+    """The /health body (never raises)."""
+    config = ctx.config
+    reasons: list[dict[str, Any]] = []
+    body: dict[str, Any] = {
+        "status": "ok",
+        "reasons": reasons,
+        "node_id": config.effective_node_id,  # programs are this node's (NODE_ID)
+        "db": {"connected": False},
+        "programs": {},
+    }
+    try:
+        with ctx.db.cursor() as cur:
+            beats = heartbeats.all_beats(cur, config.effective_node_id)
+            last = dumps.last_attempt(cur)
+            newest = dumps.newest_completed(cur)
+            installed = dumps.node_installed_at(cur)
+            check_ok, check_detail = backup_checks.latest(cur)
+            drill = drills.latest(cur)
+            cur.execute("SELECT now()")
+            now = cur.fetchone()[0]
+    except Exception as exc:  # noqa: BLE001 - /health reports the outage instead of failing
+        body["status"] = "down"
+        body["db"] = {"connected": False, "error": _first_line(exc)}
+        reasons.append({"reason": "database_unavailable", "detail": _first_line(exc)})
+        return body
+    body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use, "pool_size": ctx.db.max_size}
+
+    programs: dict[str, Any] = {}
+    limit = stale_after(config.heartbeat_interval_seconds)
+    for program in PROGRAMS:
+        beat = beats.get(program)
+        if beat is None:
+            programs[program] = {"running": False, "heartbeat_age_seconds": None}
+            reasons.append(
+                {"reason": "heartbeat_stale", "program": program, "detail": "no heartbeat yet"}
+            )
+            continue
+        running = beat["age_seconds"] <= limit
+        programs[program] = {
+            "running": running,
+            "heartbeat_age_seconds": beat["age_seconds"],
+            "pid": beat["pid"],
+            "started_at": beat["started_at"],
+            "last_result": beat["last_result"],
+        }
+        if not running:
+            reasons.append(
+                {
+                    "reason": "heartbeat_stale",
+                    "program": program,
+                    "detail": f"last heartbeat {beat['age_seconds']:.0f} s ago (limit {limit:g} s)",
+                }
+            )
+    body["programs"] = programs
+
+    if last is not None and last.status == "FAILED":
+        reasons.append(
+            {
+                "reason": "backup_failed",
+                "detail": (last.meta or {}).get("error") or "failed",
+                "at": heartbeats.iso(last.created_at),
+            }
+        )
+    allowed = config.backup_interval_seconds + config.backup_overdue_grace_seconds
+    since = newest.created_at if newest is not None else installed
+    if since is None or (now - since).total_seconds() > allowed:
+        reasons.append(
+            {
+                "reason": "backup_overdue",
+                "detail": f"no completed backup in the last {allowed:g} s",
+                "last_completed_at": heartbeats.iso(newest.created_at) if newest else None,
+            }
+        )
+    worker = (beats.get("backup_worker") or {}).get("last_result") or {}
+    tools_error = worker.get("tools_error") if isinstance(worker, dict) else None
+    if tools_error:
+        reasons.append({"reason": "backup_tools_unusable", "detail": tools_error})
+    if check_ok is False:
+        reasons.append({"reason": "selfcheck_failed", "detail": check_detail})
+    if drill is not None and not drill["ok"]:
+        reasons.append({"reason": "drill_failed", "detail": drill["detail"]})
+
+    space = dump_dir_space(config, newest)
+    if space["needed_bytes"] and space["free_bytes"] is not None:
+        if space["free_bytes"] < space["needed_bytes"]:
+            reasons.append(
+                {
+                    "reason": "dump_dir_low_space",
+                    "detail": f"{space['free_bytes']} bytes free in DUMP_DIR, the last dump"
+                    f" needed {space['needed_bytes']}",
+                }
+            )
+    body["backup"] = {
+        "last_attempt": last.as_json() if last else None,
+        "last_completed_at": heartbeats.iso(newest.created_at) if newest else None,
+        "tools_error": tools_error,
+        "selfcheck_ok": check_ok,
+        "last_drill": drill,
+        "dump_dir": space,
+    }
+    body["status"] = "degraded" if reasons else "ok"
+    return body
+
+
+def dump_dir_space(config, newest: dumps.DumpRow | None) -> dict[str, int | None]:
+    needed = int((newest.meta or {}).get("dump_size") or 0) if newest is not None else 0
+    folder = config.effective_dump_dir
+    while not folder.exists() and folder != folder.parent:  # not created yet: its filesystem
+        folder = folder.parent
+    try:
+        free: int | None = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    return {"free_bytes": free, "needed_bytes": needed or None}
