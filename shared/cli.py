@@ -51,6 +51,7 @@ def cmd_migrate(args) -> int:
 
 def cmd_rotate_keypair(args) -> int:
     from shared import keypair as keypairs
+    from shared.cli_audit import record_cli_event
     from shared.db import Database, DatabaseUnavailable
     from shared.launcher import LaunchError, database, ensure_secret
 
@@ -68,6 +69,13 @@ def cmd_rotate_keypair(args) -> int:
                     print(keypairs.format_listing(keypairs.list_keypairs(db)))
                     return 0
                 pair = keypairs.rotate(db, cipher)
+                record_cli_event(
+                    ready,
+                    "keypair.rotate",
+                    "ok",
+                    public_keys=(f"ed25519:{pair.public_key_hex}",),
+                    version=pair.version,
+                )
             finally:
                 db.close()
     except (LaunchError, DatabaseUnavailable) as exc:
@@ -149,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     from shared import cli_backup
 
     cli_backup.add_commands(sub)
+    from shared import cli_audit
+
+    cli_audit.add_commands(sub)
     return parser
 
 

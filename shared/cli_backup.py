@@ -117,6 +117,8 @@ def cmd_backups(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    from services.backup_worker.errors import BackupError
+    from shared.cli_audit import record_cli_event
     from shared.dumppaths import resolve_dump_path
 
     def action(service, _db):
@@ -139,8 +141,14 @@ def cmd_restore(args) -> int:
                 print("restore cancelled")
                 return 1
         print(f"verifying {path}, taking a safety dump, restoring ...", flush=True)
-        result = service.restore_now(str(path))
+        try:
+            result = service.restore_now(str(path))
+        except BackupError as exc:
+            record_cli_event(service.config, "restore", type(exc).__name__, dump_path=str(path))
+            raise
         service.progress.end()
+        safety = result["safety_dump_path"]
+        record_cli_event(service.config, "restore", "ok", dump_path=str(path), safety_dump=safety)
         print(f"restored {path}; safety dump of the previous state: {result['safety_dump_path']}")
         return 0
 

@@ -111,6 +111,10 @@ class Config:
     jwt_leeway_seconds: float = 0.0
     # Several nodes on one database
     node_id: str = ""  # empty: host name plus home (effective_node_id)
+    # Audit trail (shared/audit.py)
+    audit_enabled: bool = True
+    audit_retention_days: float = 90.0
+    audit_checks: bool = False
 
     # ---- derived values -------------------------------------------------
     @property
@@ -420,6 +424,9 @@ def load_config(
         ),
         jwt_leeway_seconds=r.float("JWT_LEEWAY_SECONDS", 0.0, minimum=0, maximum=600),
         node_id=r.str("NODE_ID", "") or "",
+        audit_enabled=r.bool("AUDIT_ENABLED", True),
+        audit_retention_days=r.float("AUDIT_RETENTION_DAYS", 90.0, minimum=0),
+        audit_checks=r.bool("AUDIT_CHECKS", False),
     )
     if len(config.node_id) > 200:
         r.problems.append("NODE_ID: at most 200 characters")

@@ -23,6 +23,7 @@ from shared.keypair import KeypairError, load_or_create
 from shared.listener import ListenError, SocketKeeper
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
+from shared.privatefiles import check_at_start
 from shared.version import PROJECT_ROOT
 
 log = logging.getLogger("ksnode")
@@ -46,6 +47,7 @@ def prepare_folders(config: Config) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LaunchError(f"cannot create folder {folder}: {exc.strerror}") from None
+    check_at_start(config.effective_dump_dir, config.effective_log_dir)
 
 
 @contextlib.contextmanager
@@ -136,7 +138,9 @@ def run_supervisord(config: Config, conf: Path) -> int:
         "-c",
         str(conf),
     ]
-    process = subprocess.Popen(command, env=env, cwd=str(conf.parent))
+    # umask 027: supervisord's logs and every file the programs create are at
+    # most 0640 (dumps are 0600 on their own).
+    process = subprocess.Popen(command, env=env, cwd=str(conf.parent), umask=0o027)
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):

@@ -19,10 +19,17 @@ def test_password_required(api, route, body, msg):
     assert r.json() == {"success": False, "code": "UNAUTHORIZED", "msg": msg}
 
 
-def test_unset_admin_password_refuses_everything(start_api):
+@pytest.mark.parametrize("route", ["/pg_dump/v1/backup", "/pg_dump/v1/restore"])
+@pytest.mark.parametrize("body", [{"password": "anything"}, {}])
+def test_unset_admin_password_answers_admin_disabled(start_api, route, body):
     server = start_api(admin_password="")
-    r = server.post("/pg_dump/v1/backup", json={"password": "anything"})
-    assert r.status_code == 401 and r.json()["msg"] == "Invalid admin password"
+    r = server.post(route, json=body)
+    assert r.status_code == 503
+    assert r.json() == {
+        "success": False,
+        "code": "ADMIN_DISABLED",
+        "msg": "admin routes are disabled: ADMIN_PASSWORD is not set",
+    }
 
 
 def test_wrong_password_never_echoed(api):

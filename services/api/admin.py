@@ -17,6 +17,7 @@ from services.api.storable import utf8_encodable
 
 SALT = b"ksn-admin-auth"
 ITERATIONS = 100_000
+ADMIN_DISABLED_MSG = "admin routes are disabled: ADMIN_PASSWORD is not set"
 
 
 def _derive(password: bytes) -> bytes:
@@ -37,11 +38,19 @@ def check_route_limit(name: str) -> Any | None:
     return None
 
 
+def warn_if_disabled(config, program_log) -> None:
+    """At start: say plainly that the admin routes will refuse every call."""
+    if not config.admin_password:
+        program_log.warning(ADMIN_DISABLED_MSG, extra={"event": "admin.disabled"})
+
+
 def require_admin_password(body: dict) -> None:
+    ctx = node()
+    if not ctx.config.admin_password:
+        raise ApiError("ADMIN_DISABLED", ADMIN_DISABLED_MSG)
     password = body.get("password")
     if not isinstance(password, str) or password == "":
         raise ApiError("UNAUTHORIZED", "Admin password is required")
-    ctx = node()
     expected = ctx.extras.get("admin_password_key")
     if expected is None and ctx.config.admin_password:
         # surrogateescape: the environment's own bytes, even if not UTF-8

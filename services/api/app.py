@@ -140,6 +140,9 @@ def create_app(ctx: NodeContext) -> Flask:
     from services.api.routes import register_blueprints
 
     register_blueprints(app)
+    from services.api import audit
+
+    audit.install(app, ctx)
     return app
 
 

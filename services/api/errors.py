@@ -40,6 +40,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "SERVICE_UNAVAILABLE": 503,
     "BACKUP_TIMEOUT": 504,
     "BACKUP_BUSY": 409,
+    "ADMIN_DISABLED": 503,
 }
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"

@@ -30,6 +30,8 @@ import threading
 import time
 from dataclasses import replace
 
+from services.api import audit
+from services.api.admin import warn_if_disabled
 from services.api.app import create_app
 from services.api.balance import ABSENT, BalancedServer, ConnectionTable
 from services.api.context import NodeContext
@@ -162,6 +164,7 @@ def serve(
         server.serve_until(stop, drain_seconds=DRAIN_SECONDS)
     finally:
         server.task_dispatcher.shutdown(timeout=10)
+        audit.close(ctx)  # commit the queued read records before the pool goes
         ctx.db.close()
 
 
@@ -300,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
             "public_key": ctx.keypair.public_key_hex if ctx.keypair else None,
         },
     )
+    warn_if_disabled(config, runtime.log)
     table = ConnectionTable(workers)
     if workers == 1:
         serve(ctx, sock, table, 0, runtime.log)

@@ -21,6 +21,7 @@ from services.backup_worker.pgtools import PgTools, libpq_environment, run, stde
 from services.backup_worker.snapshot import SnapshotSummary
 from shared.config import Config
 from shared.db import DatabaseUnavailable
+from shared.privatefiles import create_private_file, private_dir
 
 MAGIC = b"PGDMP"
 TMP_SUFFIX = ".tmp"
@@ -89,7 +90,7 @@ def dump_database(
     checksums are read in the very snapshot pg_dump dumps (snapshot.py), so
     they describe exactly the archive's rows."""
     dbname = dbname or config.db_name
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(dest_dir)  # dumps hold every user's identity and share: 0700 / 0600
     final = dest_dir / (name or dump_file_name(dbname, dt.datetime.now(dt.UTC)))
     tmp = final.with_name(final.name + TMP_SUFFIX)
     env = libpq_environment(config, dbname)
@@ -118,6 +119,7 @@ def dump_database(
         if summarize:
             summary = SnapshotSummary(config, dbname).start()
             args.insert(1, f"--snapshot={summary.snapshot_id}")
+        create_private_file(tmp)
         try:
             result = run(args, env, tick=tick if progress else None)
             if summary is not None:

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import request
+from flask import g, request
 
 from services.api.auth.base import AuthFailure
 from services.api.auth.providers import build_verifiers
@@ -97,7 +97,8 @@ def authenticate() -> Identity:
         claims = provider.verify(token)
         if not isinstance(claims, dict):
             raise AuthFailure("Token validation failed: unexpected provider answer")
-        return identity_from_claims(auth_type, claims)
+        g.identity = identity_from_claims(auth_type, claims)  # for the audit record
+        return g.identity
     except AuthFailure as failure:
         raise ApiError("UNAUTHORIZED", failure.msg) from None
     except Exception as exc:  # noqa: BLE001 - the reference answers 500 here; a 401 is right

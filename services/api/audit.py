@@ -1,0 +1,179 @@
+"""The API's audit hook: one record per call of an audited route.
+
+An ``after_request`` function sees every answer of the routes named in
+``EVENTS`` — served, refused by a check, rate limited or failed — and
+records it from what the request left behind: the route, the status and
+error code, ``g.identity`` (set by ``authenticate()``), the public keys of
+the parsed body and the client address. Admin and write events are
+committed before the response leaves (the function runs before Flask hands
+the response to the server); reads and checks are batched
+(shared/audit_trail.py). Only chosen fields are copied: a body's share,
+a token or a password has no way in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from services.api.context import NodeContext
+from services.api.gate import outside_gate
+from shared.audit import Record
+from shared.audit_trail import AuditTrail, node_key
+
+log = logging.getLogger("audit")
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    durable: bool  # committed before the answer (admin and writes)
+    check: bool = False  # recorded only with AUDIT_CHECKS=true
+
+
+EVENTS: dict[str, Event] = {
+    "keyshare_v1.get_share": Event("keyshare.v1.get", False),
+    "keyshare_v2.get_shares": Event("keyshare.v2.get", False),
+    "keyshare_v1.check": Event("keyshare.v1.check", False, check=True),
+    "keyshare_v2.check": Event("keyshare.v2.check", False, check=True),
+    "keyshare_v1.register": Event("keyshare.v1.register", True),
+    "keyshare_v2.register": Event("keyshare.v2.register", True),
+    "keyshare_v2.register_ed25519": Event("keyshare.v2.register_ed25519", True),
+    "keyshare_v2.reshare_register": Event("keyshare.v2.reshare_register", True),
+    "keyshare_v1.reshare": Event("keyshare.v1.reshare", True),
+    "keyshare_v2.reshare": Event("keyshare.v2.reshare", True),
+    "pg_dump.backup": Event("admin.backup", True),
+    "pg_dump.restore": Event("admin.restore", True),
+    "pg_dump.get_backup_history": Event("admin.backup_history", True),
+}
+AUTH_TYPES = frozenset({"google", "auth0", "x", "discord", "telegram"})
+CURVES = ("secp256k1", "ed25519")
+# A compressed secp256k1 key (33 bytes) or an ed25519 key (32 bytes); a share
+# (64 bytes and more) can never pass for one.
+PUBLIC_KEY = re.compile(r"^(?:0x)?([0-9a-fA-F]{64}|[0-9a-fA-F]{66})$")
+MAX_DETAIL = 200
+
+
+def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
+    """Register the hook; the trail lives in ``ctx.extras["audit_trail"]``."""
+    if not ctx.config.audit_enabled:
+        return None
+    trail = ctx.extras.get("audit_trail")
+    if trail is None:
+        trail = AuditTrail(
+            ctx.db, node_key(ctx.config), retention_days=ctx.config.audit_retention_days
+        )
+        ctx.extras["audit_trail"] = trail
+    checks = ctx.config.audit_checks
+    hops = ctx.config.trust_proxy_hops
+
+    @app.after_request
+    def _audit(response: Response) -> Response:
+        event = EVENTS.get(request.endpoint or "")
+        if event is None or request.method == "OPTIONS" or (event.check and not checks):
+            return response
+        try:
+            record = build_record(event, response, trail, hops)
+            if event.durable:
+                with outside_gate():  # waiting on the database: let other requests run
+                    trail.record(record, durable=True)
+            else:
+                trail.record(record)
+        except Exception:  # noqa: BLE001 - the answer stands; the failure is logged
+            log.exception(
+                "audit hook failed",
+                extra={"event": "audit.hook_error", "request_id": g.get("request_id")},
+            )
+        return response
+
+    return trail
+
+
+def close(ctx: NodeContext) -> None:
+    """Commit queued records (the API worker calls it when it stops)."""
+    trail = ctx.extras.get("audit_trail")
+    if trail is not None:
+        trail.close()
+
+
+def build_record(event: Event, response: Response, trail: AuditTrail, hops: int) -> Record:
+    body: dict[str, Any] = g.get("_json_body") or {}
+    identity = g.get("identity")
+    outcome, reason = "ok", None
+    if response.status_code >= 400:
+        answer = response.get_json(silent=True) or {}
+        outcome = str(answer.get("code") or response.status_code)[:64]
+        reason = answer.get("msg") if isinstance(answer.get("msg"), str) else None
+    detail: dict[str, Any] = {"status": response.status_code}
+    if event.name.startswith("admin."):
+        auth_type = "admin"
+        if reason:  # admin messages name no user: say why it was refused
+            detail["reason"] = reason[:MAX_DETAIL]
+        if event.name == "admin.restore" and isinstance(body.get("dump_path"), str):
+            detail["dump_path"] = body["dump_path"][:MAX_DETAIL]
+    elif identity is not None:
+        auth_type = identity.auth_type
+    else:
+        raw = body.get("auth_type", "google" if "keyshare" in event.name else None)
+        auth_type = raw if raw in AUTH_TYPES else ("invalid" if raw is not None else None)
+    user_auth_id = identity.user_auth_id if identity is not None else None
+    if user_auth_id is None and event.check and isinstance(body.get("user_auth_id"), str):
+        user_auth_id = body["user_auth_id"]  # /check names the user it asks about
+    return Record(
+        event=event.name,
+        outcome=outcome,
+        request_id=g.get("request_id"),
+        client=client_address(hops),
+        auth_type=auth_type,
+        user_ref=trail.key.user_ref(user_auth_id),
+        public_keys=public_keys(body, event.name.endswith("ed25519")),
+        detail=detail,
+    )
+
+
+def public_keys(body: dict[str, Any], ed25519_route: bool = False) -> tuple[str, ...]:
+    """``curve:hex`` of each public key in a v1 or v2 body; malformed ones as
+    ``curve:invalid`` (never their content)."""
+    found: list[str] = []
+    if "public_key" in body:
+        ed = ed25519_route or body.get("curve_type") == "ed25519"
+        curve = "ed25519" if ed else "secp256k1"
+        found.append(_key(curve, body.get("public_key")))
+    wallets = body.get("wallets")
+    if isinstance(wallets, dict):
+        for curve in CURVES:
+            value = wallets.get(curve)
+            if isinstance(value, dict):
+                value = value.get("public_key")
+            if value is not None:
+                found.append(_key(curve, value))
+    return tuple(found)
+
+
+def _key(curve: str, value: Any) -> str:
+    match = PUBLIC_KEY.match(value) if isinstance(value, str) else None
+    return f"{curve}:{match.group(1).lower()}" if match else f"{curve}:invalid"
+
+
+def client_address(hops: int) -> str:
+    """The client's address as the rate limiter sees it (ratelimit.client_key:
+    TRUST_PROXY_HOPS from the right of X-Forwarded-For), but exact: IPv6
+    addresses are not grouped by /56 here."""
+    address = request.remote_addr or "unknown"
+    if hops > 0:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+        chain.append(address)
+        address = chain[max(len(chain) - 1 - hops, 0)]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "invalid" if address != "unknown" else address  # a forged header, not an address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)

@@ -1,0 +1,243 @@
+"""Audit records: what one says, how it is sealed into the chain, and how a
+chain is checked.
+
+A record names an event (``keyshare.v1.get``, ``admin.restore`` ...), its
+outcome (``ok`` or the error code answered), the request id, the client
+address, the auth type, a keyed hash of the caller's ``user_auth_id`` (never
+the identity itself), the public keys concerned and, for admin events, a
+short reason. Shares, tokens, passwords and secrets have no field to go in.
+
+Each stored record carries a sequence number (contiguous, so a deleted
+record leaves a gap), the hash of the record before it, and its own hash:
+HMAC-SHA256 under a per-node key over all of that. The key is derived from
+the node's encryption secret, so someone who can write the table but does
+not hold the secret cannot re-seal an edited record, and replicas sharing a
+database (and its secret) share one chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+GENESIS = "0" * 64
+KEY_SALT = b"ksnode/audit/v1"
+KEY_ITERATIONS = 100_000
+USER_REF_HEX = 32  # 128 bits: no collisions in practice, shorter rows
+RETENTION_EVENT = "audit.retention"
+
+
+class AuditError(Exception):
+    """The audit trail cannot be written or read (message is safe to show)."""
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def format_time(at: dt.datetime) -> str:
+    """Microsecond UTC ISO time: what Postgres stores exactly, so a record
+    read back hashes to the same value."""
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Record:
+    event: str
+    outcome: str
+    at: dt.datetime = field(default_factory=utc_now)
+    request_id: str | None = None
+    client: str | None = None
+    auth_type: str | None = None
+    user_ref: str | None = None
+    public_keys: tuple[str, ...] = ()
+    detail: dict[str, Any] | None = None  # short strings and integers only
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A record in the chain, as stored."""
+
+    seq: int
+    record: Record
+    key_id: str
+    prev_hash: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as one JSON object (``audit find``/``export``, SIEM)."""
+        return {
+            "seq": self.seq,
+            **_fields(self.record),
+            "key_id": self.key_id,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+def _fields(record: Record) -> dict[str, Any]:
+    return {
+        "time": format_time(record.at),
+        "event": record.event,
+        "outcome": record.outcome,
+        "request_id": record.request_id,
+        "client": record.client,
+        "auth_type": record.auth_type,
+        "user_ref": record.user_ref,
+        "public_keys": list(record.public_keys),
+        "detail": record.detail,
+    }
+
+
+def canonical(seq: int, record: Record, key_id: str, prev_hash: str) -> bytes:
+    """The exact bytes a record's hash covers."""
+    payload = {"seq": seq, **_fields(record), "key_id": key_id, "prev_hash": prev_hash}
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+class AuditKey:
+    """The per-node key: seals records and hashes identities."""
+
+    def __init__(self, secret: str):
+        # Stretched like the share key: a weak secret must not let someone
+        # holding the trail guess it, then reverse the identity hashes.
+        self._key = hashlib.pbkdf2_hmac(
+            "sha256", secret.encode("utf-8"), KEY_SALT, KEY_ITERATIONS, 32
+        )
+        self.key_id = self._mac(b"key-id")[:8]
+
+    def __repr__(self) -> str:
+        return f"AuditKey(key_id={self.key_id})"
+
+    def _mac(self, data: bytes) -> str:
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+
+    def user_ref(self, user_auth_id: str | None) -> str | None:
+        """What the trail stores instead of a ``user_auth_id``."""
+        if user_auth_id is None:
+            return None
+        return self._mac(b"user\x00" + user_auth_id.encode("utf-8"))[:USER_REF_HEX]
+
+    def seal(self, seq: int, record: Record, prev_hash: str) -> Sealed:
+        digest = self._mac(canonical(seq, record, self.key_id, prev_hash))
+        return Sealed(seq, record, self.key_id, prev_hash, digest)
+
+    def intact(self, sealed: Sealed) -> bool:
+        expected = self._mac(canonical(sealed.seq, sealed.record, sealed.key_id, sealed.prev_hash))
+        return hmac.compare_digest(expected, sealed.hash)
+
+
+def seal_chain(
+    key: AuditKey, head: tuple[int, str] | None, records: Iterable[Record]
+) -> list[Sealed]:
+    """Seal ``records`` after ``head`` (the last stored seq and hash, or None)."""
+    seq, prev = head if head is not None else (0, GENESIS)
+    sealed = []
+    for record in records:
+        seq += 1
+        item = key.seal(seq, record, prev)
+        sealed.append(item)
+        prev = item.hash
+    return sealed
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: str  # "edited", "deleted", "chain", "other-key"
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_chain(key: AuditKey, records: Iterable[Sealed]) -> VerifyReport:
+    """Check ``records`` (in seq order): each seals to its hash, seqs are
+    contiguous, each points at the one before, and the trail starts where
+    the newest retention record says older ones were deleted (or at 1)."""
+    report = VerifyReport()
+    expected_start = 1
+    previous: Sealed | None = None
+    previous_ok = True
+    for item in records:
+        report.checked += 1
+        if report.first_seq is None:
+            report.first_seq = item.seq
+        if item.key_id != key.key_id:
+            report.problems.append(
+                Problem(
+                    item.seq,
+                    "other-key",
+                    f"record {item.seq} was sealed with key "
+                    f"{item.key_id}, not this node's {key.key_id}: cannot check it",
+                )
+            )
+            this_ok = False
+        elif not key.intact(item):
+            report.problems.append(
+                Problem(
+                    item.seq, "edited", f"record {item.seq} was edited (its hash does not match)"
+                )
+            )
+            this_ok = False
+        else:
+            this_ok = True
+        if previous is not None:
+            if item.seq != previous.seq + 1:
+                first, last = previous.seq + 1, item.seq - 1
+                missing = f"record {first}" if first == last else f"records {first}-{last}"
+                report.problems.append(
+                    Problem(
+                        first,
+                        "deleted",
+                        f"{missing} deleted (between {previous.seq} and {item.seq})",
+                    )
+                )
+            elif item.prev_hash != previous.hash and previous_ok and this_ok:
+                report.problems.append(
+                    Problem(
+                        item.seq,
+                        "chain",
+                        f"record {item.seq} does not follow record "
+                        f"{previous.seq} (one of them was replaced)",
+                    )
+                )
+        if this_ok and item.record.event == RETENTION_EVENT and item.record.detail:
+            through = item.record.detail.get("deleted_through")
+            if isinstance(through, int):
+                expected_start = max(expected_start, through + 1)
+        previous, previous_ok = item, this_ok
+    if report.first_seq is not None and report.first_seq > expected_start:
+        first, last = expected_start, report.first_seq - 1
+        missing = f"record {first}" if first == last else f"records {first}-{last}"
+        report.problems.insert(
+            0,
+            Problem(
+                first,
+                "deleted",
+                f"{missing} deleted from the start of the trail (not by retention)",
+            ),
+        )
+    if previous is not None:
+        report.last_seq, report.last_hash = previous.seq, previous.hash
+    return report
+
+
+def iter_json(records: Iterable[Sealed]) -> Iterator[str]:
+    for item in records:
+        yield json.dumps(item.as_json(), separators=(",", ":"), ensure_ascii=False)

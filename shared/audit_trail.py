@@ -1,0 +1,191 @@
+"""Writing the audit trail: durable events at once, reads in batches.
+
+``record(r, durable=True)`` (admin calls, registrations, reshares, restores,
+key rotation) returns only once the record is committed, so the caller
+answers after it. ``record(r)`` (share reads, checks) queues the record; a
+background thread commits the queue every ``FLUSH_SECONDS``, so a crash
+loses at most that much of reads. A durable write commits the queued reads
+first, so the trail keeps this process's order.
+
+When the database refuses a write, the records stay queued (at most
+``MAX_PENDING``; beyond that the oldest are dropped and counted) and are
+retried; a durable record is also written to the log at once, so an
+acknowledged admin action always leaves a trace. The same thread deletes
+records older than the retention period, leaving an ``audit.retention``
+record that says up to which seq it deleted, so ``audit verify`` can tell
+retention from tampering.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import asdict
+
+from shared.audit import RETENTION_EVENT, AuditKey, Record, Sealed, seal_chain, utc_now
+from shared.config import Config
+from shared.crypto import load_secret
+from shared.db import Database
+from shared.store import audit as store
+
+log = logging.getLogger("audit")
+
+FLUSH_SECONDS = 0.5  # at most this much of read records is lost on a crash
+MAX_PENDING = 100_000
+RETENTION_EVERY_SECONDS = 3600.0
+RETENTION_BATCH = 10_000
+
+
+class AuditTrail:
+    """The trail of one process (thread-safe)."""
+
+    def __init__(self, db: Database, key: AuditKey, *, retention_days: float = 90.0):
+        self.db = db
+        self.key = key
+        self.retention_days = retention_days
+        self._pending: deque[Record] = deque()
+        self._pending_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one append at a time keeps our order
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_retention = 0.0
+        self.dropped = 0
+        self.failures = 0
+
+    # -- recording ---------------------------------------------------------------
+    def record(self, record: Record, *, durable: bool = False) -> None:
+        if not durable:
+            with self._pending_lock:
+                if len(self._pending) >= MAX_PENDING:
+                    self._pending.popleft()
+                    self.dropped += 1
+                self._pending.append(record)
+            self._ensure_thread()
+            return
+        if not self._append([record]):
+            # Never an acknowledged action without a trace: the log has it now,
+            # the table will once the database takes it.
+            log.error(
+                "audit record not yet stored, kept for retry",
+                extra={"event": "audit.write_failed", "audit": _loggable(record)},
+            )
+            with self._pending_lock:
+                self._pending.append(record)
+            self._ensure_thread()
+
+    def flush(self) -> bool:
+        """Commit the queued records now; False if the database refused."""
+        return self._append([])
+
+    def _append(self, extra: list[Record]) -> bool:
+        with self._write_lock:
+            with self._pending_lock:
+                batch = list(self._pending)
+                self._pending.clear()
+            batch.extend(extra)
+            if not batch:
+                return True
+            try:
+                with self.db.transaction() as cur:
+                    store.append(cur, lambda head: seal_chain(self.key, head, batch))
+                return True
+            except Exception as exc:  # noqa: BLE001 - any failure: keep, retry, report
+                self.failures += 1
+                log.warning(
+                    "audit write failed",
+                    extra={"event": "audit.db_error", "error": type(exc).__name__},
+                )
+                with self._pending_lock:
+                    queued = batch[: len(batch) - len(extra)]
+                    self._pending.extendleft(reversed(queued))
+                return False
+
+    # -- background thread ---------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._pending_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="audit-flush", daemon=True
+                    )
+                    self._thread.start()
+
+    def start(self) -> AuditTrail:
+        self._ensure_thread()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self.flush()
+            if self.retention_days > 0 and time.monotonic() >= self._next_retention:
+                self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
+                try:
+                    self.apply_retention()
+                except Exception as exc:  # noqa: BLE001 - retried next hour
+                    log.warning(
+                        "audit retention failed",
+                        extra={"event": "audit.retention_failed", "error": type(exc).__name__},
+                    )
+
+    def close(self) -> None:
+        """Stop the thread and commit what is queued (on SIGTERM)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if not self.flush():
+            with self._pending_lock:
+                lost = len(self._pending)
+            log.error(
+                "audit records lost at shutdown: database unavailable",
+                extra={"event": "audit.lost", "records": lost},
+            )
+
+    # -- retention -------------------------------------------------------------------
+    def apply_retention(self, now: dt.datetime | None = None) -> int:
+        """Delete records older than the retention period; returns how many."""
+        cutoff = (now or utc_now()) - dt.timedelta(days=self.retention_days)
+        total = 0
+        while True:
+            with self._write_lock, self.db.transaction() as cur:
+                store.lock_chain(cur)
+                last = store.head(cur)
+                deleted, through = store.retention_cut(cur, cutoff, RETENTION_BATCH)
+                if deleted:
+                    marker = Record(
+                        RETENTION_EVENT,
+                        "ok",
+                        detail={"deleted": deleted, "deleted_through": through},
+                        client="local",
+                        auth_type="local",
+                    )
+                    store.insert(cur, seal_chain(self.key, last, [marker]))
+            total += deleted
+            if deleted < RETENTION_BATCH:
+                break
+        if total:
+            log.info(
+                "old audit records deleted", extra={"event": "audit.retention", "deleted": total}
+            )
+        return total
+
+
+def _loggable(record: Record) -> dict[str, object]:
+    fields = asdict(record)
+    fields["at"] = record.at.isoformat()
+    fields["public_keys"] = list(record.public_keys)
+    return fields
+
+
+def record_once(db: Database, key: AuditKey, record: Record) -> Sealed:
+    """Append one record now (command-line events); raises on failure."""
+    with db.transaction() as cur:
+        (sealed,) = store.append(cur, lambda head: seal_chain(key, head, [record]))
+    return sealed
+
+
+def node_key(config: Config) -> AuditKey:
+    """This node's audit key, derived from its encryption secret."""
+    return AuditKey(load_secret(config.effective_secret_path))

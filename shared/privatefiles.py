@@ -1,0 +1,93 @@
+"""Files only the node can read.
+
+Dumps hold every user's identity and encrypted share: they are written 0600
+in a 0700 folder (``private_dir``, ``create_private_file``; the safety dumps
+taken before a restore too). Log files are at most 0640. ``check_at_start``
+runs once when the node starts (``ksnode up`` and the other commands that
+prepare the folders): a dump folder or dump readable by others, or a log
+file others may read, is tightened, or — when the node does not own it —
+named in one warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+log = logging.getLogger("ksnode")
+
+DUMP_DIR_MODE = 0o700
+DUMP_FILE_MODE = 0o600
+LOG_FILE_MODE = 0o640
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` as 0700, or tighten it to 0700 if it is looser."""
+    path.mkdir(mode=DUMP_DIR_MODE, parents=True, exist_ok=True)
+    try:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, DUMP_DIR_MODE)
+    except PermissionError:
+        pass  # not ours: check_at_start has warned about it
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty 0600 file that a program (pg_dump) then fills: it
+    opens the existing file for writing, which keeps the mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DUMP_FILE_MODE)
+    os.close(fd)
+    os.chmod(path, DUMP_FILE_MODE)  # in case the file existed with another mode
+
+
+def _tighten(path: Path, allowed: int, target: int, fixed: list[str], refused: list[str]) -> None:
+    try:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+    except OSError:
+        return
+    if not mode & ~allowed & 0o777:
+        return
+    try:
+        os.chmod(path, mode & target)
+        fixed.append(path.name)
+    except OSError:
+        refused.append(str(path))
+
+
+def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
+    """Tighten what others may read in the dump and log folders; one
+    warning per kind of finding. Returns what was done (for tests)."""
+    fixed: list[str] = []
+    refused: list[str] = []
+    if dump_dir.is_dir():
+        _tighten(dump_dir, DUMP_DIR_MODE, DUMP_DIR_MODE, fixed, refused)
+        for entry in _files(dump_dir):
+            _tighten(entry, DUMP_FILE_MODE, DUMP_FILE_MODE, fixed, refused)
+    log_fixed: list[str] = []
+    for folder in (log_dir, log_dir / "supervisor"):
+        for entry in _files(folder):
+            _tighten(entry, LOG_FILE_MODE, LOG_FILE_MODE, log_fixed, refused)
+    if fixed:
+        log.warning(
+            "dump folder or dumps were readable by others; made private (0700/0600)",
+            extra={"event": "files.dumps_tightened", "folder": str(dump_dir), "files": fixed},
+        )
+    if log_fixed:
+        log.warning(
+            "log files were readable by others; set to 0640",
+            extra={"event": "files.logs_tightened", "folder": str(log_dir), "files": log_fixed},
+        )
+    if refused:
+        log.warning(
+            "files readable by others that the node cannot change: fix their owner or mode",
+            extra={"event": "files.not_private", "paths": refused},
+        )
+    return {"fixed": fixed + log_fixed, "refused": refused}
+
+
+def _files(folder: Path) -> list[Path]:
+    try:
+        return [entry for entry in folder.iterdir() if entry.is_file() and not entry.is_symlink()]
+    except OSError:
+        return []

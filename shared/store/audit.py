@@ -1,0 +1,142 @@
+"""``ksn_audit``: the audit trail's rows (shared/audit.py says what they mean).
+
+Appends are serialised across every process and node sharing the database by
+a transaction-scoped advisory lock: under it the head (last seq and hash) is
+read, the new records are sealed after it and inserted, and the commit
+releases the lock. Sealing needs the node's key, which only Python holds, so
+the caller passes a function that turns the head into sealed rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from psycopg2.extras import Json, execute_values
+
+from shared.audit import Record, Sealed
+
+AUDIT = "ksn_audit"  # kept here, not in tables.py: this family is only ours
+# "ksnaudit" in ASCII: one lock for the chain of the whole database.
+CHAIN_LOCK_KEY = 0x6B736E6175646974
+
+COLUMNS = (
+    "seq, at, event, outcome, request_id, client, auth_type, user_ref, public_keys, detail,"
+    " key_id, prev_hash, hash"
+)
+
+
+def lock_chain(cur) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_KEY,))
+
+
+def head(cur) -> tuple[int, str] | None:
+    cur.execute(f"SELECT seq, hash FROM {AUDIT} ORDER BY seq DESC LIMIT 1")
+    row = cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def insert(cur, rows: list[Sealed]) -> None:
+    values = [
+        (
+            item.seq,
+            item.record.at,
+            item.record.event,
+            item.record.outcome,
+            item.record.request_id,
+            item.record.client,
+            item.record.auth_type,
+            item.record.user_ref,
+            list(item.record.public_keys),
+            Json(item.record.detail) if item.record.detail is not None else None,
+            item.key_id,
+            item.prev_hash,
+            item.hash,
+        )
+        for item in rows
+    ]
+    execute_values(
+        cur,
+        f"INSERT INTO {AUDIT} ({COLUMNS}) VALUES %s",
+        values,
+        template="(%s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s, %s, %s, %s)",
+        page_size=1000,
+    )
+
+
+def append(cur, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list[Sealed]:
+    """Inside a transaction: lock the chain, seal after its head, insert."""
+    lock_chain(cur)
+    rows = seal(head(cur))
+    if rows:
+        insert(cur, rows)
+    return rows
+
+
+def retention_cut(cur, cutoff: dt.datetime, limit: int) -> tuple[int, int | None]:
+    """Inside a transaction holding the chain lock: delete up to ``limit``
+    records from the start of the trail up to the newest one older than
+    ``cutoff``; (count, highest seq deleted). Always a prefix by seq, so
+    what remains is still one unbroken chain."""
+    cur.execute(
+        f"WITH bound AS (SELECT max(seq) AS s FROM {AUDIT} WHERE at < %s),"
+        f" gone AS (DELETE FROM {AUDIT} WHERE seq IN (SELECT a.seq FROM {AUDIT} a, bound"
+        "  WHERE a.seq <= bound.s ORDER BY a.seq LIMIT %s) RETURNING seq)"
+        " SELECT count(*), max(seq) FROM gone",
+        (cutoff, limit),
+    )
+    count, through = cur.fetchone()
+    return int(count), through
+
+
+def _sealed(row: tuple[Any, ...]) -> Sealed:
+    seq, at, event, outcome, request_id, client, auth_type, user_ref, keys, detail = row[:10]
+    record = Record(
+        event=event,
+        outcome=outcome,
+        at=at,
+        request_id=request_id,
+        client=client,
+        auth_type=auth_type,
+        user_ref=user_ref,
+        public_keys=tuple(keys or ()),
+        detail=detail,
+    )
+    return Sealed(seq, record, row[10], row[11], row[12])
+
+
+def scan(conn, after_seq: int = 0, batch: int = 5000) -> Iterator[Sealed]:
+    """Every record after ``after_seq`` in seq order, read in pages inside
+    one repeatable-read transaction, so a long verify sees one consistent
+    trail while the node keeps appending. ``conn`` is a pooled (autocommit)
+    connection; the pool rolls the transaction back if the caller stops early."""
+    with conn.cursor() as cur:
+        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        last = after_seq
+        while True:
+            cur.execute(
+                f"SELECT {COLUMNS} FROM {AUDIT} WHERE seq > %s ORDER BY seq LIMIT %s",
+                (last, batch),
+            )
+            rows = cur.fetchall()
+            for row in rows:
+                yield _sealed(row)
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
+        cur.execute("ROLLBACK")
+
+
+def by_user(cur, user_ref: str, limit: int | None = None) -> list[Sealed]:
+    cur.execute(
+        f"SELECT {COLUMNS} FROM {AUDIT} WHERE user_ref = %s ORDER BY seq"
+        + (" LIMIT %s" if limit else ""),
+        (user_ref, limit) if limit else (user_ref,),
+    )
+    return [_sealed(row) for row in cur.fetchall()]
+
+
+def count(cur) -> int:
+    cur.execute(f"SELECT count(*) FROM {AUDIT}")
+    return int(cur.fetchone()[0])
