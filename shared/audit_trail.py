@@ -25,6 +25,8 @@ import time
 from collections import deque
 from dataclasses import asdict
 
+import psycopg2
+
 from shared.audit import RETENTION_EVENT, AuditKey, Record, Sealed, seal_chain, utc_now
 from shared.config import Config
 from shared.crypto import load_secret
@@ -77,7 +79,7 @@ class AuditTrail:
             self._ensure_thread()
 
     def flush(self) -> bool:
-        """Commit the queued records now; False if the database refused."""
+        """Commit the queued records now; False if some stay queued (database down)."""
         return self._append([])
 
     def _append(self, extra: list[Record]) -> bool:
@@ -92,6 +94,20 @@ class AuditTrail:
                 with self.db.transaction() as cur:
                     store.append(cur, lambda head: seal_chain(self.key, head, batch))
                 return True
+            except psycopg2.DataError as exc:
+                # The database refuses these rows themselves: retrying would
+                # block the trail for good. Keep them in the log instead.
+                self.failures += 1
+                for record in batch:
+                    log.error(
+                        "audit record refused by the database, kept in the log only",
+                        extra={
+                            "event": "audit.refused",
+                            "audit": _loggable(record),
+                            "error": type(exc).__name__,
+                        },
+                    )
+                return True  # nothing left to retry
             except Exception as exc:  # noqa: BLE001 - any failure: keep, retry, report
                 self.failures += 1
                 log.warning(

@@ -242,3 +242,10 @@ def test_keypair_rotation_and_cli_restore_are_recorded(env_for, config, db, modu
     assert rec["detail"]["dump_path"] == dump and rec["outcome"] == "ok"
     text = json.dumps(cli_records(db, "restore") + cli_records(db, "keypair.rotate"))
     assert not any(secret in text for secret in secrets)
+
+
+def test_a_nul_in_a_dump_path_is_stored_replaced(api, db, secrets):
+    r = api.post("/pg_dump/v1/restore", json={"password": PASSWORD, "dump_path": "a\u0000b.dump"})
+    assert r.status_code == 400
+    rec = one_record(db, r, secrets, event="admin.restore", outcome="DUMP_FILE_NOT_FOUND")
+    assert rec["detail"]["dump_path"] == "a\ufffdb.dump"

@@ -113,9 +113,9 @@ def build_record(event: Event, response: Response, trail: AuditTrail, hops: int)
     if event.name.startswith("admin."):
         auth_type = "admin"
         if reason:  # admin messages name no user: say why it was refused
-            detail["reason"] = reason[:MAX_DETAIL]
+            detail["reason"] = _text(reason)
         if event.name == "admin.restore" and isinstance(body.get("dump_path"), str):
-            detail["dump_path"] = body["dump_path"][:MAX_DETAIL]
+            detail["dump_path"] = _text(body["dump_path"])
     elif identity is not None:
         auth_type = identity.auth_type
     else:
@@ -134,6 +134,12 @@ def build_record(event: Event, response: Response, trail: AuditTrail, hops: int)
         public_keys=public_keys(body, event.name.endswith("ed25519")),
         detail=detail,
     )
+
+
+def _text(value: str) -> str:
+    """A client-supplied string, bounded and storable (Postgres text and
+    jsonb refuse NUL)."""
+    return value[:MAX_DETAIL].replace("\x00", "\ufffd")
 
 
 def public_keys(body: dict[str, Any], ed25519_route: bool = False) -> tuple[str, ...]:
@@ -165,11 +171,12 @@ def client_address(hops: int) -> str:
     TRUST_PROXY_HOPS from the right of X-Forwarded-For), but exact: IPv6
     addresses are not grouped by /56 here."""
     address = request.remote_addr or "unknown"
-    if hops > 0:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
-        chain.append(address)
-        address = chain[max(len(chain) - 1 - hops, 0)]
+    if hops == 0:  # the socket's peer: always an address, no need to parse it
+        return address[7:] if address.startswith("::ffff:") and "." in address else address
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+    chain.append(address)
+    address = chain[max(len(chain) - 1 - hops, 0)]
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

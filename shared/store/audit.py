@@ -10,12 +10,12 @@ the caller passes a function that turns the head into sealed rows.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from psycopg2.extras import Json, execute_values
-
-from shared.audit import Record, Sealed
+from shared.audit import Record, Sealed, format_time
 
 AUDIT = "ksn_audit"  # kept here, not in tables.py: this family is only ours
 # "ksnaudit" in ASCII: one lock for the chain of the whole database.
@@ -37,32 +37,48 @@ def head(cur) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
+def _copy_text(value: str | None) -> str:
+    """One field in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def _array(values: tuple[str, ...]) -> str:
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
 def insert(cur, rows: list[Sealed]) -> None:
-    values = [
-        (
-            item.seq,
-            item.record.at,
-            item.record.event,
-            item.record.outcome,
-            item.record.request_id,
-            item.record.client,
-            item.record.auth_type,
-            item.record.user_ref,
-            list(item.record.public_keys),
-            Json(item.record.detail) if item.record.detail is not None else None,
+    """COPY the rows in: a batch of a second's reads costs a few µs per row
+    (a multi-row INSERT costs about five times more Python time)."""
+    lines = []
+    for item in rows:
+        r = item.record
+        fields = (
+            str(item.seq),
+            format_time(r.at),
+            r.event,
+            r.outcome,
+            r.request_id,
+            r.client,
+            r.auth_type,
+            r.user_ref,
+            _array(r.public_keys),
+            json.dumps(r.detail, separators=(",", ":")) if r.detail is not None else None,
             item.key_id,
             item.prev_hash,
             item.hash,
         )
-        for item in rows
-    ]
-    execute_values(
-        cur,
-        f"INSERT INTO {AUDIT} ({COLUMNS}) VALUES %s",
-        values,
-        template="(%s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s, %s, %s, %s)",
-        page_size=1000,
-    )
+        lines.append("\t".join(_copy_text(f) for f in fields))
+    cur.copy_expert(f"COPY {AUDIT} ({COLUMNS}) FROM STDIN", io.StringIO("\n".join(lines) + "\n"))
 
 
 def append(cur, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list[Sealed]:

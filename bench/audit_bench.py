@@ -1,0 +1,170 @@
+"""v1 get throughput with the audit trail on and off, in one run.
+
+    python bench/audit_bench.py [--rounds 4] [--duration 8] [--concurrency 8] [--tool auto]
+
+Starts a temporary embedded Postgres and two API programs on the same
+database, one with ``AUDIT_ENABLED=true`` and one with ``false`` (same
+workers, same settings otherwise), seeds one Telegram user with a v1 wallet,
+then measures v1 get against each in alternating rounds (off, on, on, off,
+...) so drift on a shared machine hits both alike. Prints each round, the
+total of each side, the on/off ratio (target: at least 0.90), how many
+records the trail holds afterwards and whether `audit verify` passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from load import free_port, loader_for  # noqa: E402
+from telegram_login import bearer_header  # noqa: E402
+
+from shared.audit import verify_chain  # noqa: E402
+from shared.audit_trail import node_key  # noqa: E402
+from shared.config import load_config  # noqa: E402
+from shared.db import Database  # noqa: E402
+from shared.migrations import run_migrations  # noqa: E402
+from shared.pgserver import EmbeddedPostgres  # noqa: E402
+from shared.store import audit as store  # noqa: E402
+
+BOT_TOKEN = "123456:BENCH-bot-token"
+
+
+def start_api(env: dict[str, str], audit: bool) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    program = subprocess.Popen(
+        [sys.executable, "-m", "services.api"],
+        env={**env, "PORT": str(port), "AUDIT_ENABLED": "true" if audit else "false"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/status", timeout=1).status_code == 200:
+                return program, url
+        except requests.RequestException:
+            time.sleep(0.2)
+    program.kill()
+    raise SystemExit("the api program did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=4, help="measurements per side")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--tool", choices=["auto", "ab", "python"], default="auto")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ksnode-audit-bench-") as tmp:
+        root = Path(tmp)
+        os.chmod(root, 0o755)  # the embedded Postgres may run as another user
+        server = EmbeddedPostgres(root / "pg" / "pg_data")
+        running = server.start()
+        programs: list[subprocess.Popen] = []
+        try:
+            server.create_database("bench")
+            secret = root / "secret.txt"
+            secret.write_text("bench-secret")
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AUDIT_"))}
+            env.update(
+                {
+                    "DB_HOST": running.host,
+                    "DB_PORT": str(running.port),
+                    "DB_NAME": "bench",
+                    "ENCRYPTION_SECRET_PATH": str(secret),
+                    "KSNODE_HOME": str(root / "home"),
+                    "LOG_DIR": str(root / "logs"),
+                    "HOST": "127.0.0.1",
+                    "RATE_LIMIT_PER_MINUTE": "0",
+                    "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+                    "LOG_LEVEL": "warning",
+                    "ADMIN_PASSWORD": "bench",
+                }
+            )
+            config = load_config(env)
+            run_migrations(config)
+            off, off_url = start_api(env, audit=False)
+            on, on_url = start_api(env, audit=True)
+            programs += [off, on]
+            user = str(int(time.time() * 1000))
+            headers = {"Authorization": bearer_header(user, BOT_TOKEN)}
+            public = "02" + os.urandom(32).hex()
+            body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": public}
+            r = requests.post(
+                on_url + "/keyshare/v1/register",
+                json={**body, "share": os.urandom(64).hex()},
+                headers=headers,
+                timeout=10,
+            )
+            r.raise_for_status()
+            scenario = {
+                "name": "v1 get",
+                "method": "POST",
+                "path": "/keyshare/v1/",
+                "body": json.dumps(body),
+                "auth": True,
+                "register": False,
+            }
+            load = loader_for(args.tool, scenario)
+            for url in (off_url, on_url):  # warm-up: pools, prepared statements
+                load(url, scenario, headers, args.concurrency, 2)
+            totals = {"off": [0.0, 0.0], "on": [0.0, 0.0]}  # requests, seconds
+            print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s per round")
+            for i in range(args.rounds * 2):
+                side = ("off", "on", "on", "off")[i % 4]
+                stats = load(
+                    off_url if side == "off" else on_url,
+                    scenario,
+                    headers,
+                    args.concurrency,
+                    args.duration,
+                )
+                totals[side][0] += stats["rps"] * args.duration
+                totals[side][1] += args.duration
+                print(
+                    f"  trail {side:<3} {stats['rps']:8.0f} req/s  p50 {stats['p50_ms']:6.2f} ms  "
+                    f"p99 {stats['p99_ms']:6.2f} ms  errors {stats['errors']}  ({stats['tool']})",
+                    flush=True,
+                )
+            rps = {side: n / s for side, (n, s) in totals.items()}
+            time.sleep(1.5)  # let the last batch of read records commit
+            db = Database(config, maxconn=2)
+            with db.cursor() as cur:
+                records = store.count(cur)
+            with db.connection() as conn:
+                report = verify_chain(node_key(config), store.scan(conn))
+            db.close()
+        finally:
+            for program in programs:
+                program.send_signal(signal.SIGTERM)
+                program.wait(30)
+            server.stop()
+    print(
+        f"\ntrail off {rps['off']:.0f} req/s, trail on {rps['on']:.0f} req/s: "
+        f"on/off = {rps['on'] / rps['off']:.3f} (target >= 0.90)"
+    )
+    print(f"audit records: {records}; audit verify: {'intact' if report.ok else report.problems}")
+    print(
+        f"cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.2f} (other work skews figures)"
+    )
+
+
+if __name__ == "__main__":
+    main()
