@@ -65,6 +65,25 @@ def start_api(env: dict[str, str], audit: bool) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the api program did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children (the API workers, or
+    Postgres's backends)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=4, help="measurements per side")
@@ -126,9 +145,13 @@ def main() -> None:
             for url in (off_url, on_url):  # warm-up: pools, prepared statements
                 load(url, scenario, headers, args.concurrency, 2)
             totals = {"off": [0.0, 0.0], "on": [0.0, 0.0]}  # requests, seconds
+            cpu = {"off": [0.0, 0.0], "on": [0.0, 0.0]}  # api CPU s, postgres CPU s
+            postmaster = int((root / "pg" / "pg_data" / "postmaster.pid").read_text().split()[0])
             print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s per round")
             for i in range(args.rounds * 2):
                 side = ("off", "on", "on", "off")[i % 4]
+                program = off if side == "off" else on
+                api_cpu, pg_cpu = cpu_seconds(program.pid), cpu_seconds(postmaster)
                 stats = load(
                     off_url if side == "off" else on_url,
                     scenario,
@@ -136,6 +159,8 @@ def main() -> None:
                     args.concurrency,
                     args.duration,
                 )
+                cpu[side][0] += cpu_seconds(program.pid) - api_cpu
+                cpu[side][1] += cpu_seconds(postmaster) - pg_cpu
                 totals[side][0] += stats["rps"] * args.duration
                 totals[side][1] += args.duration
                 print(
@@ -159,6 +184,18 @@ def main() -> None:
     print(
         f"\ntrail off {rps['off']:.0f} req/s, trail on {rps['on']:.0f} req/s: "
         f"on/off = {rps['on'] / rps['off']:.3f} (target >= 0.90)"
+    )
+    for side in ("off", "on"):
+        n = totals[side][0]
+        print(
+            f"CPU per request, trail {side:<3}: api {cpu[side][0] / n * 1e6:5.0f} us, "
+            f"postgres {cpu[side][1] / n * 1e6:5.0f} us, "
+            f"together {(cpu[side][0] + cpu[side][1]) / n * 1e6:5.0f} us"
+        )
+    both = {side: (cpu[side][0] + cpu[side][1]) / totals[side][0] for side in cpu}
+    print(
+        f"CPU-bound on/off (what an idle machine's throughput ratio follows): "
+        f"{both['off'] / both['on']:.3f}"
     )
     print(f"audit records: {records}; audit verify: {'intact' if report.ok else report.problems}")
     print(
