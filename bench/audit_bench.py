@@ -89,7 +89,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="measurements per side")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--tool", choices=["auto", "ab", "python"], default="auto")
+    parser.add_argument("--tool", choices=["auto", "ab", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--route",
+        choices=["get", "register"],
+        default="get",
+        help="v1 get (the target) or v1 register (a record committed before each answer)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ksnode-audit-bench-") as tmp:
         root = Path(tmp)
@@ -134,12 +140,12 @@ def main() -> None:
             )
             r.raise_for_status()
             scenario = {
-                "name": "v1 get",
+                "name": f"v1 {args.route}",
                 "method": "POST",
-                "path": "/keyshare/v1/",
+                "path": "/keyshare/v1/" if args.route == "get" else "/keyshare/v1/register",
                 "body": json.dumps(body),
                 "auth": True,
-                "register": False,
+                "register": args.route == "register",
             }
             load = loader_for(args.tool, scenario)
             for url in (off_url, on_url):  # warm-up: pools, prepared statements
@@ -147,7 +153,9 @@ def main() -> None:
             totals = {"off": [0.0, 0.0], "on": [0.0, 0.0]}  # requests, seconds
             cpu = {"off": [0.0, 0.0], "on": [0.0, 0.0]}  # api CPU s, postgres CPU s
             postmaster = int((root / "pg" / "pg_data" / "postmaster.pid").read_text().split()[0])
-            print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s per round")
+            print(
+                f"v1 {args.route}, concurrency {args.concurrency}, {args.duration:.0f} s per round"
+            )
             for i in range(args.rounds * 2):
                 side = ("off", "on", "on", "off")[i % 4]
                 program = off if side == "off" else on

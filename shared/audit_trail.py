@@ -54,70 +54,78 @@ class AuditTrail:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_retention = 0.0
+        self._enqueued = 0  # records ever queued
+        self._committed = 0  # every record up to this count is stored (or was dropped)
         self.dropped = 0
         self.failures = 0
 
     # -- recording ---------------------------------------------------------------
     def record(self, record: Record, *, durable: bool = False) -> None:
-        if not durable:
-            with self._pending_lock:
-                if len(self._pending) >= MAX_PENDING:
-                    self._pending.popleft()
-                    self.dropped += 1
-                self._pending.append(record)
-            self._ensure_thread()
-            return
-        if not self._append([record]):
+        with self._pending_lock:
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.popleft()
+                self.dropped += 1
+            self._pending.append(record)
+            self._enqueued += 1
+            ticket = self._enqueued
+        if durable and not self._commit_through(ticket):
             # Never an acknowledged action without a trace: the log has it now,
-            # the table will once the database takes it.
+            # the table will once the database takes it (it stays queued).
             log.error(
                 "audit record not yet stored, kept for retry",
                 extra={"event": "audit.write_failed", "audit": _loggable(record)},
             )
-            with self._pending_lock:
-                self._pending.append(record)
-            self._ensure_thread()
+        self._ensure_thread()
 
     def flush(self) -> bool:
         """Commit the queued records now; False if some stay queued (database down)."""
-        return self._append([])
-
-    def _append(self, extra: list[Record]) -> bool:
         with self._write_lock:
-            with self._pending_lock:
-                batch = list(self._pending)
-                self._pending.clear()
-            batch.extend(extra)
-            if not batch:
+            return self._append()
+
+    def _commit_through(self, ticket: int) -> bool:
+        """Commit every record up to the ``ticket``-th queued. Records queued
+        by other threads meanwhile go in the same transaction (group commit):
+        a thread that finds its record already committed returns at once."""
+        with self._write_lock:
+            if self._committed >= ticket:
                 return True
-            try:
-                with self.db.transaction() as cur:
-                    store.append(cur, lambda head: seal_chain(self.key, head, batch))
-                return True
-            except psycopg2.DataError as exc:
-                # The database refuses these rows themselves: retrying would
-                # block the trail for good. Keep them in the log instead.
-                self.failures += 1
-                for record in batch:
-                    log.error(
-                        "audit record refused by the database, kept in the log only",
-                        extra={
-                            "event": "audit.refused",
-                            "audit": _loggable(record),
-                            "error": type(exc).__name__,
-                        },
-                    )
-                return True  # nothing left to retry
-            except Exception as exc:  # noqa: BLE001 - any failure: keep, retry, report
-                self.failures += 1
-                log.warning(
-                    "audit write failed",
-                    extra={"event": "audit.db_error", "error": type(exc).__name__},
+            return self._append()
+
+    def _append(self) -> bool:
+        """Commit the whole queue in one transaction (caller holds _write_lock)."""
+        with self._pending_lock:
+            batch = list(self._pending)
+            self._pending.clear()
+            upto = self._enqueued
+        if not batch:
+            self._committed = upto
+            return True
+        try:
+            with self.db.connection() as conn:
+                store.append(conn, lambda head: seal_chain(self.key, head, batch))
+        except psycopg2.DataError as exc:
+            # The database refuses these rows themselves: retrying would
+            # block the trail for good. Keep them in the log instead.
+            self.failures += 1
+            for record in batch:
+                log.error(
+                    "audit record refused by the database, kept in the log only",
+                    extra={
+                        "event": "audit.refused",
+                        "audit": _loggable(record),
+                        "error": type(exc).__name__,
+                    },
                 )
-                with self._pending_lock:
-                    queued = batch[: len(batch) - len(extra)]
-                    self._pending.extendleft(reversed(queued))
-                return False
+        except Exception as exc:  # noqa: BLE001 - any failure: keep, retry, report
+            self.failures += 1
+            log.warning(
+                "audit write failed", extra={"event": "audit.db_error", "error": type(exc).__name__}
+            )
+            with self._pending_lock:
+                self._pending.extendleft(reversed(batch))
+            return False
+        self._committed = upto
+        return True
 
     # -- background thread ---------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -197,8 +205,8 @@ def _loggable(record: Record) -> dict[str, object]:
 
 def record_once(db: Database, key: AuditKey, record: Record) -> Sealed:
     """Append one record now (command-line events); raises on failure."""
-    with db.transaction() as cur:
-        (sealed,) = store.append(cur, lambda head: seal_chain(key, head, [record]))
+    with db.connection() as conn:
+        (sealed,) = store.append(conn, lambda head: seal_chain(key, head, [record]))
     return sealed
 
 

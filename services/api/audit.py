@@ -6,7 +6,7 @@ records it from what the request left behind: the route, the status and
 error code, ``g.identity`` (set by ``authenticate()``), the public keys of
 the parsed body and the client address. Admin and write events are
 committed before the response leaves (the function runs before Flask hands
-the response to the server); reads and checks are batched
+the response to the server); reads, checks and refused writes are batched
 (shared/audit_trail.py). Only chosen fields are copied: a body's share,
 a token or a password has no way in.
 """
@@ -32,7 +32,7 @@ log = logging.getLogger("audit")
 @dataclass(frozen=True)
 class Event:
     name: str
-    durable: bool  # committed before the answer (admin and writes)
+    durable: bool  # committed before the answer (admin calls; writes that succeeded)
     check: bool = False  # recorded only with AUDIT_CHECKS=true
 
 
@@ -79,7 +79,10 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
             return response
         try:
             record = build_record(event, response, trail, hops)
-            if event.durable:
+            # Every admin call, and every write that happened, is stored before
+            # the answer; a refused write changed nothing and is batched like
+            # a read (a flood of bad registrations must not queue on the chain).
+            if event.durable and (record.outcome == "ok" or event.name.startswith("admin.")):
                 with outside_gate():  # waiting on the database: let other requests run
                     trail.record(record, durable=True)
             else:

@@ -81,13 +81,52 @@ def insert(cur, rows: list[Sealed]) -> None:
     cur.copy_expert(f"COPY {AUDIT} ({COLUMNS}) FROM STDIN", io.StringIO("\n".join(lines) + "\n"))
 
 
-def append(cur, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list[Sealed]:
-    """Inside a transaction: lock the chain, seal after its head, insert."""
-    lock_chain(cur)
-    rows = seal(head(cur))
-    if rows:
-        insert(cur, rows)
+SMALL_BATCH = 20  # up to this many rows go in with the COMMIT in one round trip
+
+
+def append(conn, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list[Sealed]:
+    """Lock the chain, seal after its head, insert, commit: two round trips
+    on a pooled (autocommit) connection, so the lock is held briefly. On an
+    error the pool rolls the transaction back."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "BEGIN; SELECT pg_advisory_xact_lock(%s);"
+            f" SELECT seq, hash FROM {AUDIT} ORDER BY seq DESC LIMIT 1",
+            (CHAIN_LOCK_KEY,),
+        )
+        row = cur.fetchone()
+        rows = seal((row[0], row[1]) if row else None)
+        if len(rows) > SMALL_BATCH:
+            insert(cur, rows)
+            cur.execute("COMMIT")
+        elif rows:
+            values = ",".join(cur.mogrify(VALUES, _values(item)).decode() for item in rows)
+            cur.execute(f"INSERT INTO {AUDIT} ({COLUMNS}) VALUES {values}; COMMIT")
+        else:
+            cur.execute("COMMIT")
     return rows
+
+
+VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s, %s, %s)"
+
+
+def _values(item: Sealed) -> tuple[Any, ...]:
+    r = item.record
+    return (
+        item.seq,
+        r.at,
+        r.event,
+        r.outcome,
+        r.request_id,
+        r.client,
+        r.auth_type,
+        r.user_ref,
+        list(r.public_keys),
+        json.dumps(r.detail, separators=(",", ":")) if r.detail is not None else None,
+        item.key_id,
+        item.prev_hash,
+        item.hash,
+    )
 
 
 def retention_cut(cur, cutoff: dt.datetime, limit: int) -> tuple[int, int | None]:
