@@ -112,7 +112,8 @@ def build_record(event: Event, response: Response, trail: AuditTrail, hops: int)
         answer = response.get_json(silent=True) or {}
         outcome = str(answer.get("code") or response.status_code)[:64]
         reason = answer.get("msg") if isinstance(answer.get("msg"), str) else None
-    detail: dict[str, Any] = {"status": response.status_code}
+    # The status only when it says more than "ok" does.
+    detail: dict[str, Any] = {} if response.status_code == 200 else {"status": response.status_code}
     if event.name.startswith("admin."):
         auth_type = "admin"
         if reason:  # admin messages name no user: say why it was refused
@@ -135,7 +136,7 @@ def build_record(event: Event, response: Response, trail: AuditTrail, hops: int)
         auth_type=auth_type,
         user_ref=trail.key.user_ref(user_auth_id),
         public_keys=public_keys(body, event.name.endswith("ed25519")),
-        detail=detail,
+        detail=detail or None,
     )
 
 
