@@ -204,3 +204,26 @@ def test_records_survive_an_api_restart(env, db, key, tmp_path):
     assert len(warnings) == 2  # once per start, not once per worker
     assert warnings[0]["level"] == "warning"
     assert warnings[0]["message"] == "admin routes are disabled: ADMIN_PASSWORD is not set"
+
+
+def test_a_durable_record_the_database_refuses_is_logged_and_stored_later(config, db, key, caplog):
+    """Database unreachable: the record goes to the log at once, stays
+    queued, and reaches the table in order once the database answers."""
+    from dataclasses import replace
+
+    from shared.db import Database
+
+    execute(db, f"DELETE FROM {store.AUDIT}")
+    down = Database(replace(config, db_port=free_port()), maxconn=1, acquire_timeout=1)
+    trail = AuditTrail(down, key)
+    trail.record(read(None, 1))
+    with caplog.at_level("ERROR", logger="audit"):
+        trail.record(Record("admin.restore", "ok", request_id="r-admin"), durable=True)
+    (logged,) = [r for r in caplog.records if r.event == "audit.write_failed"]
+    assert logged.audit["event"] == "admin.restore" and logged.audit["request_id"] == "r-admin"
+    assert all_records(db) == []
+    trail.db = db  # the database is back
+    assert trail.flush()
+    assert [s.record.request_id for s in all_records(db)] == ["r-1", "r-admin"]
+    trail._stop.set()
+    down.close()
