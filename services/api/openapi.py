@@ -238,7 +238,7 @@ def _paths() -> dict[str, Any]:
                     }
                 )
             ),
-            ("UNAUTHORIZED", "PG_DUMP_FAILED", "BACKUP_TIMEOUT"),
+            ("UNAUTHORIZED", "ADMIN_DISABLED", "PG_DUMP_FAILED", "BACKUP_TIMEOUT"),
             auth=False,
             tag=admin,
         ),
@@ -251,6 +251,7 @@ def _paths() -> dict[str, Any]:
             ok_response(obj({"dump_path": {"type": "string"}})),
             (
                 "UNAUTHORIZED",
+                "ADMIN_DISABLED",
                 "INVALID_DUMP_PATH",
                 "DUMP_FILE_NOT_FOUND",
                 "INVALID_DUMP_FILE",
