@@ -46,7 +46,9 @@ def format_time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(frozen=True)
+# slots, not frozen: a frozen dataclass costs ~2 µs to build, a slotted one
+# ~0.2 µs, and one is built for every share read. Treat them as read-only.
+@dataclass(slots=True)
 class Record:
     event: str
     outcome: str
@@ -59,7 +61,7 @@ class Record:
     detail: dict[str, Any] | None = None  # short strings and integers only
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Sealed:
     """A record in the chain, as stored."""
 
@@ -68,6 +70,7 @@ class Sealed:
     key_id: str
     prev_hash: str
     hash: str
+    text: str = ""  # row_text(), when sealed here (what COPY sends)
 
     def as_json(self) -> dict[str, Any]:
         """The record as one JSON object (``audit find``/``export``, SIEM)."""
@@ -94,32 +97,40 @@ def _fields(record: Record) -> dict[str, Any]:
     }
 
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-ONE_MICROSECOND = dt.timedelta(microseconds=1)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+NULL = "\\N"
 
 
-def canonical(seq: int, record: Record, key_id: str, prev_hash: str) -> bytes:
-    """The exact bytes a record's hash covers: every field in a fixed order
-    (a list, so no key sorting on the hot path), time as whole microseconds
-    since 1970 (exact however Postgres hands the timestamp back)."""
-    return _ENCODER.encode(
-        [
-            1,  # layout version
-            seq,
-            (record.at - EPOCH) // ONE_MICROSECOND,
-            record.event,
-            record.outcome,
-            record.request_id,
-            record.client,
-            record.auth_type,
-            record.user_ref,
-            list(record.public_keys),
-            record.detail,
-            key_id,
-            prev_hash,
-        ]
-    ).encode()
+def copy_text(value: str | None) -> str:
+    """One field in Postgres COPY text format (NULL as ``\\N``)."""
+    if value is None:
+        return NULL
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def copy_array(values: tuple[str, ...] | list[str]) -> str:
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return copy_text("{" + ",".join(f'"{v}"' for v in quoted) + "}")
+
+
+def row_text(seq: int, record: Record, key_id: str, prev_hash: str) -> str:
+    """A record as one line of COPY text without its hash: the exact text
+    the hash covers, and what the table receives (one serialisation for
+    both keeps a share read's record cheap). ``record.at`` is UTC."""
+    r = record
+    detail = NULL if r.detail is None else copy_text(_ENCODER.encode(r.detail))
+    return (
+        f"{seq}\t{r.at.isoformat()}\t{copy_text(r.event)}\t{copy_text(r.outcome)}"
+        f"\t{copy_text(r.request_id)}\t{copy_text(r.client)}\t{copy_text(r.auth_type)}"
+        f"\t{copy_text(r.user_ref)}\t{copy_array(r.public_keys)}\t{detail}\t{key_id}\t{prev_hash}"
+    )
 
 
 class AuditKey:
@@ -131,27 +142,41 @@ class AuditKey:
         self._key = hashlib.pbkdf2_hmac(
             "sha256", secret.encode("utf-8"), KEY_SALT, KEY_ITERATIONS, 32
         )
+        # HMAC-SHA256 with its two keyed states computed once: copying them
+        # costs far less than hmac.digest() setting the key up on every call.
+        block = self._key.ljust(64, b"\x00")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
         self.key_id = self._mac(b"key-id")[:8]
 
     def __repr__(self) -> str:
         return f"AuditKey(key_id={self.key_id})"
 
     def _mac(self, data: bytes) -> str:
-        return hmac.digest(self._key, data, "sha256").hex()  # one-shot, in C
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def user_ref(self, user_auth_id: str | None) -> str | None:
         """What the trail stores instead of a ``user_auth_id``."""
         if user_auth_id is None:
             return None
-        return self._mac(b"user\x00" + user_auth_id.encode("utf-8"))[:USER_REF_HEX]
+        return self._mac(b"user\x00" + _bytes(user_auth_id))[:USER_REF_HEX]
 
     def seal(self, seq: int, record: Record, prev_hash: str) -> Sealed:
-        digest = self._mac(canonical(seq, record, self.key_id, prev_hash))
-        return Sealed(seq, record, self.key_id, prev_hash, digest)
+        text = row_text(seq, record, self.key_id, prev_hash)
+        return Sealed(seq, record, self.key_id, prev_hash, self._mac(_bytes(text)), text)
 
     def intact(self, sealed: Sealed) -> bool:
-        expected = self._mac(canonical(sealed.seq, sealed.record, sealed.key_id, sealed.prev_hash))
-        return hmac.compare_digest(expected, sealed.hash)
+        text = row_text(sealed.seq, sealed.record, sealed.key_id, sealed.prev_hash)
+        return hmac.compare_digest(self._mac(_bytes(text)), sealed.hash)
+
+
+def _bytes(text: str) -> bytes:
+    # surrogatepass: a hostile identity with a lone surrogate still hashes
+    return text.encode("utf-8", "surrogatepass")
 
 
 def seal_chain(

@@ -23,7 +23,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import psycopg2
 
@@ -44,9 +46,19 @@ RETENTION_BATCH = 10_000
 class AuditTrail:
     """The trail of one process (thread-safe)."""
 
-    def __init__(self, db: Database, key: AuditKey, *, retention_days: float = 90.0):
+    def __init__(
+        self,
+        db: Database,
+        key: AuditKey,
+        *,
+        retention_days: float = 90.0,
+        builder: Callable[[Any], Record] | None = None,
+    ):
         self.db = db
         self.key = key
+        # Turns what a caller queued (anything but a Record) into a Record, in
+        # this trail's thread: the API queues a read's raw facts, cheaply.
+        self.builder = builder
         self.retention_days = retention_days
         self._pending: deque[Record] = deque()
         self._pending_lock = threading.Lock()
@@ -60,7 +72,16 @@ class AuditTrail:
         self.failures = 0
 
     # -- recording ---------------------------------------------------------------
-    def record(self, record: Record, *, durable: bool = False) -> None:
+    def build(self, item: Any) -> Record:
+        if isinstance(item, Record):
+            return item
+        if self.builder is None:
+            raise TypeError("this trail only takes Record objects")
+        return self.builder(item)
+
+    def record(self, record: Any, *, durable: bool = False) -> None:
+        """Queue ``record`` (a Record, or what ``builder`` takes); with
+        ``durable`` (a Record), return once it is committed."""
         with self._pending_lock:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.popleft()
@@ -94,28 +115,23 @@ class AuditTrail:
     def _append(self) -> bool:
         """Commit the whole queue in one transaction (caller holds _write_lock)."""
         with self._pending_lock:
-            batch = list(self._pending)
+            queued = list(self._pending)
             self._pending.clear()
             upto = self._enqueued
-        if not batch:
+        if not queued:
             self._committed = upto
             return True
+        batch = self._built(queued)
         try:
             with self.db.connection() as conn:
                 store.append(conn, lambda head: seal_chain(self.key, head, batch))
-        except psycopg2.DataError as exc:
-            # The database refuses these rows themselves: retrying would
-            # block the trail for good. Keep them in the log instead.
+        except psycopg2.DataError:
+            # The database refuses a row itself (text it cannot store):
+            # retrying the batch would block the trail for good. Store the
+            # others one by one; the refused one is kept in the log only.
             self.failures += 1
-            for record in batch:
-                log.error(
-                    "audit record refused by the database, kept in the log only",
-                    extra={
-                        "event": "audit.refused",
-                        "audit": _loggable(record),
-                        "error": type(exc).__name__,
-                    },
-                )
+            if not self._append_one_by_one(batch):
+                return False
         except Exception as exc:  # noqa: BLE001 - any failure: keep, retry, report
             self.failures += 1
             log.warning(
@@ -126,6 +142,36 @@ class AuditTrail:
             return False
         self._committed = upto
         return True
+
+    def _append_one_by_one(self, batch: list[Record]) -> bool:
+        for index, record in enumerate(batch):
+            try:
+                with self.db.connection() as conn:
+                    store.append(conn, lambda head, r=record: seal_chain(self.key, head, [r]))
+            except psycopg2.DataError as exc:
+                log.error(
+                    "audit record refused by the database, kept in the log only",
+                    extra={
+                        "event": "audit.refused",
+                        "audit": _loggable(record),
+                        "error": type(exc).__name__,
+                    },
+                )
+            except Exception:  # noqa: BLE001 - the database went away: retry the rest later
+                with self._pending_lock:
+                    self._pending.extendleft(reversed(batch[index:]))
+                return False
+        return True
+
+    def _built(self, queued: list[Any]) -> list[Record]:
+        batch = []
+        for item in queued:
+            try:
+                batch.append(self.build(item))
+            except Exception:  # noqa: BLE001 - one bad item must not stop the trail
+                self.dropped += 1
+                log.exception("audit record could not be built", extra={"event": "audit.bug"})
+        return batch
 
     # -- background thread ---------------------------------------------------------
     def _ensure_thread(self) -> None:
