@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -53,12 +54,16 @@ class AuditTrail:
         *,
         retention_days: float = 90.0,
         builder: Callable[[Any], Record] | None = None,
+        cpu_section: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ):
         self.db = db
         self.key = key
         # Turns what a caller queued (anything but a Record) into a Record, in
         # this trail's thread: the API queues a read's raw facts, cheaply.
         self.builder = builder
+        # Wraps the thread's Python work on a batch (the API passes its gate,
+        # so a batch runs between requests instead of contending with one).
+        self.cpu_section = cpu_section
         self.retention_days = retention_days
         self._pending: deque[Record] = deque()
         self._pending_lock = threading.Lock()
@@ -121,10 +126,11 @@ class AuditTrail:
         if not queued:
             self._committed = upto
             return True
-        batch = self._built(queued)
+        with self.cpu_section():
+            batch = self._built(queued)
         try:
             with self.db.connection() as conn:
-                store.append(conn, lambda head: seal_chain(self.key, head, batch))
+                store.append(conn, lambda head: self._seal(head, batch))
         except psycopg2.DataError:
             # The database refuses a row itself (text it cannot store):
             # retrying the batch would block the trail for good. Store the
@@ -142,6 +148,10 @@ class AuditTrail:
             return False
         self._committed = upto
         return True
+
+    def _seal(self, head: tuple[int, str] | None, batch: list[Record]) -> list[Sealed]:
+        with self.cpu_section():
+            return seal_chain(self.key, head, batch)
 
     def _append_one_by_one(self, batch: list[Record]) -> bool:
         for index, record in enumerate(batch):

@@ -24,7 +24,7 @@ from flask import Flask, Response, g, request
 
 from services.api.auth.bearer import Identity
 from services.api.context import NodeContext
-from services.api.gate import outside_gate
+from services.api.gate import inside_gate, outside_gate
 from shared.audit import AuditKey, Record, utc_now
 from shared.audit_trail import AuditTrail, node_key
 
@@ -94,6 +94,7 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
             key,
             retention_days=ctx.config.audit_retention_days,
             builder=lambda seen: build_record(seen, key, hops),
+            cpu_section=inside_gate,
         )
         ctx.extras["audit_trail"] = trail
     checks = ctx.config.audit_checks

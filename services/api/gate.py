@@ -52,3 +52,20 @@ def outside_gate() -> Iterator[None]:
     finally:
         _gate.acquire()
         _holding.value = True
+
+
+@contextmanager
+def inside_gate() -> Iterator[None]:
+    """Run a background thread's Python work between requests rather than
+    interleaved with one (the audit trail's batches): threads contending
+    for the GIL cost more than the work. A no-op for a thread that already
+    holds the gate."""
+    if getattr(_holding, "value", False):
+        yield
+        return
+    with _gate:
+        _holding.value = True
+        try:
+            yield
+        finally:
+            _holding.value = False
