@@ -5,7 +5,7 @@
 * ``table``: the ``ksn_audit`` table as ksnode writes it (shared/audit_trail.py:
   advisory lock, read the head, seal, insert, commit), in a temporary
   embedded Postgres (synchronous_commit on, its default).
-* ``files``: append-only JSON lines in a folder (what LOG_DIR would hold), a
+* ``files``: append-only chained lines (the table's text form) in a folder (what LOG_DIR would hold), a
   faithful sketch of the alternative: an exclusive flock per append so the
   API's worker processes share one chain, the head read back from the file's
   tail when another process wrote last, O_APPEND writes, fsync for a durable
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import os
 import statistics
 import sys
@@ -69,16 +68,15 @@ class FileTrail:
             return None
         with self.path.open("rb") as handle:  # another process wrote last: read its tail
             handle.seek(max(0, size - 4096))
-            last = json.loads(handle.read().splitlines()[-1])
-        return last["seq"], last["hash"]
+            last = handle.read().decode().splitlines()[-1].split("\t")
+        return int(last[0]), last[-1]
 
     def append(self, records: list[Record], *, durable: bool) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             sealed = seal_chain(self.key, self._head(), records)
-            data = "".join(
-                json.dumps(s.as_json(), separators=(",", ":")) + "\n" for s in sealed
-            ).encode()
+            # The same text form as the table's (what the hash covers), one per line.
+            data = "".join(f"{s.text}\t{s.hash}\n" for s in sealed).encode()
             os.write(self.fd, data)
             if durable:
                 os.fsync(self.fd)
@@ -91,7 +89,7 @@ class FileTrail:
         with self.path.open("rb") as handle:
             needle = user_ref.encode()
             for line in handle:
-                if needle in line and json.loads(line)["user_ref"] == user_ref:
+                if needle in line and line.split(b"\t")[7] == needle:
                     found += 1
         return found
 
