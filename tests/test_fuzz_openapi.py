@@ -39,8 +39,9 @@ MIN_REQUESTS = 2000
 NOT_JSON = {"/", "/metrics"}
 # The one 5xx the wire contract prescribes for a client's input: a reshare
 # whose share differs from the stored one is 500 RESHARE_FAILED (spec §5.4,
-# §5.9, W14; kept for compatibility, see docs/differences.md).
-PRESCRIBED_5XX = {"RESHARE_FAILED"}
+# §5.9, W14; kept for compatibility, see docs/differences.md). And the admin
+# routes of a node without ADMIN_PASSWORD (this fixture's): 503 ADMIN_DISABLED.
+PRESCRIBED_5XX = {"RESHARE_FAILED", "ADMIN_DISABLED"}
 
 
 def no_server_error(ctx, response, case):
@@ -68,8 +69,8 @@ DEAD_URL = "http://127.0.0.1:9/unreachable"
 
 @pytest.fixture(scope="module")
 def fuzz_api(start_api):
-    # No admin password: the backup routes answer 401 without a 0.1 s PBKDF2
-    # per request (the password path has its own tests).
+    # No admin password: the backup routes answer 503 ADMIN_DISABLED without
+    # a 0.1 s PBKDF2 per request (the password path has its own tests).
     return start_api(
         admin_password="",
         google_jwks_url=DEAD_URL,
