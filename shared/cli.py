@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     from shared import cli_audit
 
     cli_audit.add_commands(sub)
+    from shared import cli_reencrypt
+
+    cli_reencrypt.add_commands(sub)
     return parser
 
 

@@ -115,6 +115,8 @@ class Config:
     audit_enabled: bool = True
     audit_retention_days: float = 90.0
     audit_checks: bool = False
+    # Secret rotation: older secrets whose rows stay readable until `ksnode reencrypt`
+    encryption_secret_previous_paths: tuple[Path, ...] = ()
 
     # ---- derived values -------------------------------------------------
     @property
@@ -179,6 +181,8 @@ class Config:
                 out[f.name] = "set" if value else "unset"
             elif isinstance(value, Path):
                 out[f.name] = str(value)
+            elif isinstance(value, tuple):
+                out[f.name] = [str(item) for item in value]
             else:
                 out[f.name] = value
         return out
@@ -285,6 +289,13 @@ class _Reader:
             return default
         # Like the reference: only a leading "~" is expanded.
         return Path(text).expanduser()
+
+    def paths(self, name: str) -> tuple[Path, ...]:
+        """A comma-separated list of files (empty items ignored), made absolute."""
+        text = self.str(name) or ""
+        return tuple(
+            Path(item.strip()).expanduser().absolute() for item in text.split(",") if item.strip()
+        )
 
     def url(self, name: str, default: str | None = None) -> str | None:
         text = self.str(name)
@@ -427,6 +438,7 @@ def load_config(
         audit_enabled=r.bool("AUDIT_ENABLED", True),
         audit_retention_days=r.float("AUDIT_RETENTION_DAYS", 90.0, minimum=0),
         audit_checks=r.bool("AUDIT_CHECKS", False),
+        encryption_secret_previous_paths=r.paths("ENCRYPTION_SECRET_PREVIOUS_PATHS"),
     )
     if len(config.node_id) > 200:
         r.problems.append("NODE_ID: at most 200 characters")
@@ -459,6 +471,10 @@ def child_environment(config: Config, extra: Mapping[str, str] | None = None) ->
             "KSNODE_PYTHON": sys.executable,
         }
     )
+    if config.encryption_secret_previous_paths:
+        env["ENCRYPTION_SECRET_PREVIOUS_PATHS"] = ",".join(
+            str(path) for path in config.encryption_secret_previous_paths
+        )
     if config.db_host is not None:
         env["DB_HOST"] = config.db_host
         env["DB_PORT"] = str(config.db_port)

@@ -1,17 +1,27 @@
 """Encryption at rest.
 
-Two formats are read:
+Three formats are read:
 
 * **legacy** (the reference node, spec §8.1): base64 of
   ``salt(16) | iv(12) | tag(16) | ciphertext`` with a key derived by
   PBKDF2-HMAC-SHA256(secret, salt, 100 000) for *every* value. Keys derived for
   a legacy salt are cached (bounded), so serving a reference database does not
   cost one PBKDF2 per request.
-* **ksn1** (ours): ``ksn1.`` + urlsafe-base64(nonce(12) | ciphertext | tag)``,
-  AES-256-GCM under one key derived once per process, with associated data
-  naming the row the value belongs to, so a ciphertext copied into another row
-  fails to decrypt. The ``.`` never occurs in standard base64, so the two
-  formats cannot be confused.
+* **ksn1** (ours, before key versions): ``ksn1.`` +
+  urlsafe-base64(nonce(12) | ciphertext | tag)``, AES-256-GCM under one key
+  derived once per process, with associated data naming the row the value
+  belongs to, so a ciphertext copied into another row fails to decrypt.
+* **ksn2** (ours, written now): ``ksn2.<key id>.`` + the same sealed bytes as
+  ksn1 under the same key. The key id names the secret that sealed the value
+  so a read picks its key without trial decryption. It is derived from the
+  secret with its own PBKDF2 salt, so it costs as much to test a guessed
+  secret against a key id as against a ciphertext, and says nothing else.
+
+The ``.`` never occurs in standard base64, so the formats cannot be confused.
+A ``Cipher`` holds the current secret (all writes) and any previous secrets
+(reads only, while ``ksnode reencrypt`` moves their rows to the current one).
+ksn1 and legacy values do not name their secret: they are tried under the
+current secret first, then the previous ones.
 
 Nothing here ever puts the secret, a key or a plaintext into an exception.
 """
@@ -24,6 +34,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -35,7 +46,13 @@ LEGACY_SALT_BYTES = 16
 LEGACY_IV_BYTES = 12
 TAG_BYTES = 16
 ENVELOPE_PREFIX = "ksn1."
+KEYED_PREFIX = "ksn2."
 ENVELOPE_SALT = b"ksnode/envelope/v1"
+KEY_ID_SALT = b"ksnode/key-id/v1"
+KEY_ID_HEX = 12
+# "ksn2." + key id + "." : how many leading bytes name a value's format and key.
+KEYED_HEAD_LEN = len(KEYED_PREFIX) + KEY_ID_HEX + 1
+NONCE_BYTES = 12
 LEGACY_KEY_CACHE_SIZE = 100_000
 
 
@@ -45,6 +62,19 @@ class SecretError(Exception):
 
 class DecryptError(Exception):
     """A stored value could not be decrypted (wrong secret, tampered, wrong row)."""
+
+
+class UnknownKeyId(DecryptError):
+    """A ksn2 value names a key id that no configured secret has."""
+
+    def __init__(self, key_id: str):
+        self.key_id = key_id
+        super().__init__(f"sealed under key id {key_id}, which no configured secret matches")
+
+
+def load_cipher(current: Path, previous: Sequence[Path] = ()) -> Cipher:
+    """The node's cipher from its secret files (current first)."""
+    return Cipher(load_secret(current), [load_secret(path) for path in previous])
 
 
 def load_secret(path: Path) -> str:
@@ -92,55 +122,40 @@ def legacy_encrypt(
     return base64.b64encode(salt + iv + tag + ciphertext).decode("ascii")
 
 
-class Cipher:
-    """Encrypts and decrypts share-sized values for one secret.
+def key_id(secret: str) -> str:
+    """The public name of a secret: hex of a PBKDF2 output under its own salt
+    (as costly to test a guess against as a ciphertext; reveals nothing else)."""
+    return _pbkdf2(secret, KEY_ID_SALT)[: KEY_ID_HEX // 2].hex()
 
-    The envelope key is derived once here; legacy keys are derived per salt
-    and remembered in a bounded LRU.
-    """
+
+def value_format(stored: str | bytes | memoryview) -> tuple[str, str | None]:
+    """("legacy" | "ksn1" | "ksn2", key id or None) of a stored value, from its
+    head alone (no decryption)."""
+    text = _as_text(stored)
+    if text.startswith(KEYED_PREFIX):
+        return "ksn2", text[len(KEYED_PREFIX) : KEYED_HEAD_LEN - 1]
+    if text.startswith(ENVELOPE_PREFIX):
+        return "ksn1", None
+    return "legacy", None
+
+
+class _Key:
+    """One secret's keys: the envelope key, its key id, and legacy keys per
+    salt remembered in a bounded LRU."""
 
     def __init__(self, secret: str):
         if not secret:
             raise SecretError("Encryption secret is empty")
         self._secret = secret
-        self._aead = AESGCM(_pbkdf2(secret, ENVELOPE_SALT))
+        self.key_id = key_id(secret)
+        self.aead = AESGCM(_pbkdf2(secret, ENVELOPE_SALT))
         self._legacy_keys: OrderedDict[bytes, AESGCM] = OrderedDict()
         self._legacy_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return "Cipher(<secret hidden>)"
+        return f"_Key({self.key_id})"
 
-    # -- ksn1 envelope ---------------------------------------------------
-    def encrypt(self, plaintext: str, aad: str) -> str:
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
-        return ENVELOPE_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-
-    def decrypt(self, stored: str | bytes | memoryview, aad: str) -> str:
-        """Decrypt a stored value in either format. ``aad`` is only used by
-        the envelope (legacy values are not bound to their row)."""
-        text = _as_text(stored)
-        if text.startswith(ENVELOPE_PREFIX):
-            return self._decrypt_envelope(text, aad)
-        return self._decrypt_legacy(text)
-
-    def _decrypt_envelope(self, text: str, aad: str) -> str:
-        try:
-            raw = base64.urlsafe_b64decode(text[len(ENVELOPE_PREFIX) :])
-        except (binascii.Error, ValueError):
-            raise DecryptError("stored value is not valid base64") from None
-        if len(raw) < 12 + TAG_BYTES:
-            raise DecryptError("stored value is too short")
-        try:
-            plain = self._aead.decrypt(raw[:12], raw[12:], aad.encode("utf-8"))
-        except InvalidTag:
-            raise DecryptError(
-                "authentication failed (wrong secret, tampered value or wrong row)"
-            ) from None
-        return _utf8(plain)
-
-    # -- legacy (reference) format -----------------------------------------
-    def _legacy_aead(self, salt: bytes) -> AESGCM:
+    def legacy_aead(self, salt: bytes) -> AESGCM:
         with self._legacy_lock:
             aead = self._legacy_keys.get(salt)
             if aead is not None:
@@ -153,24 +168,143 @@ class Cipher:
                 self._legacy_keys.popitem(last=False)
         return aead
 
-    def _decrypt_legacy(self, text: str) -> str:
-        try:
-            # Lenient like Node's Buffer.from(x, "base64"): ignore stray characters.
-            raw = base64.b64decode(_pad(text.strip()), validate=False)
-        except (binascii.Error, ValueError):
-            raise DecryptError("stored value is not valid base64") from None
-        head = LEGACY_SALT_BYTES + LEGACY_IV_BYTES + TAG_BYTES
-        if len(raw) < head:
-            raise DecryptError("stored value is too short")
-        salt = raw[:LEGACY_SALT_BYTES]
-        iv = raw[LEGACY_SALT_BYTES : LEGACY_SALT_BYTES + LEGACY_IV_BYTES]
-        tag = raw[LEGACY_SALT_BYTES + LEGACY_IV_BYTES : head]
-        ciphertext = raw[head:]
-        try:
-            plain = self._legacy_aead(salt).decrypt(iv, ciphertext + tag, None)
-        except InvalidTag:
-            raise DecryptError("authentication failed (wrong secret or tampered value)") from None
-        return _utf8(plain)
+
+class Cipher:
+    """Encrypts under the current secret; decrypts under it or a previous one.
+
+    ``Cipher(secret)`` is a node with one secret; ``previous`` secrets stay
+    readable during a rotation. Two configured secrets with the same key id
+    (the same secret listed twice) are refused: a rotation needs a new one.
+    """
+
+    def __init__(self, secret: str, previous: Sequence[str] = ()):
+        keys = [_Key(secret)]
+        for number, old in enumerate(previous, 1):
+            key = _Key(old)
+            if key.key_id == keys[0].key_id:
+                raise SecretError(
+                    f"previous encryption secret #{number} is the current secret "
+                    f"(key id {key.key_id}); write a new current secret to rotate"
+                )
+            if any(key.key_id == other.key_id for other in keys):
+                raise SecretError(
+                    f"previous encryption secret #{number} is listed twice (key id {key.key_id})"
+                )
+            keys.append(key)
+        self._keys = keys
+        self._by_id = {key.key_id: key for key in keys}
+
+    def __repr__(self) -> str:
+        return f"Cipher(current={self.current_key_id}, previous={list(self.previous_key_ids)})"
+
+    @property
+    def current_key_id(self) -> str:
+        return self._keys[0].key_id
+
+    @property
+    def previous_key_ids(self) -> tuple[str, ...]:
+        return tuple(key.key_id for key in self._keys[1:])
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(key.key_id for key in self._keys)
+
+    @property
+    def current_head(self) -> str:
+        """The leading text of every value this cipher writes."""
+        return f"{KEYED_PREFIX}{self.current_key_id}."
+
+    # -- writing -----------------------------------------------------------
+    def encrypt(self, plaintext: str, aad: str) -> str:
+        """A ksn2 value under the current secret, bound to its row by ``aad``."""
+        key = self._keys[0]
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = key.aead.encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
+        return self.current_head + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def encrypt_legacy(self, plaintext: str, salt: bytes) -> str:
+        """The reference's format (spec §8.1) under the current secret, for
+        handing a database back. The caller picks the salt: values sharing one
+        share its derived key (a fresh random IV each), so a batch costs one
+        PBKDF2 instead of one per value."""
+        iv = os.urandom(LEGACY_IV_BYTES)
+        sealed = self._keys[0].legacy_aead(salt).encrypt(iv, plaintext.encode("utf-8"), None)
+        ciphertext, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
+        return base64.b64encode(salt + iv + tag + ciphertext).decode("ascii")
+
+    # -- reading -----------------------------------------------------------
+    def decrypt(self, stored: str | bytes | memoryview, aad: str) -> str:
+        """Decrypt a stored value in any format. ``aad`` is only used by the
+        envelopes (legacy values are not bound to their row)."""
+        return self.open(stored, aad)[1]
+
+    def open(self, stored: str | bytes | memoryview, aad: str) -> tuple[str, str]:
+        """(key id of the secret that sealed it, plaintext)."""
+        text = _as_text(stored)
+        if text.startswith(KEYED_PREFIX):
+            kid = text[len(KEYED_PREFIX) : KEYED_HEAD_LEN - 1]
+            if text[KEYED_HEAD_LEN - 1 : KEYED_HEAD_LEN] != ".":
+                raise DecryptError("stored value has a malformed key id")
+            key = self._by_id.get(kid)
+            if key is None:
+                raise UnknownKeyId(kid)
+            return kid, _open_envelope(key.aead, text[KEYED_HEAD_LEN:], aad)
+        if text.startswith(ENVELOPE_PREFIX):
+            return self._first_that_opens(
+                lambda key: _open_envelope(key.aead, text[len(ENVELOPE_PREFIX) :], aad)
+            )
+        parts = _legacy_parts(text)
+        return self._first_that_opens(lambda key: _open_legacy(key, *parts))
+
+    def _first_that_opens(self, attempt) -> tuple[str, str]:
+        error: DecryptError | None = None
+        for key in self._keys:
+            try:
+                return key.key_id, attempt(key)
+            except DecryptError as exc:
+                error = error or exc
+        assert error is not None
+        raise error
+
+
+def _open_envelope(aead: AESGCM, body: str, aad: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(body)
+    except (binascii.Error, ValueError):
+        raise DecryptError("stored value is not valid base64") from None
+    if len(raw) < NONCE_BYTES + TAG_BYTES:
+        raise DecryptError("stored value is too short")
+    try:
+        plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode("utf-8"))
+    except InvalidTag:
+        raise DecryptError(
+            "authentication failed (wrong secret, tampered value or wrong row)"
+        ) from None
+    return _utf8(plain)
+
+
+def _legacy_parts(text: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """(salt, iv, tag, ciphertext) of a reference value."""
+    try:
+        # Lenient like Node's Buffer.from(x, "base64"): ignore stray characters.
+        raw = base64.b64decode(_pad(text.strip()), validate=False)
+    except (binascii.Error, ValueError):
+        raise DecryptError("stored value is not valid base64") from None
+    head = LEGACY_SALT_BYTES + LEGACY_IV_BYTES + TAG_BYTES
+    if len(raw) < head:
+        raise DecryptError("stored value is too short")
+    salt = raw[:LEGACY_SALT_BYTES]
+    iv = raw[LEGACY_SALT_BYTES : LEGACY_SALT_BYTES + LEGACY_IV_BYTES]
+    tag = raw[LEGACY_SALT_BYTES + LEGACY_IV_BYTES : head]
+    return salt, iv, tag, raw[head:]
+
+
+def _open_legacy(key: _Key, salt: bytes, iv: bytes, tag: bytes, ciphertext: bytes) -> str:
+    try:
+        plain = key.legacy_aead(salt).decrypt(iv, ciphertext + tag, None)
+    except InvalidTag:
+        raise DecryptError("authentication failed (wrong secret or tampered value)") from None
+    return _utf8(plain)
 
 
 def share_aad(wallet_id: str) -> str:

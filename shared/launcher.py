@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shared.config import Config, child_environment
-from shared.crypto import Cipher, SecretError, create_dev_secret, load_secret
+from shared.crypto import Cipher, SecretError, create_dev_secret, load_cipher
 from shared.db import Database, DatabaseUnavailable
+from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.keypair import KeypairError, load_or_create
 from shared.listener import ListenError, SocketKeeper
 from shared.migrations import run_migrations
@@ -93,7 +94,7 @@ def ensure_secret(config: Config) -> Cipher:
                 extra={"event": "secret.created", "path": str(path)},
             )
     try:
-        return Cipher(load_secret(config.effective_secret_path))
+        return load_cipher(config.effective_secret_path, config.encryption_secret_previous_paths)
     except SecretError as exc:
         raise LaunchError(str(exc)) from None
 
@@ -112,8 +113,9 @@ def prepare_node(config: Config) -> None:
     log.info("database schema ready", extra={"event": "migrate.done", "applied": applied})
     db = Database(config, maxconn=2)
     try:
+        verify_keys(db, cipher)  # before anything is served
         pair, created = load_or_create(db, cipher)
-    except (KeypairError, DatabaseUnavailable) as exc:
+    except (KeypairError, KeyCheckFailed, DatabaseUnavailable) as exc:
         raise LaunchError(str(exc)) from None
     finally:
         db.close()

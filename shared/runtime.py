@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.config import Config, ConfigError, load_config
-from shared.crypto import Cipher, SecretError, load_secret
+from shared.crypto import Cipher, SecretError, load_cipher
 from shared.db import Database, DatabaseUnavailable
 from shared.logging import configure_logging
 
@@ -57,7 +57,7 @@ def bootstrap(program: str, config: Config | None = None) -> Runtime:
         )
     program_log = configure_logging(program, config.effective_log_dir, config.log_level)
     try:
-        cipher = Cipher(load_secret(config.effective_secret_path))
+        cipher = load_cipher(config.effective_secret_path, config.encryption_secret_previous_paths)
     except SecretError as exc:
         program_log.error("cannot start: %s", exc, extra={"event": "startup.failed"})
         fail(str(exc))
@@ -94,6 +94,18 @@ def wait_for_database(
         extra={"event": "startup.db_unreachable", "error": last_error},
     )
     fail(last_error, code=3)
+
+
+def check_keys_or_exit(runtime: Runtime) -> None:
+    """Refuse to serve when stored values are under a secret this node lacks
+    (keycheck.py): one log line and one stderr line, then exit."""
+    from shared.keycheck import KeyCheckFailed, verify_keys
+
+    try:
+        verify_keys(runtime.db, runtime.cipher)
+    except KeyCheckFailed as exc:
+        runtime.log.error(str(exc), extra={"event": "startup.unknown_key"})
+        fail(str(exc))
 
 
 class StopFlag(threading.Event):

@@ -278,6 +278,8 @@ class WorkerPool:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from shared.runtime import check_keys_or_exit
+
     handover = parse_args(sys.argv[1:] if argv is None else argv)
     # A reload (SIGHUP) is only acted on once the worker pool runs; until
     # then, and with a single worker, it must not kill the program.
@@ -285,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime = bootstrap(PROGRAM)
     startup_stop = StopFlag().install()
     wait_for_database(runtime.db, startup_stop, runtime.log)
+    check_keys_or_exit(runtime)  # before serving anything
     ctx = build_context(runtime)
     config = runtime.config
     sock, origin = listening_socket(config, handover.fd)

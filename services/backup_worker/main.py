@@ -112,9 +112,12 @@ class BackupWorker:
 
 
 def main() -> None:
+    from shared.runtime import check_keys_or_exit
+
     runtime = bootstrap(PROGRAM)
     stop = StopFlag().install()
     wait_for_database(runtime.db, stop, runtime.log)
+    check_keys_or_exit(runtime)  # before serving anything
     announce_start(runtime.db, runtime.config.effective_node_id, PROGRAM)
     HeartbeatThread(
         runtime.db,

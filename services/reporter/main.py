@@ -67,9 +67,12 @@ class Reporter:
 
 
 def main() -> None:
+    from shared.runtime import check_keys_or_exit
+
     runtime = bootstrap(PROGRAM)
     stop = StopFlag().install()
     wait_for_database(runtime.db, stop, runtime.log)
+    check_keys_or_exit(runtime)  # before serving anything
     try:
         pair, _ = keypairs.load_or_create(runtime.db, runtime.cipher)
     except keypairs.KeypairError as exc:

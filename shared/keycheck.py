@@ -1,0 +1,136 @@
+"""Which secrets the stored values are under, and whether this node can read them.
+
+``verify_keys`` runs before anything is served (``ksnode up`` and each
+program's start): a ksn2 value names its key id, so rows under a key id that
+no configured secret matches are counted exactly and refused in one line.
+ksn1 and legacy values do not name their secret; one of each (per table) is
+test-decrypted, which catches a wrong secret on a database that has no ksn2
+rows yet. ``rotation_reason`` is what /health shows while rows under previous
+secrets remain.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from shared.crypto import KEYED_PREFIX, Cipher, DecryptError
+from shared.store import sealed
+
+SETTINGS = "ENCRYPTION_SECRET_PATH / ENCRYPTION_SECRET_PREVIOUS_PATHS"
+
+
+class KeyCheckFailed(Exception):
+    """Stored values are under secrets this node does not have (one line, no secrets)."""
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    column: str  # "key_shares" | "server_keypairs"
+    format: str  # "ksn2" | "ksn1" | "legacy"
+    key_id: str  # "" when the format does not name its key
+    rows: int
+
+    def state(self, cipher: Cipher) -> str:
+        """current | previous | unknown (ksn2), or unnamed (ksn1, legacy)."""
+        if self.format != "ksn2":
+            return "unnamed"
+        if self.key_id == cipher.current_key_id:
+            return "current"
+        return "previous" if self.key_id in cipher.previous_key_ids else "unknown"
+
+
+def read_usage(cur) -> list[KeyUsage]:
+    usage = []
+    for column, head, rows in sealed.count_by_head(cur):
+        if head.startswith(KEYED_PREFIX):
+            usage.append(KeyUsage(column, "ksn2", head[len(KEYED_PREFIX) : -1], rows))
+        else:
+            usage.append(KeyUsage(column, "ksn1" if head else "legacy", "", rows))
+    return sorted(usage, key=lambda u: (u.column, u.format, u.key_id))
+
+
+def _label(column: str, rows: int) -> str:
+    noun = "key share" if column == "key_shares" else "server keypair"
+    return f"{rows} {noun}{'s' if rows != 1 else ''}"
+
+
+def unknown_key_problem(usage: list[KeyUsage], cipher: Cipher) -> str | None:
+    found = [u for u in usage if u.state(cipher) == "unknown"]
+    if not found:
+        return None
+    what = "; ".join(f"{_label(u.column, u.rows)} under key id {u.key_id}" for u in found)
+    return (
+        f"{what}: no configured secret has that key id ({SETTINGS}); "
+        "add the secret they were written with"
+    )
+
+
+def sample_problem(cur, usage: list[KeyUsage], cipher: Cipher) -> str | None:
+    """Decrypt one ksn1 and one legacy value per table with the configured secrets."""
+    for u in usage:
+        if u.format == "ksn2":
+            continue
+        column = sealed.SHARES if u.column == sealed.SHARES.name else sealed.KEYPAIRS
+        row = sealed.first_of_format(cur, column, u.format)
+        if row is not None:
+            try:
+                cipher.decrypt(row.value, column.aad(row.row_key))
+            except DecryptError:
+                return (
+                    f"{_label(u.column, u.rows)} in the {u.format} format: one checked "
+                    f"({column.id_column} {row.row_id}) does not decrypt with any configured "
+                    f"secret ({SETTINGS})"
+                )
+    return None
+
+
+def verify_keys(db, cipher: Cipher) -> list[KeyUsage]:
+    """Raise KeyCheckFailed unless every stored value is under a configured secret."""
+    with db.cursor() as cur:
+        usage = read_usage(cur)
+        problem = unknown_key_problem(usage, cipher) or sample_problem(cur, usage, cipher)
+    if problem:
+        raise KeyCheckFailed(f"refusing to start: {problem}")
+    return usage
+
+
+def rotation_reason(usage: list[KeyUsage], cipher: Cipher) -> str | None:
+    """Why /health is degraded during a rotation, or None.
+
+    Rows under a previous key id count; so do ksn1 and legacy rows while
+    previous secrets are configured (they may be under one of them).
+    """
+    if not cipher.previous_key_ids:
+        return None
+    waiting = sum(
+        u.rows
+        for u in usage
+        if u.column == sealed.SHARES.name and u.state(cipher) in ("previous", "unnamed")
+    )
+    if waiting == 0:
+        return None
+    return (
+        f"key rotation unfinished: {waiting} key shares are not yet under the current secret "
+        f"(key id {cipher.current_key_id}); run `ksnode reencrypt`"
+    )
+
+
+class UsageProbe:
+    """read_usage at most once per ``ttl`` seconds per process (a scan of the
+    key share table; /health and /metrics are polled)."""
+
+    def __init__(self, ttl: float = 5.0):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._value: list[KeyUsage] = []
+        self._read_at = float("-inf")
+
+    def read(self, db) -> list[KeyUsage]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.ttl:
+                with db.cursor() as cur:
+                    self._value = read_usage(cur)
+                self._read_at = time.monotonic()
+            return self._value

@@ -1,0 +1,194 @@
+"""Rewrap stored values under the current secret, or into the reference's
+legacy format (``ksnode reencrypt``), while the node keeps serving.
+
+Per batch of rows, in id order:
+
+1. read the next values not in the target format (no lock);
+2. decrypt them outside any transaction (a legacy value costs one PBKDF2:
+   row locks must not wait for that);
+3. in one transaction, lock those rows ``FOR UPDATE SKIP LOCKED``; a row that
+   another transaction holds, or whose value changed since step 1 (the API,
+   another run), is left for a later pass; each new value is decrypted back
+   and compared with the plaintext before it is written; commit.
+
+Every committed batch leaves each row in its old or its new format, both
+readable, so a run killed at any point is resumed by running it again, and
+two runs at once share the rows instead of doing them twice. A value is only
+ever sealed from its decrypted plaintext, never from its ciphertext, so
+nothing can be wrapped twice. Passes repeat until no row is left (rows the
+API holds are retried for up to ``idle_seconds``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from shared.crypto import LEGACY_SALT_BYTES, Cipher, DecryptError
+from shared.store import sealed
+from shared.store.sealed import SealedColumn, SealedRow
+
+log = logging.getLogger("ksnode.reencrypt")
+
+CURRENT = "current"
+LEGACY = "legacy"
+
+
+class ReencryptError(Exception):
+    """The run cannot start or did not finish; the message says why (no secrets)."""
+
+
+class VerifyFailed(ReencryptError):
+    """A rewritten value did not decrypt back to its plaintext; nothing was written."""
+
+
+@dataclass
+class Outcome:
+    rewritten: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # row id -> reason
+    remaining: int = 0
+    stopped: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0 and not self.failed and not self.stopped
+
+
+def target_head(cipher: Cipher, target: str) -> str | None:
+    """The head of values already in the target (None: the legacy format)."""
+    return cipher.current_head if target == CURRENT else None
+
+
+def check_target(cipher: Cipher, target: str) -> None:
+    if target == LEGACY and cipher.previous_key_ids:
+        # A legacy value does not say which secret sealed it: with previous
+        # secrets configured, one under an old secret would look finished.
+        raise ReencryptError(
+            "--to legacy needs one secret: finish the rotation first (ksnode reencrypt), "
+            "then remove ENCRYPTION_SECRET_PREVIOUS_PATHS"
+        )
+
+
+def count_pending(db, cipher: Cipher, target: str) -> dict[str, int]:
+    head = target_head(cipher, target)
+    with db.cursor() as cur:
+        return {c.name: sealed.count_pending(cur, c, head) for c in sealed.COLUMNS}
+
+
+class Reencryptor:
+    """One run. ``progress(rewritten, failed)`` is called after each batch."""
+
+    def __init__(
+        self,
+        db,
+        cipher: Cipher,
+        target: str = CURRENT,
+        *,
+        batch_size: int = 200,
+        jobs: int = 1,
+        idle_seconds: float = 30.0,
+        stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        check_target(cipher, target)
+        self.db = db
+        self.cipher = cipher
+        self.target = target
+        self.head = target_head(cipher, target)
+        self.batch_size = batch_size
+        self.jobs = max(1, jobs)
+        self.idle_seconds = idle_seconds
+        self.stop = stop or threading.Event()
+        self.progress = progress or (lambda _done, _failed: None)
+        self.outcome = Outcome()
+
+    def run(self) -> Outcome:
+        out = self.outcome
+        idle_since: float | None = None
+        with ThreadPoolExecutor(self.jobs) as pool:
+            while not self.stop.is_set():
+                before = out.rewritten
+                for column in sealed.COLUMNS:
+                    self._pass(column, pool)
+                remaining = sum(count_pending(self.db, self.cipher, self.target).values())
+                out.remaining = max(0, remaining - len(out.failed))
+                if out.remaining == 0 or self.stop.is_set():
+                    break
+                if out.rewritten > before:
+                    idle_since = None
+                    continue
+                # Nothing moved: the rows left are locked by someone else.
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > self.idle_seconds:
+                    break
+                self.stop.wait(0.2)
+        out.stopped = self.stop.is_set() and out.remaining > 0
+        return out
+
+    def _pass(self, column: SealedColumn, pool: ThreadPoolExecutor) -> None:
+        after = sealed.ZERO_UUID
+        while not self.stop.is_set():
+            with self.db.cursor() as cur:
+                rows = sealed.pending_after(cur, column, self.head, after, self.batch_size)
+            if not rows:
+                return
+            after = rows[-1].row_id
+            rows = [r for r in rows if r.row_id not in self.outcome.failed]
+            opened = list(pool.map(lambda r: self._open(column, r), rows))
+            done = self._write(
+                column, [(r, p) for r, p in zip(rows, opened, strict=True) if p is not None]
+            )
+            self.outcome.rewritten += done
+            self.progress(self.outcome.rewritten, len(self.outcome.failed))
+
+    def _open(self, column: SealedColumn, row: SealedRow) -> str | None:
+        try:
+            return self.cipher.decrypt(row.value, column.aad(row.row_key))
+        except DecryptError as exc:
+            self.outcome.failed[row.row_id] = str(exc)
+            log.error(
+                "value does not decrypt, left as it is",
+                extra={
+                    "event": "reencrypt.decrypt_failed",
+                    "table": column.name,
+                    "row_id": row.row_id,
+                    "reason": str(exc),
+                },
+            )
+            return None
+
+    def _seal(self, plaintext: str, aad: str, salt: bytes) -> str:
+        if self.target == LEGACY:
+            return self.cipher.encrypt_legacy(plaintext, salt)
+        return self.cipher.encrypt(plaintext, aad)
+
+    def _write(self, column: SealedColumn, opened: list[tuple[SealedRow, str]]) -> int:
+        if not opened:
+            return 0
+        # One legacy salt per batch: its key is derived once (crypto.encrypt_legacy).
+        salt = os.urandom(LEGACY_SALT_BYTES)
+        written = 0
+        with self.db.transaction() as cur:
+            current = sealed.lock(cur, column, [row.row_id for row, _ in opened])
+            for row, plaintext in opened:
+                if current.get(row.row_id) != row.value:
+                    continue  # held by another transaction, or rewritten meanwhile
+                aad = column.aad(row.row_key)
+                new = self._seal(plaintext, aad, salt)
+                try:
+                    check = self.cipher.decrypt(new, aad)
+                except DecryptError:
+                    check = None
+                if check != plaintext:
+                    raise VerifyFailed(
+                        f"{column.name} {row.row_id}: the rewritten value does not decrypt "
+                        "back to the original; nothing in this batch was written"
+                    )
+                sealed.rewrite(cur, column, row.row_id, new)
+                written += 1
+        return written
