@@ -144,9 +144,7 @@ def cmd_reencrypt(args) -> int:
             finally:
                 db.close()
     except KeyCheckFailed as exc:
-        print(
-            f"ksnode: reencrypt {str(exc).replace('refusing to start', 'refused')}", file=sys.stderr
-        )
+        print(f"ksnode: reencrypt refused: {exc}", file=sys.stderr)
         return 1
     except (LaunchError, ReencryptError, BackupError, DatabaseUnavailable) as exc:
         print(f"ksnode: reencrypt failed: {exc}", file=sys.stderr)

@@ -92,7 +92,7 @@ def verify_keys(db, cipher: Cipher) -> list[KeyUsage]:
         usage = read_usage(cur)
         problem = unknown_key_problem(usage, cipher) or sample_problem(cur, usage, cipher)
     if problem:
-        raise KeyCheckFailed(f"refusing to start: {problem}")
+        raise KeyCheckFailed(problem)
     return usage
 
 

@@ -104,8 +104,8 @@ def check_keys_or_exit(runtime: Runtime) -> None:
     try:
         verify_keys(runtime.db, runtime.cipher)
     except KeyCheckFailed as exc:
-        runtime.log.error(str(exc), extra={"event": "startup.unknown_key"})
-        fail(str(exc))
+        runtime.log.error("refusing to start: %s", exc, extra={"event": "startup.unknown_key"})
+        fail(f"refusing to start: {exc}")
 
 
 class StopFlag(threading.Event):

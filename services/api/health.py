@@ -23,6 +23,7 @@ REASONS = (
     "heartbeat_stale",
     "dump_dir_low_space",
     "drill_failed",
+    "key_rotation_unfinished",
 )
 
 
@@ -137,8 +138,24 @@ def assess(ctx) -> dict[str, Any]:
         "last_drill": drill,
         "dump_dir": space,
     }
+    rotation = key_rotation(ctx)
+    if rotation:
+        reasons.append({"reason": "key_rotation_unfinished", "detail": rotation})
     body["status"] = "degraded" if reasons else "ok"
     return body
+
+
+def key_rotation(ctx) -> str | None:
+    """Rows still under a previous secret (shared/keycheck.py), or None."""
+    from shared.keycheck import UsageProbe, rotation_reason
+
+    if not ctx.cipher.previous_key_ids:
+        return None
+    probe = ctx.extras.setdefault("key_usage", UsageProbe())
+    try:
+        return rotation_reason(probe.read(ctx.db), ctx.cipher)
+    except Exception:  # noqa: BLE001 - the database part above reports outages
+        return None
 
 
 def dump_dir_space(config, newest: dumps.DumpRow | None) -> dict[str, int | None]:

@@ -129,6 +129,7 @@ class NodeCollector:
             heartbeat.add_metric([ctx.config.effective_node_id, program], beat["age_seconds"])
         yield heartbeat
         yield from health_gauges(assess(ctx))
+        yield from key_usage_gauge(ctx)
 
 
 STATUS_VALUE = {"ok": 0, "degraded": 1, "down": 2}
@@ -167,6 +168,26 @@ def health_gauges(health: dict):
     if space["needed_bytes"] is not None:
         needed.add_metric([], space["needed_bytes"])
     yield needed
+
+
+def key_usage_gauge(ctx):
+    """Encrypted values per table, format and key id (keycheck.py); ``secret``
+    is current, previous, unknown, or unnamed for ksn1/legacy values."""
+    from shared.keycheck import UsageProbe
+
+    probe = ctx.extras.setdefault("key_usage", UsageProbe())
+    try:
+        usage = probe.read(ctx.db)
+    except Exception:  # noqa: BLE001 - ksnode_db_up already says the database is away
+        return
+    gauge = GaugeMetricFamily(
+        "ksnode_encrypted_values",
+        "stored encrypted values per table, format and key id",
+        labels=["table", "format", "key_id", "secret"],
+    )
+    for u in usage:
+        gauge.add_metric([u.column, u.format, u.key_id, u.state(ctx.cipher)], u.rows)
+    yield gauge
 
 
 def scrape_registry(app_registry: CollectorRegistry, ctx) -> CollectorRegistry:
