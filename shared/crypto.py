@@ -193,6 +193,7 @@ class Cipher:
             keys.append(key)
         self._keys = keys
         self._by_id = {key.key_id: key for key in keys}
+        self._unnamed_order = list(keys)  # replaced whole, never mutated: thread-safe reads
 
     def __repr__(self) -> str:
         return f"Cipher(current={self.current_key_id}, previous={list(self.previous_key_ids)})"
@@ -257,12 +258,20 @@ class Cipher:
         return self._first_that_opens(lambda key: _open_legacy(key, *parts))
 
     def _first_that_opens(self, attempt) -> tuple[str, str]:
+        # The key that opened the last unnamed value goes first: during a
+        # rotation those values are mostly under one secret, and a wrong
+        # guess on a legacy value costs a PBKDF2.
         error: DecryptError | None = None
-        for key in self._keys:
+        order = self._unnamed_order
+        for key in order:
             try:
-                return key.key_id, attempt(key)
+                plain = attempt(key)
             except DecryptError as exc:
                 error = error or exc
+                continue
+            if key is not order[0]:
+                self._unnamed_order = [key, *(k for k in order if k is not key)]
+            return key.key_id, plain
         assert error is not None
         raise error
 

@@ -1,0 +1,259 @@
+"""Reencrypt benchmark: rows per second of `ksnode reencrypt` on legacy
+(reference) shares and on ksn1 shares, and the API's v1 get throughput while
+a reencrypt runs, as a ratio to without.
+
+    python bench/reencrypt_bench.py [--ksn1 100000] [--legacy 100000] [--jobs 1]
+                                    [--duration 15] [--concurrency 8]
+
+Everything runs in a temporary embedded Postgres. The shares are written
+under an old secret; the runs rotate to a new one (old secret previous), as
+an operator does. A legacy share costs one PBKDF2 (100,000 iterations) to
+write and another to read, so 100,000 legacy shares take about an hour of
+CPU to prepare and another to reencrypt on this kind of VM: pass a smaller
+--legacy for a quicker figure (the rate does not depend on the count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from loaders import python_load  # noqa: E402
+from telegram_login import bearer_header  # noqa: E402
+
+from shared.config import load_config  # noqa: E402
+from shared.db import Database  # noqa: E402
+from shared.migrations import run_migrations  # noqa: E402
+from shared.pgserver import EmbeddedPostgres  # noqa: E402
+
+OLD, NEW, NEWER = "bench old secret", "bench new secret", "bench newer secret"
+BOT_TOKEN = "123456:BENCH-bot-token"
+KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
+
+
+def wallet_id(i: int) -> str:
+    return str(uuid.UUID(hashlib.md5(f"w{i}".encode()).hexdigest()))
+
+
+def ksn1_values(n: int) -> list[bytes]:
+    key = AESGCM(hashlib.pbkdf2_hmac("sha256", OLD.encode(), b"ksnode/envelope/v1", 100_000, 32))
+    out = []
+    for i in range(n):
+        nonce = os.urandom(12)
+        aad = f'"2_key_shares".wallet_id={wallet_id(i)}'.encode()
+        sealed = key.encrypt(nonce, os.urandom(64).hex().encode(), aad)
+        out.append(b"ksn1." + base64.urlsafe_b64encode(nonce + sealed))
+    return out
+
+
+def _legacy_one(_i: int) -> bytes:
+    salt, iv = os.urandom(16), os.urandom(12)
+    key = hashlib.pbkdf2_hmac("sha256", OLD.encode(), salt, 100_000, 32)
+    sealed = AESGCM(key).encrypt(iv, os.urandom(64).hex().encode(), None)
+    return base64.b64encode(salt + iv + sealed[-16:] + sealed[:-16])
+
+
+def legacy_values(n: int) -> list[bytes]:
+    with multiprocessing.Pool() as pool:
+        return pool.map(_legacy_one, range(n), chunksize=64)
+
+
+def fill(db: Database, values: list[bytes]) -> None:
+    """Users, wallets and shares with md5-derived ids, shares by COPY."""
+    n = len(values)
+    with db.transaction() as cur:
+        cur.execute(
+            "INSERT INTO \"2_users\" (user_id, auth_type, user_auth_id) SELECT md5('u' || i)::uuid,"
+            " 'google', 'google_' || i FROM generate_series(0, %(n)s - 1) i;"
+            ' INSERT INTO "2_wallets" (wallet_id, user_id, curve_type, public_key)'
+            " SELECT md5('w' || i)::uuid, md5('u' || i)::uuid, 'secp256k1',"
+            " decode('02' || md5('k' || i) || md5('l' || i), 'hex')"
+            " FROM generate_series(0, %(n)s - 1) i",
+            {"n": n},
+        )
+        rows = io.StringIO()
+        for i, value in enumerate(values):
+            rows.write(f"{uuid.uuid4()}\t{wallet_id(i)}\t\\\\x{value.hex()}\tactive\n")
+        rows.seek(0)
+        cur.copy_expert(
+            'COPY "2_key_shares" (share_id, wallet_id, enc_share, status) FROM STDIN', rows
+        )
+
+
+def reencrypt(env: dict[str, str], jobs: int) -> tuple[int, float, float]:
+    """(rows, wall seconds, engine rows/s from its last progress line)."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [*KSNODE, "reencrypt", "--yes", "--no-backup", "--jobs", str(jobs)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"reencrypt failed: {result.stdout}\n{result.stderr}")
+    rows = int(re.search(r"rewritten: (\d+)", result.stdout).group(1))
+    rates = re.findall(r"([\d.]+) rows/s", result.stdout)
+    return rows, elapsed, float(rates[-1]) if rates else rows / elapsed
+
+
+def start_api(env: dict[str, str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.api"],
+        env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/", timeout=1).status_code == 200:
+                return process
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the API did not start within 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ksn1", type=int, default=100_000)
+    parser.add_argument("--legacy", type=int, default=100_000)
+    parser.add_argument("--jobs", type=int, default=1, help="reencrypt --jobs for legacy rows")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per v1 get sample")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ksnode-reencrypt-bench-"))
+    server = EmbeddedPostgres(work / "pg_data")
+    running = server.start()
+    api = None
+    try:
+        secrets = {}
+        for name, value in (("old", OLD), ("new", NEW), ("newer", NEWER)):
+            secrets[name] = work / f"{name}.txt"
+            secrets[name].write_text(value)
+
+        def env_for(dbname: str, current: str, previous: str) -> dict[str, str]:
+            return {
+                "PATH": os.environ.get("PATH", ""),
+                "DB_HOST": running.host,
+                "DB_PORT": str(running.port),
+                "DB_NAME": dbname,
+                "KSNODE_HOME": str(work / "home"),
+                "LOG_LEVEL": "warning",
+                "RATE_LIMIT_PER_MINUTE": "0",
+                "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+                "ENCRYPTION_SECRET_PATH": str(secrets[current]),
+                "ENCRYPTION_SECRET_PREVIOUS_PATHS": str(secrets[previous]),
+            }
+
+        def database(dbname: str, values: list[bytes]) -> None:
+            server.create_database(dbname)
+            config = load_config(env_for(dbname, "old", "new"))
+            run_migrations(config)
+            db = Database(config, maxconn=1)
+            fill(db, values)
+            db.close()
+
+        print(f"preparing {args.ksn1} ksn1 and {args.legacy} legacy shares ...", flush=True)
+        started = time.perf_counter()
+        database("ksn1", ksn1_values(args.ksn1))
+        database("legacy", legacy_values(args.legacy))
+        print(f"prepared in {time.perf_counter() - started:.0f} s", flush=True)
+
+        # 1. The API alone, then alongside a reencrypt of the ksn1 database.
+        api = start_api(env_for("ksn1", "new", "old"), 4300 + os.getpid() % 500)
+        url = f"http://127.0.0.1:{4300 + os.getpid() % 500}"
+        headers = {"Authorization": bearer_header("777", BOT_TOKEN)}
+        key = "02" + os.urandom(32).hex()
+        body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key}
+        r = requests.post(
+            url + "/keyshare/v1/register",
+            json={**body, "share": os.urandom(64).hex()},
+            headers=headers,
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        scenario = {
+            "name": "v1 get",
+            "method": "POST",
+            "path": "/keyshare/v1/",
+            "body": json.dumps({"auth_type": "telegram", "public_key": key}),
+            "register": False,
+        }
+        alone = python_load(url, scenario, headers, args.concurrency, args.duration)
+        outcome: dict = {}
+        runner = threading.Thread(
+            target=lambda: outcome.update(
+                zip(
+                    ("rows", "wall", "rate"),
+                    reencrypt(env_for("ksn1", "new", "old"), 1),
+                    strict=True,
+                )
+            )
+        )
+        runner.start()
+        time.sleep(1.0)  # past the command's start-up
+        during = python_load(url, scenario, headers, args.concurrency, args.duration)
+        runner.join()
+        api.terminate()
+        api.wait(timeout=30)
+        api = None
+
+        # 2. ksn1 rows alone (rotating once more), 3. legacy rows.
+        ksn1 = reencrypt(env_for("ksn1", "newer", "new"), 1)
+        legacy = reencrypt(env_for("legacy", "new", "old"), args.jobs)
+
+        print()
+        print("Noisy figures: a 2-core VM shared with other work; the load generator is")
+        print("Python and takes cores from the server.")
+        print(f"{'reencrypt':<40} {'rows':>8} {'wall s':>8} {'rows/s':>8}")
+        for name, (rows, wall, rate) in (
+            ("ksn1 -> ksn2 (idle API)", ksn1),
+            (f"legacy -> ksn2 (--jobs {args.jobs})", legacy),
+            ("ksn1 -> ksn2 (under v1 get load)", tuple(outcome.values())),
+        ):
+            print(f"{name:<40} {rows:>8} {wall:>8.1f} {rate:>8.0f}")
+        print()
+        print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s each:")
+        print(f"  without reencrypt: {alone['rps']:.0f} req/s (p99 {alone['p99_ms']:.1f} ms)")
+        print(f"  during reencrypt:  {during['rps']:.0f} req/s (p99 {during['p99_ms']:.1f} ms)")
+        print(f"  ratio: {during['rps'] / alone['rps']:.2f}")
+        print(f"  errors: {alone['errors']} / {during['errors']}")
+        if outcome.get("wall", 0) < args.duration + 1:
+            print("  (the reencrypt ended before the sample did: use more --ksn1 rows)")
+    finally:
+        if api is not None:
+            api.kill()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
