@@ -89,3 +89,32 @@ def test_a_tampered_key_id_does_not_decrypt():
         cipher.decrypt(swapped, share_aad("w"))
     with pytest.raises(DecryptError):
         cipher.decrypt("ksn2.short.AAAA", share_aad("w"))
+
+
+def test_previous_paths_setting_is_a_comma_separated_list_of_absolute_files(tmp_path):
+    from pathlib import Path
+
+    from shared.config import child_environment, load_config
+
+    config = load_config(
+        {"ENCRYPTION_SECRET_PREVIOUS_PATHS": f"{tmp_path}/a.txt, relative.txt,,", "HOME": "/h"}
+    )
+    assert config.encryption_secret_previous_paths == (
+        tmp_path / "a.txt",
+        Path("relative.txt").absolute(),
+    )
+    assert child_environment(config)["ENCRYPTION_SECRET_PREVIOUS_PATHS"] == (
+        f"{tmp_path / 'a.txt'},{Path('relative.txt').absolute()}"
+    )
+    assert load_config({}).encryption_secret_previous_paths == ()
+
+
+def test_a_missing_previous_secret_file_is_a_clear_secret_error(tmp_path):
+    from shared.crypto import load_cipher
+
+    current = tmp_path / "current.txt"
+    current.write_text(NEW)
+    with pytest.raises(SecretError, match="Failed to load encryption secret: .*gone.txt"):
+        load_cipher(current, [tmp_path / "gone.txt"])
+    (tmp_path / "old.txt").write_text(OLD)
+    assert load_cipher(current, [tmp_path / "old.txt"]).previous_key_ids == (key_id(OLD),)
