@@ -124,3 +124,57 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
         server.stop()
     # Nothing left for the engine either.
     assert Reencryptor(db, Cipher(NEW)).run().rewritten == 0
+
+
+def test_on_a_terminal_it_asks_then_draws_a_progress_bar(db, env_for, dbname, module_tmp):
+    import os
+    import select
+    import subprocess
+
+    from tests.sealing_helpers import KSNODE, ROOT
+
+    old = Cipher(NEW)
+    seed_shares(db, 5, lambda s, w: old.encrypt(s, share_aad(w)))
+    newest = write_secret(module_tmp, "newest.txt", "the newest secret")
+    env = env_for(
+        dbname,
+        ENCRYPTION_SECRET_PATH=str(newest),
+        ENCRYPTION_SECRET_PREVIOUS_PATHS=str(module_tmp / "new.txt"),
+    )
+    with db.cursor() as cur:
+        cur.execute('SELECT count(*) FROM "2_server_keypairs"')
+        expected = len(stored_values(db)) + cur.fetchone()[0]  # none under the newest secret
+    master, slave = os.openpty()
+    run = subprocess.Popen(
+        [*KSNODE, "reencrypt", "--no-backup"],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+    )
+    os.close(slave)
+    seen = b""
+    answered = False
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            assert ready, seen.decode(errors="replace")
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the process closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"Type 'yes'" in seen:
+                os.write(master, b"yes\n")
+                answered = True
+    finally:
+        os.close(master)
+        assert run.wait(timeout=60) == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert f"Rewrite {expected} values in database" in text
+    assert f"[{'#' * 30}] {expected}/{expected} rows" in text and "rows/s, ETA" in text
+    head = f"ksn2.{key_id('the newest secret')}."
+    assert all(v.startswith(head) for v in stored_values(db).values())
