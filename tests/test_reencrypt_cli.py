@@ -126,7 +126,9 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
     assert Reencryptor(db, Cipher(NEW)).run().rewritten == 0
 
 
-def test_on_a_terminal_it_asks_then_draws_a_progress_bar(db, env_for, dbname, module_tmp):
+def test_on_a_terminal_it_asks_then_draws_a_progress_bar(
+    db, env_for, dbname, module_tmp, seeded, rotation_env
+):
     import os
     import select
     import subprocess
@@ -139,7 +141,8 @@ def test_on_a_terminal_it_asks_then_draws_a_progress_bar(db, env_for, dbname, mo
     env = env_for(
         dbname,
         ENCRYPTION_SECRET_PATH=str(newest),
-        ENCRYPTION_SECRET_PREVIOUS_PATHS=str(module_tmp / "new.txt"),
+        ENCRYPTION_SECRET_PREVIOUS_PATHS=rotation_env["ENCRYPTION_SECRET_PATH"]
+        + f",{module_tmp / 'encryption_secret.txt'}",
     )
     with db.cursor() as cur:
         cur.execute('SELECT count(*) FROM "2_server_keypairs"')
