@@ -47,7 +47,7 @@ from shared.db import Database  # noqa: E402
 from shared.migrations import run_migrations  # noqa: E402
 from shared.pgserver import EmbeddedPostgres  # noqa: E402
 
-OLD, NEW, NEWER = "bench old secret", "bench new secret", "bench newer secret"
+OLD = "bench old secret"
 BOT_TOKEN = "123456:BENCH-bot-token"
 KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
 
@@ -101,11 +101,12 @@ def fill(db: Database, values: list[bytes]) -> None:
         )
 
 
-def reencrypt(env: dict[str, str], jobs: int) -> tuple[int, float, float]:
+def reencrypt(env: dict[str, str], jobs: int, max_rate: float = 0) -> tuple[int, float, float]:
     """(rows, wall seconds, engine rows/s from its last progress line)."""
     started = time.perf_counter()
     result = subprocess.run(
-        [*KSNODE, "reencrypt", "--yes", "--no-backup", "--jobs", str(jobs)],
+        [*KSNODE, "reencrypt", "--yes", "--no-backup", "--jobs", str(jobs)]
+        + ["--max-rate", str(max_rate)],
         env=env,
         capture_output=True,
         text=True,
@@ -139,6 +140,25 @@ def start_api(env: dict[str, str], port: int) -> subprocess.Popen:
     raise SystemExit("the API did not start within 60 s")
 
 
+def v1_get_scenario(url: str, headers: dict[str, str]) -> dict:
+    key = "02" + os.urandom(32).hex()
+    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key}
+    r = requests.post(
+        url + "/keyshare/v1/register",
+        json={**body, "share": os.urandom(64).hex()},
+        headers=headers,
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return {
+        "name": "v1 get",
+        "method": "POST",
+        "path": "/keyshare/v1/",
+        "body": json.dumps({"auth_type": "telegram", "public_key": key}),
+        "register": False,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -148,18 +168,23 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="reencrypt --jobs for legacy rows")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per v1 get sample")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--max-rates", default="0,1000", help="reencrypt --max-rate values to run under load"
+    )
     args = parser.parse_args()
+    max_rates = [float(x) for x in args.max_rates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="ksnode-reencrypt-bench-"))
     server = EmbeddedPostgres(work / "pg_data")
     running = server.start()
     api = None
     try:
-        secrets = {}
-        for name, value in (("old", OLD), ("new", NEW), ("newer", NEWER)):
-            secrets[name] = work / f"{name}.txt"
-            secrets[name].write_text(value)
+        # Secret generation g: rows go from g to g + 1 at each run.
+        secrets = []
+        for g in range(len(max_rates) + 3):
+            secrets.append(work / f"secret{g}.txt")
+            secrets[-1].write_text(OLD if g == 0 else f"bench secret {g}")
 
-        def env_for(dbname: str, current: str, previous: str) -> dict[str, str]:
+        def env_for(dbname: str, current: int) -> dict[str, str]:
             return {
                 "PATH": os.environ.get("PATH", ""),
                 "DB_HOST": running.host,
@@ -170,12 +195,12 @@ def main() -> None:
                 "RATE_LIMIT_PER_MINUTE": "0",
                 "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
                 "ENCRYPTION_SECRET_PATH": str(secrets[current]),
-                "ENCRYPTION_SECRET_PREVIOUS_PATHS": str(secrets[previous]),
+                "ENCRYPTION_SECRET_PREVIOUS_PATHS": str(secrets[current - 1]) if current else "",
             }
 
         def database(dbname: str, values: list[bytes]) -> None:
             server.create_database(dbname)
-            config = load_config(env_for(dbname, "old", "new"))
+            config = load_config(env_for(dbname, 0))
             run_migrations(config)
             db = Database(config, maxconn=1)
             fill(db, values)
@@ -187,67 +212,54 @@ def main() -> None:
         database("legacy", legacy_values(args.legacy))
         print(f"prepared in {time.perf_counter() - started:.0f} s", flush=True)
 
-        # 1. The API alone, then alongside a reencrypt of the ksn1 database.
-        api = start_api(env_for("ksn1", "new", "old"), 4300 + os.getpid() % 500)
-        url = f"http://127.0.0.1:{4300 + os.getpid() % 500}"
+        # 1. Each format alone (no API running).
+        runs = [("ksn1 -> ksn2 (no API)", reencrypt(env_for("ksn1", 1), 1))]
+        name = f"legacy -> ksn2 (no API, --jobs {args.jobs})"
+        runs.append((name, reencrypt(env_for("legacy", 1), args.jobs)))
+
+        # 2. v1 get alone, then alongside a reencrypt (ksn2 -> ksn2 under the next secret).
+        samples = []
+        port = 4300 + os.getpid() % 500
+        url = f"http://127.0.0.1:{port}"
         headers = {"Authorization": bearer_header("777", BOT_TOKEN)}
-        key = "02" + os.urandom(32).hex()
-        body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key}
-        r = requests.post(
-            url + "/keyshare/v1/register",
-            json={**body, "share": os.urandom(64).hex()},
-            headers=headers,
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-        scenario = {
-            "name": "v1 get",
-            "method": "POST",
-            "path": "/keyshare/v1/",
-            "body": json.dumps({"auth_type": "telegram", "public_key": key}),
-            "register": False,
-        }
-        alone = python_load(url, scenario, headers, args.concurrency, args.duration)
-        outcome: dict = {}
-        runner = threading.Thread(
-            target=lambda: outcome.update(
-                zip(
-                    ("rows", "wall", "rate"),
-                    reencrypt(env_for("ksn1", "new", "old"), 1),
-                    strict=True,
+        for g, max_rate in enumerate(max_rates, start=2):
+            api = start_api(env_for("ksn1", g), port)
+            scenario = v1_get_scenario(url, headers)
+            alone = python_load(url, scenario, headers, args.concurrency, args.duration)
+            outcome: list = []
+            runner = threading.Thread(
+                target=lambda g=g, r=max_rate, out=outcome: out.append(
+                    reencrypt(env_for("ksn1", g), 1, r)
                 )
             )
-        )
-        runner.start()
-        time.sleep(1.0)  # past the command's start-up
-        during = python_load(url, scenario, headers, args.concurrency, args.duration)
-        runner.join()
-        api.terminate()
-        api.wait(timeout=30)
-        api = None
-
-        # 2. ksn1 rows alone (rotating once more), 3. legacy rows.
-        ksn1 = reencrypt(env_for("ksn1", "newer", "new"), 1)
-        legacy = reencrypt(env_for("legacy", "new", "old"), args.jobs)
+            runner.start()
+            time.sleep(1.0)  # past the command's start-up
+            during = python_load(url, scenario, headers, args.concurrency, args.duration)
+            runner.join()
+            api.terminate()
+            api.wait(timeout=30)
+            api = None
+            limit = f"--max-rate {max_rate:.0f}" if max_rate else "no --max-rate"
+            runs.append((f"ksn2 -> ksn2 (v1 get load, {limit})", outcome[0]))
+            samples.append((limit, alone, during, outcome[0][1]))
 
         print()
         print("Noisy figures: a 2-core VM shared with other work; the load generator is")
         print("Python and takes cores from the server.")
-        print(f"{'reencrypt':<40} {'rows':>8} {'wall s':>8} {'rows/s':>8}")
-        for name, (rows, wall, rate) in (
-            ("ksn1 -> ksn2 (idle API)", ksn1),
-            (f"legacy -> ksn2 (--jobs {args.jobs})", legacy),
-            ("ksn1 -> ksn2 (under v1 get load)", tuple(outcome.values())),
-        ):
-            print(f"{name:<40} {rows:>8} {wall:>8.1f} {rate:>8.0f}")
+        print(f"{'reencrypt':<46} {'rows':>8} {'wall s':>8} {'rows/s':>8}")
+        for name, (rows, wall, rate) in runs:
+            print(f"{name:<46} {rows:>8} {wall:>8.1f} {rate:>8.0f}")
         print()
-        print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s each:")
-        print(f"  without reencrypt: {alone['rps']:.0f} req/s (p99 {alone['p99_ms']:.1f} ms)")
-        print(f"  during reencrypt:  {during['rps']:.0f} req/s (p99 {during['p99_ms']:.1f} ms)")
-        print(f"  ratio: {during['rps'] / alone['rps']:.2f}")
-        print(f"  errors: {alone['errors']} / {during['errors']}")
-        if outcome.get("wall", 0) < args.duration + 1:
-            print("  (the reencrypt ended before the sample did: use more --ksn1 rows)")
+        print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s samples:")
+        for limit, alone, during, wall in samples:
+            print(
+                f"  reencrypt {limit}: {alone['rps']:.0f} req/s without (p99 "
+                f"{alone['p99_ms']:.1f} ms), {during['rps']:.0f} req/s during (p99 "
+                f"{during['p99_ms']:.1f} ms), ratio {during['rps'] / alone['rps']:.2f}, "
+                f"errors {alone['errors']}/{during['errors']}"
+            )
+            if wall < args.duration + 1:
+                print("    (the reencrypt ended before the sample did: use more --ksn1 rows)")
     finally:
         if api is not None:
             api.kill()

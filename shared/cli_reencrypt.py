@@ -35,6 +35,9 @@ def add_commands(sub) -> None:
     p.add_argument("--no-backup", action="store_true", help="skip the verified backup taken first")
     p.add_argument("--batch-size", type=int, default=200, help="rows per transaction (200)")
     p.add_argument("--jobs", type=int, default=1, help="threads decrypting legacy rows (1)")
+    p.add_argument(
+        "--max-rate", type=float, default=0.0, help="at most this many rows/s (0: no limit)"
+    )
     p.set_defaults(func=cmd_reencrypt)
 
 
@@ -191,6 +194,7 @@ def _reencrypt(args, config, db, cipher) -> int:
             args.to,
             batch_size=max(1, args.batch_size),
             jobs=args.jobs,
+            max_rate=max(0.0, args.max_rate),
             stop=stop,
             progress=progress,
         ).run()

@@ -92,6 +92,7 @@ class Reencryptor:
         batch_size: int = 200,
         jobs: int = 1,
         idle_seconds: float = 30.0,
+        max_rate: float = 0.0,
         stop: threading.Event | None = None,
         progress: Callable[[int, int], None] | None = None,
     ):
@@ -103,6 +104,8 @@ class Reencryptor:
         self.batch_size = batch_size
         self.jobs = max(1, jobs)
         self.idle_seconds = idle_seconds
+        self.max_rate = max_rate  # rows per second, 0: as fast as it goes
+        self.started = time.monotonic()
         self.stop = stop or threading.Event()
         self.progress = progress or (lambda _done, _failed: None)
         self.outcome = Outcome()
@@ -145,6 +148,14 @@ class Reencryptor:
             )
             self.outcome.rewritten += done
             self.progress(self.outcome.rewritten, len(self.outcome.failed))
+            self._throttle()
+
+    def _throttle(self) -> None:
+        """Stay at or below max_rate rows/s, leaving the API its share of the CPU."""
+        if self.max_rate > 0:
+            ahead = self.outcome.rewritten / self.max_rate - (time.monotonic() - self.started)
+            if ahead > 0:
+                self.stop.wait(ahead)
 
     def _open(self, column: SealedColumn, row: SealedRow) -> str | None:
         try:

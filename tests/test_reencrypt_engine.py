@@ -1,0 +1,57 @@
+"""The reencrypt engine on its own: a value that does not decrypt is left as
+it is and reported while the rest are rewritten; --max-rate holds the pace."""
+
+from __future__ import annotations
+
+import time
+
+from shared.crypto import Cipher, key_id, share_aad
+from shared.reencrypt import Reencryptor
+from tests.conftest import TEST_SECRET
+from tests.sealing_helpers import ksnode, seed_shares, stored_values
+
+NEW = "engine test secret"
+
+
+def test_an_undecryptable_value_is_reported_and_the_rest_rewritten(db, env_for, dbname, module_tmp):
+    old = Cipher(TEST_SECRET)
+    good = seed_shares(db, 5, lambda s, w: old.encrypt(s, share_aad(w)))
+    bad = seed_shares(db, 1, lambda s, w: Cipher("some other secret").encrypt(s, share_aad(w)))
+    bad += seed_shares(db, 1, lambda _s, _w: "not a ciphertext at all")
+    new_file = module_tmp / "engine_new.txt"
+    new_file.write_text(NEW)
+    env = env_for(
+        dbname,
+        ENCRYPTION_SECRET_PATH=str(new_file),
+        ENCRYPTION_SECRET_PREVIOUS_PATHS=str(module_tmp / "encryption_secret.txt"),
+    )
+    # The unknown key id is refused before anything is touched.
+    before = stored_values(db)
+    result = ksnode(env, "reencrypt", "--yes", "--no-backup")
+    assert result.returncode == 1 and "1 key share under key id" in result.stderr
+    assert stored_values(db) == before
+
+    # With the garbage value only, the engine rewrites the rest and lists it.
+    with db.transaction() as cur:
+        cur.execute('DELETE FROM "2_key_shares" WHERE wallet_id = %s', (bad[0].wallet_id,))
+    outcome = Reencryptor(db, Cipher(NEW, [TEST_SECRET]), batch_size=2).run()
+    assert list(outcome.failed) and not outcome.complete
+    values = stored_values(db)
+    assert values[bad[1].wallet_id] == "not a ciphertext at all"
+    head = f"ksn2.{key_id(NEW)}."
+    assert all(values[e.wallet_id].startswith(head) for e in good)
+    assert all(
+        Cipher(NEW).decrypt(values[e.wallet_id], share_aad(e.wallet_id)) == e.share for e in good
+    )
+    with db.transaction() as cur:
+        cur.execute('DELETE FROM "2_key_shares" WHERE wallet_id = %s', (bad[1].wallet_id,))
+
+
+def test_max_rate_holds_the_pace(db):
+    current = Cipher(NEW)
+    seed_shares(db, 30, lambda s, w: current.encrypt(s, share_aad(w)))
+    started = time.monotonic()
+    outcome = Reencryptor(db, Cipher("a later secret", [NEW]), batch_size=5, max_rate=60).run()
+    elapsed = time.monotonic() - started
+    assert outcome.complete and outcome.rewritten >= 30
+    assert elapsed >= (outcome.rewritten - 5) / 60  # the last batch needs no wait
