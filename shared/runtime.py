@@ -99,10 +99,18 @@ def wait_for_database(
 def check_keys_or_exit(runtime: Runtime) -> None:
     """Refuse to serve when stored values are under a secret this node lacks
     (keycheck.py): one log line and one stderr line, then exit."""
+    import psycopg2
+
     from shared.keycheck import KeyCheckFailed, verify_keys
 
     try:
         verify_keys(runtime.db, runtime.cipher)
+    except (DatabaseUnavailable, psycopg2.Error) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        runtime.log.error(
+            "cannot check the stored keys", extra={"event": "startup.failed", "error": reason}
+        )
+        fail(f"cannot check the stored keys: {reason}", code=3)
     except KeyCheckFailed as exc:
         runtime.log.error("refusing to start: %s", exc, extra={"event": "startup.unknown_key"})
         fail(f"refusing to start: {exc}")
