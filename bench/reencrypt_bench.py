@@ -3,7 +3,7 @@
 a reencrypt runs, as a ratio to without.
 
     python bench/reencrypt_bench.py [--ksn1 100000] [--legacy 100000] [--jobs 1]
-                                    [--duration 15] [--concurrency 8]
+        [--duration 15] [--concurrency 8] [--max-rates 0,1000] [--rounds 3]
 
 Everything runs in a temporary embedded Postgres. The shares are written
 under an old secret; the runs rotate to a new one (old secret previous), as
@@ -11,6 +11,8 @@ an operator does. A legacy share costs one PBKDF2 (100,000 iterations) to
 write and another to read, so 100,000 legacy shares take about an hour of
 CPU to prepare and another to reencrypt on this kind of VM: pass a smaller
 --legacy for a quicker figure (the rate does not depend on the count).
+The v1 get samples alternate with and without the reencrypt (paused by
+SIGSTOP), so that both see the same background load.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument(
         "--max-rates", default="0,1000", help="reencrypt --max-rate values to run under load"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating sample pairs")
     args = parser.parse_args()
     max_rates = [float(x) for x in args.max_rates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="ksnode-reencrypt-bench-"))
@@ -217,7 +220,9 @@ def main() -> None:
         name = f"legacy -> ksn2 (no API, --jobs {args.jobs})"
         runs.append((name, reencrypt(env_for("legacy", 1), args.jobs)))
 
-        # 2. v1 get alone, then alongside a reencrypt (ksn2 -> ksn2 under the next secret).
+        # 2. v1 get with and without a reencrypt running (ksn2 -> ksn2 under the
+        # next secret), in alternating samples: the reencrypt is paused
+        # (SIGSTOP) for each "without" sample, so both see the same background.
         samples = []
         port = 4300 + os.getpid() % 500
         url = f"http://127.0.0.1:{port}"
@@ -225,23 +230,37 @@ def main() -> None:
         for g, max_rate in enumerate(max_rates, start=2):
             api = start_api(env_for("ksn1", g), port)
             scenario = v1_get_scenario(url, headers)
-            alone = python_load(url, scenario, headers, args.concurrency, args.duration)
-            outcome: list = []
-            runner = threading.Thread(
-                target=lambda g=g, r=max_rate, out=outcome: out.append(
-                    reencrypt(env_for("ksn1", g), 1, r)
-                )
+            started = time.perf_counter()
+            run = subprocess.Popen(
+                [*KSNODE, "reencrypt", "--yes", "--no-backup", "--max-rate", str(max_rate)],
+                env=env_for("ksn1", g),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
             )
-            runner.start()
             time.sleep(1.0)  # past the command's start-up
-            during = python_load(url, scenario, headers, args.concurrency, args.duration)
-            runner.join()
+            alone, during, paused = [], [], 0.0
+            for _ in range(args.rounds):
+                if run.poll() is not None:
+                    break
+                during.append(python_load(url, scenario, headers, args.concurrency, args.duration))
+                run.send_signal(signal.SIGSTOP)
+                stopped = time.perf_counter()
+                alone.append(python_load(url, scenario, headers, args.concurrency, args.duration))
+                run.send_signal(signal.SIGCONT)
+                paused += time.perf_counter() - stopped
+            out, err = run.communicate()
+            wall = time.perf_counter() - started - paused
+            if run.returncode != 0:
+                raise SystemExit(f"reencrypt failed: {out}\n{err}")
+            rows = int(re.search(r"rewritten: (\d+)", out).group(1))
             api.terminate()
             api.wait(timeout=30)
             api = None
             limit = f"--max-rate {max_rate:.0f}" if max_rate else "no --max-rate"
-            runs.append((f"ksn2 -> ksn2 (v1 get load, {limit})", outcome[0]))
-            samples.append((limit, alone, during, outcome[0][1]))
+            runs.append((f"ksn2 -> ksn2 (v1 get load, {limit})", (rows, wall, rows / wall)))
+            samples.append((limit, alone, during))
 
         print()
         print("Noisy figures: a 2-core VM shared with other work; the load generator is")
@@ -250,16 +269,23 @@ def main() -> None:
         for name, (rows, wall, rate) in runs:
             print(f"{name:<46} {rows:>8} {wall:>8.1f} {rate:>8.0f}")
         print()
-        print(f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s samples:")
-        for limit, alone, during, wall in samples:
-            print(
-                f"  reencrypt {limit}: {alone['rps']:.0f} req/s without (p99 "
-                f"{alone['p99_ms']:.1f} ms), {during['rps']:.0f} req/s during (p99 "
-                f"{during['p99_ms']:.1f} ms), ratio {during['rps'] / alone['rps']:.2f}, "
-                f"errors {alone['errors']}/{during['errors']}"
+        print(
+            f"v1 get, concurrency {args.concurrency}, {args.duration:.0f} s samples, alternating:"
+        )
+        for limit, alone, during in samples:
+            if not during:
+                print(f"  reencrypt {limit}: ended before a sample: use more --ksn1 rows")
+                continue
+            pairs = ", ".join(
+                f"{d['rps']:.0f}/{a['rps']:.0f}" for d, a in zip(during, alone, strict=True)
             )
-            if wall < args.duration + 1:
-                print("    (the reencrypt ended before the sample did: use more --ksn1 rows)")
+            ratio = sum(d["rps"] for d in during) / sum(a["rps"] for a in alone)
+            p99 = max(d["p99_ms"] for d in during), max(a["p99_ms"] for a in alone)
+            errors = sum(x["errors"] for x in during + alone)
+            print(
+                f"  reencrypt {limit}: req/s during/without {pairs}; ratio {ratio:.2f}; "
+                f"worst p99 {p99[0]:.1f} ms during, {p99[1]:.1f} ms without; errors {errors}"
+            )
     finally:
         if api is not None:
             api.kill()
