@@ -183,6 +183,12 @@ HEALTH = obj(
                 ["running", "heartbeat_age_seconds"],
             ),
         },
+        "reasons": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "why the status is degraded when programs and database are fine "
+            "(an unfinished key rotation)",
+        },
     },
     ["status", "reasons", "db", "programs"],
 )
