@@ -145,7 +145,8 @@ def test_api_start_with_a_missing_previous_secret_is_refused_with_the_count(old_
 def test_ksnode_up_refuses_before_starting_anything(old_database, env_for, module_tmp):
     name, _old_file = old_database
     home = module_tmp / "up_home"
-    result = ksnode(env_for(name, KSNODE_HOME=str(home)), "up", timeout=120)
+    env = env_for(name, KSNODE_HOME=str(home), PORT=str(free_local_port()), HOST="127.0.0.1")
+    result = ksnode(env, "up", timeout=120)
     assert result.returncode == 1
     line = refused_line(result.stderr, "ksnode: cannot start: 3 key shares")
     assert f"under key id {key_id('a secret the node forgot')}" in line
