@@ -84,13 +84,14 @@ def test_health_and_metrics_show_an_unfinished_rotation(config, db, seeded):
     rotated = Cipher(NEW, [TEST_SECRET])
     server = ApiServer(create_app(build_node_context(config, db, rotated))).start()
     try:
-        body = server.get("/health").json()
-        assert body["status"] == "degraded"
-        assert any(
-            "key rotation unfinished: 7 key shares" in reason and "ksnode reencrypt" in reason
-            for reason in body["reasons"]
-        )
+        r = server.get("/health")
+        assert r.status_code == 200 and r.json()["status"] == "degraded"
+        rotation = [x for x in r.json()["reasons"] if x["reason"] == "key_rotation_unfinished"]
+        assert len(rotation) == 1
+        assert "7 key shares are not yet under the current secret" in rotation[0]["detail"]
+        assert "ksnode reencrypt" in rotation[0]["detail"]
         samples = scrape(server)
+        assert value(samples, "ksnode_health_reason", reason="key_rotation_unfinished") == 1
         labels = {"table": "key_shares", "format": "ksn2", "key_id": key_id(TEST_SECRET)}
         assert value(samples, "ksnode_encrypted_values", **labels, secret="previous") == 4
         labels = {"table": "key_shares", "format": "legacy", "key_id": ""}
@@ -117,7 +118,8 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
     server = ApiServer(create_app(build_node_context(config, db, Cipher(NEW, [TEST_SECRET]))))
     server.start()
     try:
-        assert "reasons" not in server.get("/health").json()
+        reasons = [x["reason"] for x in server.get("/health").json()["reasons"]]
+        assert "key_rotation_unfinished" not in reasons
         labels = {"table": "key_shares", "format": "ksn2", "key_id": key_id(NEW)}
         assert value(scrape(server), "ksnode_encrypted_values", **labels, secret="current") == 7
     finally:

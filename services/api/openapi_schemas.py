@@ -164,6 +164,7 @@ HEALTH = obj(
                             "heartbeat_stale",
                             "dump_dir_low_space",
                             "drill_failed",
+                            "key_rotation_unfinished",
                         ],
                     },
                     "detail": {"type": "string", "nullable": True},
@@ -182,12 +183,6 @@ HEALTH = obj(
                 },
                 ["running", "heartbeat_age_seconds"],
             ),
-        },
-        "reasons": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "why the status is degraded when programs and database are fine "
-            "(an unfinished key rotation)",
         },
     },
     ["status", "reasons", "db", "programs"],
