@@ -213,6 +213,18 @@ def _reencrypt(args, config, db, cipher) -> int:
         },
     )
     print(f"rewritten: {outcome.rewritten}")
+    from shared.cli_audit import record_cli_event
+
+    record_cli_event(
+        config,
+        "reencrypt",
+        "ok" if outcome.complete else "incomplete",
+        target=args.to,
+        key_id=cipher.current_key_id if args.to == "current" else None,
+        rewritten=outcome.rewritten,
+        failed=len(outcome.failed),
+        remaining=outcome.remaining,
+    )
     if outcome.failed:
         print(f"{len(outcome.failed)} values do not decrypt and were left as they are:")
         for row_id, reason in list(outcome.failed.items())[:20]:

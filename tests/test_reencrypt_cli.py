@@ -10,6 +10,7 @@ import pytest
 from services.api.app import create_app
 from shared.crypto import Cipher, key_id, share_aad
 from shared.reencrypt import Reencryptor
+from shared.store import audit as audit_store
 from shared.store.tables import PG_DUMPS
 from tests.backup_helpers import BIN, fake_pg_dump
 from tests.conftest import TEST_SECRET, ApiServer, build_node_context
@@ -111,6 +112,10 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
         cur.execute(f"SELECT status FROM {PG_DUMPS} WHERE dump_path = %s", (path,))
         assert cur.fetchone() == ("COMPLETED",)
     assert result.stdout.index("backup: ") < result.stdout.index("rewritten: ")
+    with db.connection() as conn:  # the run is in the audit trail
+        (record,) = [x.as_json() for x in audit_store.scan(conn) if x.record.event == "reencrypt"]
+    assert record["outcome"] == "ok" and record["client"].startswith("local:")
+    assert record["detail"]["rewritten"] == 7 and record["detail"]["key_id"] == key_id(NEW)
     head = f"ksn2.{key_id(NEW)}."
     assert all(v.startswith(head) for v in stored_values(db).values())
 
