@@ -1,4 +1,4 @@
-"""`ksnode audit verify|find|export`, and the records of command-line events.
+"""`ksnode audit verify|find|export`.
 
 * ``verify`` walks the whole trail and names each edited record, each
   deleted one (or range) and any break in the chain; exit status 1 if any.
@@ -10,14 +10,12 @@
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from shared.audit import AuditError, Record, iter_json, verify_chain
+from shared.audit import AuditError, iter_json, verify_chain
+from shared.cli.common import load_cli_config
 
 
 def add_commands(sub) -> None:
@@ -37,13 +35,12 @@ def add_commands(sub) -> None:
 def _with_trail(args, action: Callable[[Any, Any], int]) -> int:
     """Run ``action(db, key)`` on this node's database (started if embedded)."""
     from shared.audit_trail import node_key
-    from shared.cli import _config
     from shared.crypto import SecretError
     from shared.db import Database, DatabaseUnavailable
     from shared.launcher import LaunchError, database
     from shared.logging import configure_logging
 
-    config = _config(args)
+    config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
     try:
         key = node_key(config)
@@ -103,42 +100,3 @@ def cmd_export(args) -> int:
         return 0
 
     return _with_trail(args, action)
-
-
-def record_cli_event(
-    config, event: str, outcome: str, *, public_keys: tuple[str, ...] = (), **detail: Any
-) -> None:
-    """Record an operator's command (restore, key rotation) as it ends. A
-    failure to record is said on stderr; the command's own result stands."""
-    from shared.audit_trail import node_key, record_once
-    from shared.db import Database
-
-    if not config.audit_enabled:
-        return
-    record = Record(
-        event=event,
-        outcome=outcome,
-        request_id=f"cli-{os.getpid()}",
-        client=f"local:{_os_user()}",
-        auth_type="local",
-        public_keys=public_keys,
-        detail={key: value for key, value in detail.items() if value is not None} or None,
-    )
-    db = Database(config, maxconn=1)
-    try:
-        record_once(db, node_key(config), record)
-    except Exception as exc:  # noqa: BLE001 - reported, never hides the command's outcome
-        print(
-            f"ksnode: could not write the audit record: {type(exc).__name__}; "
-            f"record: {json.dumps({'event': event, 'outcome': outcome})}",
-            file=sys.stderr,
-        )
-    finally:
-        db.close()
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())

@@ -11,6 +11,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from shared.cli.common import load_cli_config
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("backup", help="take a verified backup now")
@@ -35,13 +37,12 @@ def _with_service(args, action):
     from services.backup_worker.errors import BackupError
     from services.backup_worker.progress import TerminalProgress
     from services.backup_worker.service import BackupService
-    from shared.cli import _config
     from shared.db import Database, DatabaseUnavailable
     from shared.dumppaths import UnsafeDumpPath
     from shared.launcher import LaunchError, database, prepare_folders
     from shared.logging import configure_logging
 
-    config = _config(args)
+    config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
     try:
         prepare_folders(config)
@@ -118,7 +119,7 @@ def cmd_backups(args) -> int:
 
 def cmd_restore(args) -> int:
     from services.backup_worker.errors import BackupError
-    from shared.cli_audit import record_cli_event
+    from shared.cli.audit_events import record_cli_event
     from shared.dumppaths import resolve_dump_path
 
     def action(service, _db):

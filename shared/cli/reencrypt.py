@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TextIO
 
+from shared.cli.common import load_cli_config
+
 log = logging.getLogger("ksnode.reencrypt")
 
 LOG_EVERY_SECONDS = 5.0
@@ -127,14 +129,13 @@ def cmd_reencrypt(args) -> int:
     import psycopg2
 
     from services.backup_worker.errors import BackupError
-    from shared.cli import _config
     from shared.db import Database, DatabaseUnavailable
     from shared.keycheck import KeyCheckFailed, verify_keys
     from shared.launcher import LaunchError, database, ensure_secret, prepare_folders
     from shared.logging import configure_logging
     from shared.reencrypt import ReencryptError
 
-    config = _config(args)
+    config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
     try:
         prepare_folders(config)
@@ -213,7 +214,7 @@ def _reencrypt(args, config, db, cipher) -> int:
         },
     )
     print(f"rewritten: {outcome.rewritten}")
-    from shared.cli_audit import record_cli_event
+    from shared.cli.audit_events import record_cli_event
 
     record_cli_event(
         config,

@@ -1,0 +1,45 @@
+"""The ``ksnode`` command.
+
+One module per command family, each with ``add_commands(sub)`` adding its
+subcommands to the parser: ``node`` (up, migrate, ctl, reload), ``keypair``
+(rotate-keypair), ``backup`` (backup, backups, restore), ``reencrypt`` and
+``audit``. They share ``common`` (configuration) and ``audit_events`` (records
+of operators' commands) and never import each other or this package's
+``__init__``, so adding a command is a new module and one line in
+``COMMAND_MODULES``. Heavy imports stay inside the commands, so
+``ksnode --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from shared.cli import audit, backup, keypair, node, reencrypt
+
+COMMAND_MODULES = (node, keypair, backup, reencrypt, audit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ksnode", description="Oko key share node")
+    parser.add_argument(
+        "--env-file", help="env file read before start (never overrides the environment)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except BrokenPipeError:  # `ksnode backups | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)

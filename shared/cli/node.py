@@ -1,0 +1,99 @@
+"""`ksnode up`, `migrate`, `ctl` and `reload`: starting, upgrading and driving a node."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from shared.cli.common import load_cli_config
+from shared.logging import configure_logging
+
+
+def cmd_up(args) -> int:
+    from shared.launcher import DEFAULT_SUPERVISOR_CONF, LaunchError, up
+
+    config = load_cli_config(args)
+    configure_logging("ksnode", config.effective_log_dir, config.log_level)
+    try:
+        return up(
+            config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF
+        )
+    except LaunchError as exc:
+        print(f"ksnode: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_migrate(args) -> int:
+    from shared.launcher import LaunchError, database, migrate, prepare_folders
+
+    config = load_cli_config(args)
+    configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
+    try:
+        prepare_folders(config)
+        with database(config) as ready:
+            applied = migrate(ready)
+    except LaunchError as exc:
+        print(f"ksnode: migrate failed: {exc}", file=sys.stderr)
+        return 1
+    print("applied: " + ", ".join(applied) if applied else "schema up to date")
+    return 0
+
+
+def cmd_ctl(args) -> int:
+    from shared.launcher import DEFAULT_SUPERVISOR_CONF
+
+    config = load_cli_config(args)
+    socket = config.run_dir / "supervisor.sock"
+    command = [
+        sys.executable,
+        "-c",
+        "from supervisor.supervisorctl import main; main()",
+        "-c",
+        str(DEFAULT_SUPERVISOR_CONF),
+        "-s",
+        f"unix://{socket}",
+        *args.ctl_args,
+    ]
+    os.execv(sys.executable, command)
+    return 0  # unreachable
+
+
+def cmd_reload(args) -> int:
+    from shared.launcher import LaunchError, database, prepare_node
+    from shared.reload import ReloadError, reload_node
+
+    config = load_cli_config(args)
+    configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
+
+    def prepare(cfg) -> None:
+        with database(cfg) as ready:
+            prepare_node(ready)
+
+    try:
+        reload_node(config, prepare)
+    except (LaunchError, ReloadError) as exc:
+        print(f"ksnode: reload failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("up", help="start the node (embedded Postgres unless DB_HOST is set)")
+    p.add_argument("--supervisor-conf", help="supervisord.conf to use")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("ctl", help="supervisorctl for this node's home (e.g. `ksnode ctl status`)")
+    p.add_argument("ctl_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_ctl)
+
+    p = sub.add_parser(
+        "reload",
+        help="load new code into the running node: migrate, then restart "
+        "backup_worker, reporter and api without failing a request",
+    )
+    p.set_defaults(func=cmd_reload)
