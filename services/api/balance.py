@@ -15,6 +15,16 @@ rewrites its entry at least once per event-loop pass, and an idle pass
 ends after ``STOP_CHECK_SECONDS``) are ignored, so they can never stop the others
 from accepting.
 
+A worker decides whether to listen when its event-loop pass starts, and
+keeps that choice while it waits for events. So when the worker that
+listens accepts a connection and now holds more than another, it must wake
+the others: the least loaded one may be waiting without listening (it held
+more when its pass started). Each worker has a wake-up pipe in the table
+for this; a worker that stops listening writes to every other worker's.
+Without it nobody listened until an idle worker's wait ran out (up to
+``STOP_CHECK_SECONDS``), once every other connection: a burst of 350 idle
+connections kept every new client waiting for about 40 s (issue 12).
+
 Keep-alive connections that were accepted unevenly anyway (a worker that
 started late, or replaced one that died, finds the others holding every
 connection) are moved over time: a worker holding two or more connections
@@ -32,6 +42,7 @@ sends small responses in one write (see its ``__init__``).
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 import threading
 import time
@@ -41,6 +52,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import WSGITask
+from waitress.wasyncore import file_dispatcher
 
 ENTRY = struct.Struct("=id")  # connections held, monotonic time written
 STALE_SECONDS = 3.0
@@ -58,6 +70,9 @@ class ConnectionTable:
         self.workers = workers
         self._clock = clock
         self._memory = mmap.mmap(-1, ENTRY.size * workers)  # MAP_SHARED | MAP_ANONYMOUS
+        # (read end, write end) per slot; non-blocking: a full pipe already
+        # holds a pending wake-up.
+        self._wake = [os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC) for _ in range(workers)]
         for slot in range(workers):
             self.clear(slot)
 
@@ -89,6 +104,18 @@ class ConnectionTable:
         others = self._others(slot)
         return bool(others) and connections >= min(others) + 2
 
+    def wake_fd(self, slot: int) -> int:
+        """The file descriptor a worker watches for wake-ups by the others."""
+        return self._wake[slot][0]
+
+    def wake_others(self, slot: int) -> None:
+        for index, (_, write_end) in enumerate(self._wake):
+            if index != slot:
+                try:
+                    os.write(write_end, b"w")
+                except BlockingIOError:
+                    pass
+
     def _others(self, slot: int) -> list[int]:
         return [
             count for index, count in enumerate(self.counts()) if index != slot and count != ABSENT
@@ -110,6 +137,24 @@ class BalancedChannel(HTTPChannel):
     task_class = SheddingTask
 
 
+class WakeUp(file_dispatcher):
+    """A worker's end of its wake-up pipe: being woken is the whole message
+    (the next event-loop pass looks at the table again)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def handle_read(self) -> None:
+        try:
+            while self.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+
 class BalancedServer(TcpWSGIServer):
     """waitress's TCP server that listens only while it is among the least
     loaded, and sheds connections while it holds too many."""
@@ -121,6 +166,7 @@ class BalancedServer(TcpWSGIServer):
         self.slot = slot
         self._last_shed = float("-inf")
         self._draining = False
+        self._listening = False
         adj = Adjustments(sockets=[sock], **adjustments)
         # waitress sends a response's head and then its body from the request
         # thread as soon as each is written: two TCP segments per small JSON
@@ -130,6 +176,7 @@ class BalancedServer(TcpWSGIServer):
         adj.send_bytes = SEND_BUFFER_BYTES
         sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
         super().__init__(application, {}, True, sock, adj=adj, bind_socket=False, sockinfo=sockinfo)
+        WakeUp(table.wake_fd(slot), map=self._map)
 
     def should_shed(self) -> bool:
         if self._draining:
@@ -193,4 +240,9 @@ class BalancedServer(TcpWSGIServer):
     def readable(self) -> bool:
         listening = super().readable()
         # Called once per event-loop pass: the count stays fresh even when not listening.
-        return self.table.may_accept(self.slot, len(self.active_channels)) and listening
+        listening = self.table.may_accept(self.slot, len(self.active_channels)) and listening
+        if self._listening and not listening:
+            # The count is published: a woken worker sees it (see the module doc).
+            self.table.wake_others(self.slot)
+        self._listening = listening
+        return listening
