@@ -56,6 +56,9 @@ class Config:
     api_workers: int = 0  # 0: one per usable CPU core, at most 8
     rate_limit_per_minute: int = 100
     trust_proxy_hops: int = 0
+    api_max_connections_per_client: int = 100  # 0: no cap
+    api_header_timeout_seconds: float = 10.0
+    api_idle_timeout_seconds: int = 60
     # Database; db_host None means "start the embedded Postgres"
     db_host: str | None = None
     db_port: int = 5432
@@ -382,6 +385,13 @@ def load_config(
         api_workers=r.int("API_WORKERS", 0, minimum=0, maximum=64),
         rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 100, minimum=0),
         trust_proxy_hops=r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10),
+        api_max_connections_per_client=r.int(
+            "API_MAX_CONNECTIONS_PER_CLIENT", 100, minimum=0, maximum=100_000
+        ),
+        api_header_timeout_seconds=r.float(
+            "API_HEADER_TIMEOUT_SECONDS", 10.0, minimum=1, maximum=300
+        ),
+        api_idle_timeout_seconds=r.int("API_IDLE_TIMEOUT_SECONDS", 60, minimum=1, maximum=3600),
         db_host=r.str("DB_HOST"),
         db_port=r.int("DB_PORT", 5432, minimum=1, maximum=65535),
         db_user=r.str("DB_USER", "postgres") or "postgres",

@@ -49,10 +49,10 @@ import time
 
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
-from waitress.channel import HTTPChannel
-from waitress.server import TcpWSGIServer
 from waitress.task import WSGITask
 from waitress.wasyncore import file_dispatcher
+
+from services.api.limits import ClientTable, ConnectionLimits, GuardedChannel, GuardedServer
 
 ENTRY = struct.Struct("=id")  # connections held, monotonic time written
 STALE_SECONDS = 3.0
@@ -64,7 +64,8 @@ SEND_BUFFER_BYTES = 18000  # larger responses still go out from the request thre
 
 
 class ConnectionTable:
-    """Per-worker connection counts in memory shared across fork()."""
+    """Per-worker connection counts in memory shared across fork(), and
+    the per-client-address counts of limits.py (``clients``)."""
 
     def __init__(self, workers: int, *, clock=time.monotonic):
         self.workers = workers
@@ -75,6 +76,7 @@ class ConnectionTable:
         self._wake = [os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC) for _ in range(workers)]
         for slot in range(workers):
             self.clear(slot)
+        self.clients = ClientTable(workers)
 
     def clear(self, slot: int) -> None:
         """Mark a slot as having no live worker (the parent calls this when one exits)."""
@@ -133,7 +135,7 @@ class SheddingTask(WSGITask):
         return super().build_response_header()
 
 
-class BalancedChannel(HTTPChannel):
+class BalancedChannel(GuardedChannel):
     task_class = SheddingTask
 
 
@@ -155,19 +157,30 @@ class WakeUp(file_dispatcher):
             pass
 
 
-class BalancedServer(TcpWSGIServer):
+class BalancedServer(GuardedServer):
     """waitress's TCP server that listens only while it is among the least
-    loaded, and sheds connections while it holds too many."""
+    loaded, and sheds connections while it holds too many; with the
+    connection limits of limits.py."""
 
     channel_class = BalancedChannel
 
-    def __init__(self, application, sock, *, table: ConnectionTable, slot: int, **adjustments):
+    def __init__(
+        self,
+        application,
+        sock,
+        *,
+        table: ConnectionTable,
+        slot: int,
+        limits: ConnectionLimits | None = None,
+        **adjustments,
+    ):
         self.table = table
-        self.slot = slot
         self._last_shed = float("-inf")
         self._draining = False
         self._listening = False
-        adj = Adjustments(sockets=[sock], **adjustments)
+        limits = limits or ConnectionLimits()
+        self.guard(limits, table.clients, slot)
+        adj = Adjustments(sockets=[sock], **{**adjustments, **limits.adjustments()})
         # waitress sends a response's head and then its body from the request
         # thread as soon as each is written: two TCP segments per small JSON
         # answer. Below this size they wait in the buffer and the event loop

@@ -37,6 +37,7 @@ from services.api.balance import ABSENT, BalancedServer, ConnectionTable
 from services.api.context import NodeContext
 from services.api.gate import GatedApp
 from services.api.handover import READY_SECONDS, parse_args, reexec
+from services.api.limits import ConnectionLimits
 from services.api.metrics import enable_multiprocess
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
@@ -144,8 +145,8 @@ def serve(
         slot=slot,
         threads=ctx.config.api_threads,
         ident=None,
+        limits=ConnectionLimits.from_config(ctx.config),
         connection_limit=1000,
-        channel_timeout=60,
         backlog=LISTEN_BACKLOG,
         clear_untrusted_proxy_headers=False,
     )
