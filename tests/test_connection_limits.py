@@ -171,6 +171,40 @@ def test_200_mb_content_length_is_refused_at_once_without_reading_the_body(port)
     print(f"200 MB Content-Length refused in {elapsed * 1000:.1f} ms")
 
 
+class _Zeros:
+    """A 200 MB request body that counts how much of it the client sent."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self.size - self.sent
+
+    def read(self, amount: int = -1) -> bytes:
+        amount = self.size - self.sent if amount < 0 else min(amount, self.size - self.sent)
+        self.sent += amount
+        return bytes(amount)
+
+
+def test_a_client_uploading_200_mb_gets_the_413_promptly(port):
+    body = _Zeros(200_000_000)
+    started = time.perf_counter()
+    answer = requests.post(
+        f"http://127.0.0.1:{port}/keyshare/v1/",
+        data=body,
+        headers={"Content-Type": "application/json", "Content-Length": "200000000"},
+        timeout=10,
+    )
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 413
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert answer.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert elapsed < 2, f"{elapsed:.3f} s"
+    # The client stops when the node closes: it got no further than the socket buffers.
+    assert body.sent < 50_000_000, f"{body.sent} bytes went out"
+
+
 def test_expect_100_continue_with_a_huge_body_gets_413_not_continue(port):
     sock = connect(port, "127.0.0.35")
     try:
