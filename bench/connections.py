@@ -17,7 +17,7 @@ The attacker runs in its own process and behaves like a persistent one:
 a connection the node closes is opened again 0.5 s later. During each
 scenario the client sends ``--requests`` requests per row, one at a time,
 to ``GET /status`` and v1 get (a Telegram user seeded first), each on a new
-connection and on one keep-alive connection, and prints p50/p99/max
+connection and on one keep-alive connection, ``--pause`` apart, and prints p50/p99/max
 latency and how many requests failed or timed out (``--timeout``; a timed
 out request counts with the timeout as its latency). Loopback addresses
 other than 127.0.0.1 need Linux; the node must listen on 127.0.0.1 or
@@ -176,7 +176,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def measure(client: Client, routes, requests: int, budget: float) -> list[dict]:
+def measure(client: Client, routes, requests: int, budget: float, pause: float) -> list[dict]:
     rows = []
     for name, method, path, body, headers in routes:
         for keep_alive in (False, True):
@@ -190,7 +190,7 @@ def measure(client: Client, routes, requests: int, budget: float) -> list[dict]:
                 failures += problem is not None and problem != "timeout"
                 if time.monotonic() > deadline:
                     break
-                time.sleep(0.01)
+                time.sleep(pause)
             if client.kept is not None:
                 client.kept.close()
             rows.append(
@@ -218,7 +218,7 @@ def measure(client: Client, routes, requests: int, budget: float) -> list[dict]:
 def run_scenario(name, sources, args, host, port, client, routes) -> tuple[list[dict], dict]:
     print(f"\n{name}", flush=True)
     if not sources:
-        return measure(client, routes, args.requests, args.budget), {}
+        return measure(client, routes, args.requests, args.budget, args.pause), {}
     context = multiprocessing.get_context("spawn")
     stop, ready, results = context.Event(), context.Event(), context.Queue()
     attacker = context.Process(
@@ -230,7 +230,7 @@ def run_scenario(name, sources, args, host, port, client, routes) -> tuple[list[
     try:
         ready.wait(120)
         time.sleep(2)  # let the node take them all in
-        rows = measure(client, routes, args.requests, args.budget)
+        rows = measure(client, routes, args.requests, args.budget, args.pause)
     finally:
         stop.set()
     stats = results.get(timeout=30)
@@ -252,6 +252,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="per route and connection kind")
     parser.add_argument("--timeout", type=float, default=10.0, help="client timeout, seconds")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds at most per row")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.05,
+        help="seconds between the client's requests (the defaults make a scenario last "
+        "longer than the node's header timeout, so slowloris connections get timed out)",
+    )
     parser.add_argument("--client-address", default="127.0.0.2")
     parser.add_argument(
         "--idle-timeout-wait",
@@ -283,7 +290,7 @@ def main() -> None:
             ),
         ]
         client = Client(host, port, args.client_address, args.timeout)
-        measure(client, routes, 20, 10)  # warm-up, unmeasured
+        measure(client, routes, 20, 10, 0.01)  # warm-up, unmeasured
         results = []
         for name, sources in (
             ("baseline (no other connections)", []),
