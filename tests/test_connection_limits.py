@@ -289,7 +289,9 @@ def test_malformed_requests_get_400_in_the_envelope_at_once(port, request_bytes)
 def test_oversized_headers_get_431_in_the_envelope(port):
     sock = connect(port, "127.0.0.38")
     try:
-        sock.sendall(b"GET /status HTTP/1.1\r\nHost: node\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+        sock.sendall(
+            b"GET /status HTTP/1.1\r\nHost: node\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n"
+        )
         answer = read_response(sock, 5)
     finally:
         sock.close()
