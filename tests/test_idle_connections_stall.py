@@ -39,6 +39,14 @@ def test_wake_up_reaches_every_other_worker_and_a_full_pipe_is_no_error():
     assert sorted(readable) == sorted(fds[1:])
 
 
+def test_a_cleared_slot_wakes_the_other_workers():
+    table = ConnectionTable(3)
+    fds = [table.wake_fd(slot) for slot in range(3)]
+    table.clear(1)  # a worker died or stopped accepting
+    readable, _, _ = select.select(fds, [], [], 0)
+    assert sorted(readable) == sorted([fds[0], fds[2]])
+
+
 def _open_attack(port: int, idle: int, slowloris: int) -> list[socket.socket]:
     sockets = []
     for index in range(idle + slowloris):

@@ -20,7 +20,8 @@ keeps that choice while it waits for events. So when the worker that
 listens accepts a connection and now holds more than another, it must wake
 the others: the least loaded one may be waiting without listening (it held
 more when its pass started). Each worker has a wake-up pipe in the table
-for this; a worker that stops listening writes to every other worker's.
+for this; a worker that stops listening writes to every other worker's,
+and so does the parent when a worker dies.
 Without it nobody listened until an idle worker's wait ran out (up to
 ``STOP_CHECK_SECONDS``), once every other connection: a burst of 350 idle
 connections kept every new client waiting for about 40 s (issue 12).
@@ -75,12 +76,16 @@ class ConnectionTable:
         # holds a pending wake-up.
         self._wake = [os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC) for _ in range(workers)]
         for slot in range(workers):
-            self.clear(slot)
+            ENTRY.pack_into(self._memory, slot * ENTRY.size, ABSENT, 0.0)
         self.clients = ClientTable(workers)
 
     def clear(self, slot: int) -> None:
-        """Mark a slot as having no live worker (the parent calls this when one exits)."""
+        """Mark a slot as having no live worker (the parent calls this when
+        one exits, a worker when it stops accepting) and wake the others:
+        one of them may be waiting without listening because this one held
+        fewer connections."""
         ENTRY.pack_into(self._memory, slot * ENTRY.size, ABSENT, 0.0)
+        self.wake_others(slot)
 
     def publish(self, slot: int, connections: int) -> None:
         ENTRY.pack_into(self._memory, slot * ENTRY.size, connections, self._clock())
