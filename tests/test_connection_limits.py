@@ -67,6 +67,8 @@ def _status_ok(port: int, source: str) -> bool:
     try:
         sock.sendall(b"GET /status HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
         return read_response(sock, 5).startswith(b"HTTP/1.1 200")
+    except ConnectionResetError:  # refused: the address is (still) at its cap
+        return False
     finally:
         sock.close()
 

@@ -3,7 +3,7 @@ before the application sees a request.
 
 * One client address holds at most ``per_client`` connections across all
   workers (IPv6 clients count per /64, the block one subscriber gets);
-  beyond it a new connection is closed as soon as it is accepted. Each
+  beyond it a new connection is reset as soon as it is accepted. Each
   worker counts its own connections per address in a shared table
   (``ClientTable``), so the cap is node-wide. Two workers accepting from
   the same address at the same instant can let it exceed the cap by one.
@@ -25,6 +25,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import mmap
+import socket
+import struct
 import threading
 import time
 import zlib
@@ -48,6 +50,7 @@ COUNT_BYTES = 4
 FRAMING_MARGIN_BYTES = 4096
 CHECK_INTERVAL_SECONDS = 1
 REFUSAL_LOG_SECONDS = 10.0
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class GuardedServer(TcpWSGIServer):
         if self.limits.per_client > 0:
             bucket = client_bucket(str(addr[0]))
             if self.clients.held(bucket) >= self.limits.per_client:
+                # A reset, not a FIN: no TIME_WAIT left behind per refusal.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
                 conn.close()
                 self._note_refusal(str(addr[0]))
                 return
