@@ -51,7 +51,8 @@ REOPEN_SECONDS = 0.5
 # ---------------------------------------------------------------- attacker
 
 
-def _open(host: str, port: int, source: str, slowloris: bool) -> socket.socket | None:
+def _open(host: str, port: int, source: str, slowloris: bool) -> socket.socket | str:
+    """A connected socket, or the name of the error that stopped it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(2)
     try:
@@ -59,9 +60,9 @@ def _open(host: str, port: int, source: str, slowloris: bool) -> socket.socket |
         sock.connect((host, port))
         if slowloris:
             sock.sendall(b"GET /status HTTP/1.1\r\nHost: node\r\n")
-    except OSError:
+    except OSError as exc:
         sock.close()
-        return None
+        return type(exc).__name__
     sock.setblocking(False)
     return sock
 
@@ -77,8 +78,9 @@ def attack(host, port, sources, idle, slowloris, stop, ready, results) -> None:
 
     def open_one(index: int) -> None:
         sock = _open(host, port, sources[index % len(sources)], kinds[index])
-        if sock is None:
+        if isinstance(sock, str):
             stats["failed_connects"] += 1
+            stats[f"failed_{sock}"] = stats.get(f"failed_{sock}", 0) + 1
             reopen_at[index] = time.monotonic() + REOPEN_SECONDS
             return
         stats["opened"] += 1
