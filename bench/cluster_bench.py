@@ -14,17 +14,14 @@ a second host.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.pgserver import EmbeddedPostgres  # noqa: E402
-from tests.conftest import create_database  # noqa: E402
+from bench.scratch import node_db_env, scratch_postgres  # noqa: E402
 from tests.node_process import NodeProcess  # noqa: E402
 from tests.steady_load import LoadResult, SteadyLoad  # noqa: E402
 
@@ -46,39 +43,32 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="ksnode-cluster-bench-"))
-    server = EmbeddedPostgres(tmp / "pg_data")
-    pg = server.start()
-    db_env = {
-        "DB_HOST": pg.host,
-        "DB_PORT": str(pg.port),
-        "DB_USER": "postgres",
-        "DB_NAME": create_database(pg),
-    }
-    secret = tmp / "secret.txt"
-    nodes = [
-        NodeProcess.build(tmp / name / "var", db_env, secret, LOG_LEVEL="warning")
-        for name in ("a", "b")
-    ]
-    try:
-        for node in nodes:
-            node.start(90)
-        run([nodes[0].url], args.clients, 2.0)  # warm-up: pools, prepared statements
-        print(f"{args.clients} clients, GET /status (one database read each), {args.duration} s")
-        for label, urls in (
-            ("one node", [nodes[0].url]),
-            ("two nodes", [node.url for node in nodes]),
-        ):
-            result, took = run(urls, args.clients, args.duration)
+    with scratch_postgres("ksnode-cluster-bench-") as (tmp, pg):
+        db_env = node_db_env(pg)
+        secret = tmp / "secret.txt"
+        nodes = [
+            NodeProcess.build(tmp / name / "var", db_env, secret, LOG_LEVEL="warning")
+            for name in ("a", "b")
+        ]
+        try:
+            for node in nodes:
+                node.start(90)
+            run([nodes[0].url], args.clients, 2.0)  # warm-up: pools, prepared statements
             print(
-                f"{label:<10} {result.ok / took:>8.0f} req/s  failed {result.failed}"
-                f"  longest {result.longest_seconds * 1000:.0f} ms"
+                f"{args.clients} clients, GET /status (one database read each), {args.duration} s"
             )
-    finally:
-        for node in nodes:
-            node.stop()
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+            for label, urls in (
+                ("one node", [nodes[0].url]),
+                ("two nodes", [node.url for node in nodes]),
+            ):
+                result, took = run(urls, args.clients, args.duration)
+                print(
+                    f"{label:<10} {result.ok / took:>8.0f} req/s  failed {result.failed}"
+                    f"  longest {result.longest_seconds * 1000:.0f} ms"
+                )
+        finally:
+            for node in nodes:
+                node.stop()
 
 
 if __name__ == "__main__":

@@ -13,17 +13,14 @@ after. Prints, per command and round: requests answered, failed requests
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.pgserver import EmbeddedPostgres  # noqa: E402
-from tests.conftest import create_database  # noqa: E402
+from bench.scratch import node_db_env, scratch_postgres  # noqa: E402
 from tests.node_process import NodeProcess  # noqa: E402
 from tests.steady_load import SteadyLoad  # noqa: E402
 
@@ -53,34 +50,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="ksnode-restart-bench-"))
-    server = EmbeddedPostgres(tmp / "pg_data")
-    pg = server.start()
-    db_env = {
-        "DB_HOST": pg.host,
-        "DB_PORT": str(pg.port),
-        "DB_USER": "postgres",
-        "DB_NAME": create_database(pg),
-    }
-    node = NodeProcess.build(tmp / "var", db_env, LOG_LEVEL="warning").start()
-    try:
-        print(f"{args.clients} clients, GET /status; figures are per command run")
-        print(
-            f"{'command':<12} {'round':>5} {'answered':>9} {'failed':>7} {'longest':>9} {'took':>7}"
-        )
-        for round_no in range(1, args.rounds + 1):
-            for name, command in COMMANDS.items():
-                result, took = measure(node, args.clients, command)
-                print(
-                    f"{name:<12} {round_no:>5} {result.ok:>9} {result.failed:>7} "
-                    f"{result.longest_seconds * 1000:>7.0f}ms {took:>6.1f}s"
-                )
-                for reason, count in result.reasons.items():
-                    print(f"    {count} x {reason}")
-    finally:
-        node.stop()
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_postgres("ksnode-restart-bench-") as (tmp, pg):
+        db_env = node_db_env(pg)
+        node = NodeProcess.build(tmp / "var", db_env, LOG_LEVEL="warning").start()
+        try:
+            print(f"{args.clients} clients, GET /status; figures are per command run")
+            print(
+                f"{'command':<12} {'round':>5} {'answered':>9} {'failed':>7} {'longest':>9} {'took':>7}"
+            )
+            for round_no in range(1, args.rounds + 1):
+                for name, command in COMMANDS.items():
+                    result, took = measure(node, args.clients, command)
+                    print(
+                        f"{name:<12} {round_no:>5} {result.ok:>9} {result.failed:>7} "
+                        f"{result.longest_seconds * 1000:>7.0f}ms {took:>6.1f}s"
+                    )
+                    for reason, count in result.reasons.items():
+                        print(f"    {count} x {reason}")
+        finally:
+            node.stop()
 
 
 if __name__ == "__main__":
