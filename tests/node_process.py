@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from shared.pgserver import free_port
+from tests.processes import terminate, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 def alive(pid: int) -> bool:
@@ -92,7 +81,7 @@ class NodeProcess:
         return (self.home.parent / f"{self.home.name}-up.out").read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60) -> NodeProcess:
-        if not wait_until(self.status, timeout):
+        if not wait_until(self.status, timeout, interval=0.2):
             raise AssertionError(f"node at {self.url} did not answer /status in {timeout} s")
         return self
 
@@ -124,11 +113,4 @@ class NodeProcess:
         return "".join(path.read_text(errors="replace") for path in folder.rglob("*.log"))
 
     def stop(self) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(90)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(10)
+        return None if self.process is None else terminate(self.process, 90)

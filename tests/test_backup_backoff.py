@@ -14,7 +14,8 @@ import pytest
 from services.backup_worker import schedule
 from services.backup_worker.service import BackupService
 from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
-from tests.worker_helpers import wait_until, worker_env, worker_process
+from tests.processes import wait_until
+from tests.worker_helpers import worker_env, worker_process
 
 PASSWORD = "test-admin-password"
 

@@ -16,13 +16,8 @@ from shared.db import connect
 from shared.store import contents, jobs
 from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
-from tests.worker_helpers import (
-    count_shares,
-    processes_running,
-    wait_until,
-    worker_env,
-    worker_process,
-)
+from tests.processes import wait_until
+from tests.worker_helpers import count_shares, processes_running, worker_env, worker_process
 
 PASSWORD = "test-admin-password"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from shared.store import heartbeats
 from tests.backup_helpers import REAL_TOOLS
-from tests.worker_helpers import wait_until
+from tests.processes import terminate, wait_until
 
 PASSWORD = "test-admin-password"
 SUPERVISORD = [sys.executable, "-c", "from supervisor.supervisord import main; main()"]
@@ -108,12 +107,7 @@ def supervised(env_for, config, tmp_path):
     try:
         yield {"pg_dump": pg_dump, "dump_dir": dump_dir, "status": ctl_status, "run": run}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        terminate(process, 40)
 
 
 def worker_pid(status: str) -> int | None:

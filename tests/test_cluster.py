@@ -17,7 +17,8 @@ from shared.store.tables import JOBS, PG_DUMPS, SERVER_KEYPAIRS
 from tests.conftest import create_database
 from tests.fakes.telegram import BOT_TOKEN, bearer
 from tests.keyshare_helpers import new_user_id, secp_key, share_hex
-from tests.node_process import NodeProcess, wait_until
+from tests.node_process import NodeProcess
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.cluster
 

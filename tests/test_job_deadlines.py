@@ -16,7 +16,8 @@ from services.backup_worker.service import BackupService
 from shared.store import heartbeats, jobs
 from tests.backup_helpers import REAL_TOOLS, JobWorker, fake_pg_dump
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
-from tests.worker_helpers import count_shares, wait_until, worker_env, worker_process
+from tests.processes import wait_until
+from tests.worker_helpers import count_shares, worker_env, worker_process
 
 PASSWORD = "test-admin-password"
 

@@ -80,7 +80,8 @@ def test_a_running_node_keeps_dumps_and_logs_private(tmp_path):
     import requests
 
     from shared.pgserver import free_port
-    from tests.test_ksnode_up import KSNODE, wait_until
+    from tests.node_process import KSNODE
+    from tests.processes import wait_until
 
     home, port = tmp_path / "var", free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PORT"))}

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import create_database
-from tests.node_process import NodeProcess, alive, wait_until
+from tests.node_process import NodeProcess, alive
+from tests.processes import wait_until
 from tests.steady_load import SteadyLoad
 
 CLIENTS = 8

@@ -1,25 +1,15 @@
 """A real backup worker process (python -m services.backup_worker) for
-tests, and small polling helpers."""
+tests, and small helpers around it."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def wait_until(predicate, timeout: float, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
+from tests.processes import terminate
 
 
 def worker_env(env_for, dbname: str, tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -48,13 +38,7 @@ def worker_process(env: dict[str, str]):
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        terminate(process, 30)
 
 
 def processes_running(fragment: str) -> list[int]:
