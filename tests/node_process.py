@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
 
 
+def run_ksnode(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`ksnode ARGS` from the repository root with exactly ``env`` as its
+    environment; its output captured as text."""
+    return subprocess.run(
+        [*KSNODE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie counts as gone)."""
     try:
@@ -92,14 +102,7 @@ class NodeProcess:
             return None
 
     def ksnode(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*KSNODE, *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_ksnode(self.env, *args, timeout=timeout)
 
     def pids(self) -> dict[str, int]:
         text = self.ksnode("ctl", "status", timeout=30).stdout

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +15,9 @@ from shared.audit_trail import node_key
 from shared.store import audit as store
 from tests.backup_helpers import REAL_TOOLS, JobWorker
 from tests.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
+from tests.node_process import run_ksnode
 
 PASSWORD = "test-admin-password"
-ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("time", "event", "outcome", "request_id", "client", "auth_type", "user_ref")
 
 
@@ -209,34 +206,23 @@ def test_client_address_follows_trust_proxy_hops(start_api, db, secrets):
     assert rec["client"] == "203.0.113.5"
 
 
-def ksnode(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
 def cli_records(db, event: str) -> list[dict]:
     with db.connection() as conn:
         return [s.as_json() for s in store.scan(conn) if s.record.event == event]
 
 
 def test_keypair_rotation_and_cli_restore_are_recorded(env_for, config, db, module_tmp, secrets):
-    env = env_for(config.db_name)
-    result = ksnode(env, "rotate-keypair", "--rotate")
+    env = {**os.environ, **env_for(config.db_name)}
+    result = run_ksnode(env, "rotate-keypair", "--rotate")
     assert result.returncode == 0, result.stderr
     (rec,) = cli_records(db, "keypair.rotate")
     public = result.stdout.split("public key ")[1].split()[0]
     assert rec["public_keys"] == [f"ed25519:{public}"] and rec["auth_type"] == "local"
     assert rec["client"].startswith("local:") and rec["outcome"] == "ok"
-    result = ksnode(env, "backup")
+    result = run_ksnode(env, "backup")
     assert result.returncode == 0, result.stderr
     dump = result.stdout.split("done: ")[1].split(" (")[0]
-    result = ksnode(env, "restore", "--yes", dump)
+    result = run_ksnode(env, "restore", "--yes", dump)
     assert result.returncode == 0, result.stderr
     (rec,) = cli_records(db, "restore")
     assert rec["detail"]["dump_path"] == dump and rec["outcome"] == "ok"

@@ -21,24 +21,14 @@ from shared.audit_trail import AuditTrail, node_key, record_once
 from shared.pgserver import free_port
 from shared.store import audit as store
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
+from tests.node_process import run_ksnode
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ksnode(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
 @pytest.fixture(scope="module")
 def env(env_for, config) -> dict[str, str]:
-    return env_for(config.db_name)
+    return {**os.environ, **env_for(config.db_name)}
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +63,12 @@ def test_verify_passes_then_names_the_edited_and_the_deleted_record(db, key, env
     for i in range(12):
         trail.record(read(key.user_ref("telegram_1"), i))
     assert trail.flush()
-    result = ksnode(env, "audit", "verify")
+    result = run_ksnode(env, "audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "audit trail intact: 12 records" in result.stdout
     execute(db, f"UPDATE {store.AUDIT} SET outcome = 'USER_NOT_FOUND' WHERE seq = 4")
     execute(db, f"DELETE FROM {store.AUDIT} WHERE seq = 9")
-    result = ksnode(env, "audit", "verify")
+    result = run_ksnode(env, "audit", "verify")
     assert result.returncode == 1
     problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM")]
     assert problems == [
@@ -88,7 +78,7 @@ def test_verify_passes_then_names_the_edited_and_the_deleted_record(db, key, env
     # Re-sealing by hand without the node's key does not help: a plain
     # SHA-256 over the edited row is not the HMAC.
     execute(db, f"UPDATE {store.AUDIT} SET hash = md5(hash) || md5(hash) WHERE seq = 4")
-    result = ksnode(env, "audit", "verify")
+    result = run_ksnode(env, "audit", "verify")
     assert "PROBLEM seq 4 (edited)" in result.stdout
     execute(db, f"DELETE FROM {store.AUDIT}")
 
@@ -124,7 +114,7 @@ def test_find_returns_one_users_records(api, db, env):
     alice.post("/keyshare/v1", {"public_key": public})
     bob.post("/keyshare/v1", {"public_key": secp_key()})
     time.sleep(1.2)  # reads are committed within a second
-    result = ksnode(env, "audit", "find", "--user-auth-id", alice.user_auth_id)
+    result = run_ksnode(env, "audit", "find", "--user-auth-id", alice.user_auth_id)
     assert result.returncode == 0, result.stderr
     found = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["event"], r["outcome"]) for r in found] == [
@@ -133,11 +123,11 @@ def test_find_returns_one_users_records(api, db, env):
     ]
     assert all(r["public_keys"] == [f"secp256k1:{public}"] for r in found)
     assert alice.user_auth_id not in result.stdout and share not in result.stdout
-    result = ksnode(env, "audit", "find", "--user-auth-id", bob.user_auth_id)
+    result = run_ksnode(env, "audit", "find", "--user-auth-id", bob.user_auth_id)
     assert [json.loads(line)["outcome"] for line in result.stdout.splitlines()] == [
         "USER_NOT_FOUND"
     ]
-    export = ksnode(env, "audit", "export", "--after-seq", str(found[0]["seq"]))
+    export = run_ksnode(env, "audit", "export", "--after-seq", str(found[0]["seq"]))
     assert json.loads(export.stdout.splitlines()[0])["seq"] == found[0]["seq"] + 1
 
 
