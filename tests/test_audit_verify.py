@@ -8,10 +8,7 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,10 +17,9 @@ from shared.audit import Record, verify_chain
 from shared.audit_trail import AuditTrail, node_key, record_once
 from shared.pgserver import free_port
 from shared.store import audit as store
+from tests.api_program import start_api_program
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
 from tests.node_process import run_ksnode
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -131,25 +127,6 @@ def test_find_returns_one_users_records(api, db, env):
     assert json.loads(export.stdout.splitlines()[0])["seq"] == found[0]["seq"] + 1
 
 
-def start_api_program(env: dict[str, str], port: int) -> subprocess.Popen:
-    program = subprocess.Popen(
-        [sys.executable, "-m", "services.api"],
-        env={**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1", "API_WORKERS": "2"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200:
-                return program
-        except requests.RequestException:
-            time.sleep(0.1)
-    program.kill()
-    raise AssertionError("api program did not start")
-
-
 class Client:
     def __init__(self, port: int):
         self.url = f"http://127.0.0.1:{port}"
@@ -166,7 +143,9 @@ def test_records_survive_an_api_restart(env, db, key, tmp_path):
     wallet_id = None
     seen: list[str] = []
     for _ in range(2):
-        program = start_api_program(env, port)
+        program = start_api_program(
+            {**env, "PORT": str(port), "HOST": "127.0.0.1", "API_WORKERS": "2"}
+        )
         try:
             wallet = Wallet(Client(port), wallet_id)
             wallet_id = wallet.user_id

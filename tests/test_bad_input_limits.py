@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
+from shared.pgserver import free_port
+from shared.reload import children
+from tests.api_program import start_api_program
 from tests.fakes.telegram import bearer
 from tests.keyshare_helpers import ed_key, secp_key, share_hex
+from tests.processes import terminate
 
 ROUTES = [
     "/keyshare/v1/register",
@@ -42,16 +42,6 @@ BODY_LIMIT = 100 * 1024
 PROMPT_SECONDS = 10.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _children(pid: int) -> list[int]:
-    return sorted(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-
-
 class Node:
     def __init__(self, program: subprocess.Popen, port: int):
         self.program = program
@@ -62,7 +52,7 @@ class Node:
         return requests.post(self.url + path, timeout=30, **kw)
 
     def workers(self) -> list[int]:
-        return _children(self.program.pid)
+        return sorted(children(self.program.pid))
 
     def api_health(self) -> dict:
         return requests.get(self.url + "/health", timeout=10).json()["programs"]["api"]
@@ -71,7 +61,7 @@ class Node:
 @pytest.fixture(scope="module")
 def node(env_for, config, module_tmp):
     """The real api program (two workers) on this module's database."""
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         **env_for(
@@ -85,33 +75,9 @@ def node(env_for, config, module_tmp):
             KSNODE_HOME=str(module_tmp / "limits-home"),
         ),
     }
-    program = subprocess.Popen(
-        [sys.executable, "-m", "services.api"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    started = Node(program, port)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (
-                requests.get(f"{started.url}/status", timeout=1).status_code == 200
-                and len(started.workers()) == 2
-            ):
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    else:
-        program.kill()
-        pytest.fail("the api program did not start")
-    yield started
-    program.send_signal(signal.SIGTERM)
-    try:
-        program.wait(30)
-    except subprocess.TimeoutExpired:
-        program.kill()
+    program = start_api_program(environment, ready=lambda p: len(children(p.pid)) == 2)
+    yield Node(program, port)
+    terminate(program, 30)
 
 
 @pytest.fixture(scope="module")

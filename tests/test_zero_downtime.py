@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
+from shared.reload import children
 from tests.conftest import create_database
 from tests.node_process import NodeProcess, alive
 from tests.processes import wait_until
@@ -30,14 +30,6 @@ def node(pg_server, tmp_path_factory):
     node = NodeProcess.build(tmp_path_factory.mktemp("zd") / "var", db_env).start()
     yield node
     assert node.stop() == 0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in text.split()]
 
 
 def under_load(node: NodeProcess, action) -> tuple:
