@@ -6,6 +6,26 @@ import os
 
 from tests.fakes.telegram import bearer
 
+KEYSHARE_ROUTES = [
+    "/keyshare/v1/register",
+    "/keyshare/v1",
+    "/keyshare/v1/check",
+    "/keyshare/v1/reshare",
+    "/keyshare/v2",
+    "/keyshare/v2/check",
+    "/keyshare/v2/register",
+    "/keyshare/v2/register/ed25519",
+    "/keyshare/v2/reshare",
+    "/keyshare/v2/reshare/register",
+]
+# every POST route: the key share ones and the admin (backup) ones
+POST_ROUTES = [
+    *KEYSHARE_ROUTES,
+    "/pg_dump/v1/backup",
+    "/pg_dump/v1/restore",
+    "/pg_dump/v1/get_backup_history",
+]
+
 
 def secp_key() -> str:
     return "02" + os.urandom(32).hex()
@@ -49,3 +69,34 @@ class Wallet:
                 }
             },
         )
+
+
+def keyshare_bodies(secp: str, secp_share: str, ed: str, ed_share: str) -> dict[str, dict]:
+    """A well-formed body for each key share route, with the given fields."""
+    v1 = {"curve_type": "secp256k1", "public_key": secp, "share": secp_share}
+    wallets = {
+        "secp256k1": {"public_key": secp, "share": secp_share},
+        "ed25519": {"public_key": ed, "share": ed_share},
+    }
+    return {
+        "/keyshare/v1/register": v1,
+        "/keyshare/v1": {"public_key": secp},
+        "/keyshare/v1/check": {"public_key": secp, "user_auth_id": "telegram_1"},
+        "/keyshare/v1/reshare": v1,
+        "/keyshare/v2": {"wallets": {"secp256k1": secp, "ed25519": ed}},
+        "/keyshare/v2/check": {"wallets": {"secp256k1": secp, "ed25519": ed}},
+        "/keyshare/v2/register": {"wallets": wallets},
+        "/keyshare/v2/register/ed25519": {"public_key": ed, "share": ed_share},
+        "/keyshare/v2/reshare": {"wallets": wallets},
+        "/keyshare/v2/reshare/register": {"wallets": wallets},
+    }
+
+
+def table_counts(db) -> tuple[int, int, int]:
+    """Rows in the users, wallets and key shares tables."""
+    with db.cursor() as cur:
+        cur.execute(
+            'SELECT (SELECT count(*) FROM "2_users"), (SELECT count(*) FROM "2_wallets"),'
+            ' (SELECT count(*) FROM "2_key_shares")'
+        )
+        return cur.fetchone()

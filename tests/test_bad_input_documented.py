@@ -8,21 +8,7 @@ import re
 
 import pytest
 
-POST_ROUTES = [
-    "/keyshare/v1/register",
-    "/keyshare/v1",
-    "/keyshare/v1/check",
-    "/keyshare/v1/reshare",
-    "/keyshare/v2",
-    "/keyshare/v2/check",
-    "/keyshare/v2/register",
-    "/keyshare/v2/register/ed25519",
-    "/keyshare/v2/reshare",
-    "/keyshare/v2/reshare/register",
-    "/pg_dump/v1/backup",
-    "/pg_dump/v1/restore",
-    "/pg_dump/v1/get_backup_history",
-]
+from tests.keyshare_helpers import POST_ROUTES
 
 
 @pytest.fixture(scope="module")

@@ -20,24 +20,9 @@ from shared.pgserver import free_port
 from shared.reload import children
 from tests.api_program import start_api_program
 from tests.fakes.telegram import bearer
-from tests.keyshare_helpers import ed_key, secp_key, share_hex
+from tests.keyshare_helpers import POST_ROUTES, ed_key, keyshare_bodies, secp_key, share_hex
 from tests.processes import terminate
 
-ROUTES = [
-    "/keyshare/v1/register",
-    "/keyshare/v1",
-    "/keyshare/v1/check",
-    "/keyshare/v1/reshare",
-    "/keyshare/v2",
-    "/keyshare/v2/check",
-    "/keyshare/v2/register",
-    "/keyshare/v2/register/ed25519",
-    "/keyshare/v2/reshare",
-    "/keyshare/v2/reshare/register",
-    "/pg_dump/v1/backup",
-    "/pg_dump/v1/restore",
-    "/pg_dump/v1/get_backup_history",
-]
 BODY_LIMIT = 100 * 1024
 PROMPT_SECONDS = 10.0
 
@@ -89,23 +74,8 @@ def no_restarts(node):
 
 
 def full_bodies() -> dict[str, dict]:
-    secp, ed = secp_key(), ed_key()
-    wallets = {
-        "secp256k1": {"public_key": secp, "share": share_hex()},
-        "ed25519": {"public_key": ed, "share": share_hex()},
-    }
-    v1 = {"curve_type": "secp256k1", "public_key": secp, "share": share_hex()}
     return {
-        "/keyshare/v1/register": v1,
-        "/keyshare/v1": {"public_key": secp},
-        "/keyshare/v1/check": {"public_key": secp, "user_auth_id": "telegram_1"},
-        "/keyshare/v1/reshare": v1,
-        "/keyshare/v2": {"wallets": {"secp256k1": secp, "ed25519": ed}},
-        "/keyshare/v2/check": {"wallets": {"secp256k1": secp}, "user_auth_id": "telegram_1"},
-        "/keyshare/v2/register": {"wallets": wallets},
-        "/keyshare/v2/register/ed25519": {"public_key": ed, "share": share_hex()},
-        "/keyshare/v2/reshare": {"wallets": wallets},
-        "/keyshare/v2/reshare/register": {"wallets": wallets},
+        **keyshare_bodies(secp_key(), share_hex(), ed_key(), share_hex()),
         "/pg_dump/v1/backup": {"password": "x"},
         "/pg_dump/v1/restore": {"password": "x", "dump_path": "a.dump"},
         "/pg_dump/v1/get_backup_history": {"days": 7},
@@ -156,7 +126,7 @@ def assert_json_answer(response: requests.Response, *allowed: int) -> dict:
     return body
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", POST_ROUTES)
 def test_ten_thousand_characters_in_every_field(node, no_restarts, route):
     body = {"auth_type": "telegram", **full_bodies()[route]}
     for path in fields_of(body):
@@ -167,14 +137,14 @@ def test_ten_thousand_characters_in_every_field(node, no_restarts, route):
             assert text not in r.text or path[-1] in ("curve_type", "auth_type", "dump_path")
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", POST_ROUTES)
 def test_a_million_characters_is_a_413(node, no_restarts, route):
     body = with_value(full_bodies()[route], ("auth_type",), "x" * 1_000_000)
     r = send(node, route, json.dumps(body).encode())
     assert (r.status_code, assert_json_answer(r)["code"]) == (413, "PAYLOAD_TOO_LARGE")
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", POST_ROUTES)
 def test_bodies_just_over_and_far_over_the_limit_are_413(node, no_restarts, route):
     for size in (BODY_LIMIT + 1, 10 * 1024 * 1024):
         data = b'{"a":"' + b"x" * (size - 8) + b'"}'
@@ -185,7 +155,7 @@ def test_bodies_just_over_and_far_over_the_limit_are_413(node, no_restarts, rout
     assert r.status_code != 413
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", POST_ROUTES)
 def test_deep_nesting(node, no_restarts, route):
     deep = b"[" * 100_000 + b"]" * 100_000  # 200 kB: over the limit
     assert send(node, route, deep).status_code == 413
@@ -194,7 +164,7 @@ def test_deep_nesting(node, no_restarts, route):
     assert (r.status_code, assert_json_answer(r)["code"]) == (400, "INVALID_REQUEST")
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", POST_ROUTES)
 @pytest.mark.parametrize(
     "raw",
     [b'{"auth_type":"telegram","public_key":"\xff\xfe"}', b"\xc3\x28", b'{"a":"\xed\xa0\x80"}'],
@@ -216,7 +186,7 @@ def test_duplicate_keys_keep_the_last_like_json_parse(node, no_restarts):
 @pytest.mark.parametrize(
     "number", [b"1e400", b"-1e400", b"1" * 400, b"9" * 5000, b"-12", b"0.5", b"1e-400"]
 )
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", POST_ROUTES)
 def test_odd_numbers_in_every_field(node, no_restarts, route, number):
     body = {"auth_type": "telegram", **full_bodies()[route]}
     for path in fields_of(body):

@@ -7,19 +7,7 @@ import json
 import pytest
 
 from tests.fakes.telegram import bearer
-
-ROUTES = [
-    "/keyshare/v1/register",
-    "/keyshare/v1",
-    "/keyshare/v1/check",
-    "/keyshare/v1/reshare",
-    "/keyshare/v2",
-    "/keyshare/v2/check",
-    "/keyshare/v2/register",
-    "/keyshare/v2/register/ed25519",
-    "/keyshare/v2/reshare",
-    "/keyshare/v2/reshare/register",
-]
+from tests.keyshare_helpers import KEYSHARE_ROUTES, table_counts
 
 RAW_BODIES = [
     b"",
@@ -67,15 +55,6 @@ def json_bodies():
     yield {"auth_type": "telegram", "wallets": {"secp256k1": "02" + "00" * 32, "other": 1}}
 
 
-def table_counts(db):
-    with db.cursor() as cur:
-        cur.execute(
-            'SELECT (SELECT count(*) FROM "2_users"), (SELECT count(*) FROM "2_wallets"),'
-            ' (SELECT count(*) FROM "2_key_shares")'
-        )
-        return cur.fetchone()
-
-
 def assert_clean_4xx(response):
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -86,7 +65,7 @@ def assert_clean_4xx(response):
     assert "Traceback" not in response.text
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", KEYSHARE_ROUTES)
 def test_raw_bodies(api, db, route):
     before = table_counts(db)
     for raw, authed in itertools.product(RAW_BODIES, (True, False)):
@@ -99,7 +78,7 @@ def test_raw_bodies(api, db, route):
     assert table_counts(db) == before
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", KEYSHARE_ROUTES)
 def test_wrong_types_and_values(api, db, route):
     for body in json_bodies():
         before = table_counts(db)
@@ -114,7 +93,7 @@ def test_wrong_types_and_values(api, db, route):
         assert table_counts(db) == before, body
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", KEYSHARE_ROUTES)
 def test_other_content_types_read_as_empty_bodies(api, route):
     response = api.post(
         route, data='{"auth_type":"telegram"}', headers={"Content-Type": "text/plain", **bearer()}

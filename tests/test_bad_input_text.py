@@ -12,7 +12,14 @@ import os
 import pytest
 
 from tests.fakes.telegram import bearer
-from tests.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
+from tests.keyshare_helpers import (
+    Wallet,
+    ed_key,
+    keyshare_bodies,
+    secp_key,
+    share_hex,
+    table_counts,
+)
 
 LONE = "\ud800"  # an unpaired surrogate: valid JSON escape, not encodable as UTF-8
 JSON = {"Content-Type": "application/json"}
@@ -39,41 +46,11 @@ def raw_post(api, path: str, body: dict, headers: dict | None = None):
     return api.post(path, data=json.dumps(body), headers={**JSON, **(headers or {})})
 
 
-def table_counts(db):
-    with db.cursor() as cur:
-        cur.execute(
-            'SELECT (SELECT count(*) FROM "2_users"), (SELECT count(*) FROM "2_wallets"),'
-            ' (SELECT count(*) FROM "2_key_shares")'
-        )
-        return cur.fetchone()
-
-
 def assert_error(response, status: int, code: str, msg: str) -> None:
     assert response.status_code == status, response.text[:300]
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     assert response.json() == {"success": False, "code": code, "msg": msg}
     assert response.headers.get("X-Request-Id")
-
-
-def full_bodies(secp: str, secp_share: str, ed: str, ed_share: str) -> dict[str, dict]:
-    """A well-formed body for each key share route, with the given fields."""
-    v1 = {"curve_type": "secp256k1", "public_key": secp, "share": secp_share}
-    wallets = {
-        "secp256k1": {"public_key": secp, "share": secp_share},
-        "ed25519": {"public_key": ed, "share": ed_share},
-    }
-    return {
-        "/keyshare/v1/register": v1,
-        "/keyshare/v1": {"public_key": secp},
-        "/keyshare/v1/check": {"public_key": secp, "user_auth_id": "telegram_1"},
-        "/keyshare/v1/reshare": v1,
-        "/keyshare/v2": {"wallets": {"secp256k1": secp, "ed25519": ed}},
-        "/keyshare/v2/check": {"wallets": {"secp256k1": secp, "ed25519": ed}},
-        "/keyshare/v2/register": {"wallets": wallets},
-        "/keyshare/v2/register/ed25519": {"public_key": ed, "share": ed_share},
-        "/keyshare/v2/reshare": {"wallets": wallets},
-        "/keyshare/v2/reshare/register": {"wallets": wallets},
-    }
 
 
 def key_message(route: str, curve: str, reason: str) -> str:
@@ -88,7 +65,7 @@ def share_message(route: str, curve: str, reason: str) -> str:
     return f"Share is not valid for {curve}: {reason}"
 
 
-ALL_ROUTES = list(full_bodies("", "", "", ""))
+ALL_ROUTES = list(keyshare_bodies("", "", "", ""))
 
 
 @pytest.mark.parametrize("route", ALL_ROUTES)
@@ -102,7 +79,7 @@ ALL_ROUTES = list(full_bodies("", "", "", ""))
 )
 def test_lone_surrogate_public_key_is_the_reference_400(api, db, route, value, reason):
     before = table_counts(db)
-    body = full_bodies(value, share_hex(), value, share_hex())[route]
+    body = keyshare_bodies(value, share_hex(), value, share_hex())[route]
     curve = "ed25519" if route == "/keyshare/v2/register/ed25519" else "secp256k1"
     n = 64 if curve == "ed25519" else 66
     r = raw_post(api, route, {"auth_type": "telegram", **body}, bearer())
@@ -115,7 +92,7 @@ def test_surrogate_in_a_hex_sized_public_key_is_invalid_hex(api, route):
     curve = "ed25519" if route == "/keyshare/v2/register/ed25519" else "secp256k1"
     n = 64 if curve == "ed25519" else 66
     value = "0" * (n - 1) + LONE
-    body = full_bodies(value, share_hex(), value, share_hex())[route]
+    body = keyshare_bodies(value, share_hex(), value, share_hex())[route]
     r = raw_post(api, route, {"auth_type": "telegram", **body}, bearer())
     assert_error(
         r,
@@ -134,7 +111,7 @@ SHARE_ROUTES = [r for r in SHARE_ROUTES if r not in ("/keyshare/v2", "/keyshare/
 @pytest.mark.parametrize("route", SHARE_ROUTES)
 def test_lone_surrogate_share_is_the_reference_400(api, db, route):
     before = table_counts(db)
-    body = full_bodies(secp_key(), LONE, ed_key(), LONE)[route]
+    body = keyshare_bodies(secp_key(), LONE, ed_key(), LONE)[route]
     curve = "ed25519" if route == "/keyshare/v2/register/ed25519" else "secp256k1"
     r = raw_post(api, route, {"auth_type": "telegram", **body}, bearer())
     msg = share_message(route, curve, "Invalid length. Expected: 128 characters, Actual: 1")
@@ -267,7 +244,7 @@ def telegram_post(api, user_id: str, route: str, body: dict):
 @pytest.mark.parametrize("route", REGISTER_ROUTES)
 def test_registering_an_unstorable_identity_is_a_400(api, db, route, user_id):
     before = table_counts(db)
-    body = full_bodies(secp_key(), share_hex(), ed_key(), share_hex())[route]
+    body = keyshare_bodies(secp_key(), share_hex(), ed_key(), share_hex())[route]
     r = telegram_post(api, user_id, route, body)
     assert r.status_code == 400, r.text
     assert r.json()["code"] == "INVALID_REQUEST"
@@ -281,7 +258,7 @@ def test_the_longest_storable_telegram_id_registers(api, db):
         api,
         user_id,
         "/keyshare/v1/register",
-        full_bodies(secp_key(), share_hex(), "", "")["/keyshare/v1/register"],
+        keyshare_bodies(secp_key(), share_hex(), "", "")["/keyshare/v1/register"],
     )
     assert r.status_code == 200, r.text
 
@@ -304,7 +281,7 @@ def test_the_longest_storable_telegram_id_registers(api, db):
 def test_looking_up_an_unstorable_identity_is_an_unknown_user(
     api, owner, route, status, code, msg, user_id
 ):
-    body = full_bodies(owner.secp, share_hex(), owner.ed, share_hex())[route]
+    body = keyshare_bodies(owner.secp, share_hex(), owner.ed, share_hex())[route]
     r = telegram_post(api, user_id, route, body)
     assert_error(r, status, code, msg.format(id=user_id))
 
