@@ -71,6 +71,21 @@ class Wallet:
         )
 
 
+def register_wallets(api, n: int) -> list[tuple[Wallet, str]]:
+    """``n`` new users, each with a secp256k1 wallet registered over v1;
+    (wallet, public key) pairs to read them back."""
+    keys = []
+    for _ in range(n):
+        wallet, key = Wallet(api), secp_key()
+        r = wallet.post(
+            "/keyshare/v1/register",
+            {"curve_type": "secp256k1", "public_key": key, "share": share_hex()},
+        )
+        assert r.status_code == 200, r.text
+        keys.append((wallet, key))
+    return keys
+
+
 def keyshare_bodies(secp: str, secp_share: str, ed: str, ed_share: str) -> dict[str, dict]:
     """A well-formed body for each key share route, with the given fields."""
     v1 = {"curve_type": "secp256k1", "public_key": secp, "share": secp_share}

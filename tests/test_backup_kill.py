@@ -15,7 +15,7 @@ from services.backup_worker.service import BackupService
 from shared.db import connect
 from shared.store import contents, jobs
 from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
-from tests.keyshare_helpers import Wallet, secp_key, share_hex
+from tests.keyshare_helpers import register_wallets
 from tests.processes import wait_until
 from tests.worker_helpers import count_shares, processes_running, worker_env, worker_process
 
@@ -32,15 +32,6 @@ def folder(module_tmp):
 @pytest.fixture(scope="module")
 def node(start_api, folder):
     return start_api(dump_dir=folder, backup_job_timeout_seconds=90)
-
-
-def register(api, n: int) -> None:
-    for _ in range(n):
-        r = Wallet(api).post(
-            "/keyshare/v1/register",
-            {"curve_type": "secp256k1", "public_key": secp_key(), "share": share_hex()},
-        )
-        assert r.status_code == 200, r.text
 
 
 def identities(db) -> dict[str, int]:
@@ -112,7 +103,7 @@ def test_kill_mid_restore_that_rolls_back_is_recorded_unchanged(
     node, folder, env_for, config, db, tmp_path
 ):
     old = BackupService(replace(config, dump_dir=folder), db, REAL_TOOLS).backup_now()
-    register(node, 10)  # newer than the dump
+    register_wallets(node, 10)  # newer than the dump
     shares = count_shares(db)
     blocker = connect(config)  # holds the restore inside its transaction
     with blocker.cursor() as cur:
@@ -154,7 +145,7 @@ def test_kill_after_the_restore_committed_is_recorded_succeeded(
     with db.cursor() as cur:
         cur.execute('SELECT count(*) FROM "2_key_shares"')
         in_dump = cur.fetchone()[0]
-    register(node, 10)
+    register_wallets(node, 10)
     # pg_restore that commits, then hangs as if the worker were killed before recording it
     wrapper = tmp_path / "pg_restore"
     wrapper.write_text(

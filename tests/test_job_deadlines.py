@@ -15,7 +15,7 @@ from services.backup_worker.pgtools import PgTools
 from services.backup_worker.service import BackupService
 from shared.store import heartbeats, jobs
 from tests.backup_helpers import REAL_TOOLS, JobWorker, fake_pg_dump
-from tests.keyshare_helpers import Wallet, secp_key, share_hex
+from tests.keyshare_helpers import register_wallets
 from tests.processes import wait_until
 from tests.worker_helpers import count_shares, worker_env, worker_process
 
@@ -44,19 +44,6 @@ def old_dump(config, db, folder) -> str:
     return BackupService(replace(config, dump_dir=folder), db, REAL_TOOLS).backup_now()["dumpPath"]
 
 
-def register(api, n: int) -> list[tuple[Wallet, str]]:
-    keys = []
-    for _ in range(n):
-        wallet, key = Wallet(api), secp_key()
-        r = wallet.post(
-            "/keyshare/v1/register",
-            {"curve_type": "secp256k1", "public_key": key, "share": share_hex()},
-        )
-        assert r.status_code == 200, r.text
-        keys.append((wallet, key))
-    return keys
-
-
 def served(keys) -> bool:
     return all(w.post("/keyshare/v1/", {"public_key": k}).status_code == 200 for w, k in keys)
 
@@ -80,7 +67,7 @@ def test_restore_answered_while_the_worker_was_stopped_never_runs_later(
     node, old_dump, folder, env_for, config, db, tmp_path
 ):
     since = db_now(db)
-    first = register(node, 50)
+    first = register_wallets(node, 50)
     started = time.monotonic()
     r = node.post("/pg_dump/v1/restore", json={"password": PASSWORD, "dump_path": old_dump})
     assert r.status_code == 504, r.text
@@ -88,7 +75,7 @@ def test_restore_answered_while_the_worker_was_stopped_never_runs_later(
     assert time.monotonic() - started < 6
     [(job_id, state)] = restore_jobs_since(db, since)
     assert state == "cancelled"
-    later = register(node, 50)
+    later = register_wallets(node, 50)
     env = worker_env(env_for, config.db_name, tmp_path, DUMP_DIR=str(folder))
     with worker_process(env) as worker:
 
@@ -151,7 +138,7 @@ def test_restore_during_a_manual_backup_answers_busy_at_once(
         assert r.status_code == 409, r.text
         assert r.json()["code"] == "BACKUP_BUSY" and "backup" in r.json()["msg"]
         assert answered < 2
-        keys = register(patient_node, 20)
+        keys = register_wallets(patient_node, 20)
         backup.join(60)
         time.sleep(0.5)
     assert answers["backup"].status_code == 200, answers["backup"].text
