@@ -9,6 +9,7 @@ from pathlib import Path
 from services.backup_worker.pgtools import PgTools
 from services.backup_worker.service import BackupService
 from shared.pgserver import bundled_bin_dir
+from tests.conftest import admin_connection
 
 BIN = bundled_bin_dir()
 REAL_TOOLS = PgTools(str(BIN / "pg_dump"), str(BIN / "pg_restore"), 18)
@@ -49,3 +50,15 @@ class JobWorker:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(30)
+
+
+def databases_like(pg_server, pattern: str) -> list[str]:
+    """Names of the test server's databases matching the LIKE ``pattern``
+    (the scratch databases a drill or a self-check must have dropped)."""
+    conn = admin_connection(pg_server)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,))
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()

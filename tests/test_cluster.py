@@ -169,6 +169,17 @@ def test_a_manual_backup_runs_on_the_worker_of_the_node_asked(cluster):
         assert node_id == health(node)["node_id"]
 
 
+def newest_dump_of(conn, node_id: str) -> str:
+    """The path of the newest COMPLETED dump the node ``node_id`` wrote."""
+    (path,) = query(
+        conn,
+        f"SELECT dump_path FROM {PG_DUMPS} WHERE status = 'COMPLETED' AND meta->>'node_id' = %s"
+        " ORDER BY created_at DESC LIMIT 1",
+        (node_id,),
+    )[0]
+    return path
+
+
 def health(node: NodeProcess) -> dict:
     return requests.get(node.url + "/health", timeout=10).json()
 
@@ -191,12 +202,7 @@ def test_retention_marks_deleted_only_what_the_holding_node_deleted(cluster):
 def test_restore_of_a_dump_in_another_nodes_folder_is_refused_at_once(cluster):
     a, b, conn = cluster
     b_id = health(b)["node_id"]
-    (path,) = query(
-        conn,
-        f"SELECT dump_path FROM {PG_DUMPS} WHERE status = 'COMPLETED' AND meta->>'node_id' = %s"
-        " ORDER BY created_at DESC LIMIT 1",
-        (b_id,),
-    )[0]
+    path = newest_dump_of(conn, b_id)
     started = time.monotonic()
     r = post(a, "/pg_dump/v1/restore", {"password": ADMIN, "dump_path": path})
     assert time.monotonic() - started < 10
@@ -219,12 +225,7 @@ def test_restore_of_a_dump_in_another_nodes_folder_is_refused_at_once(cluster):
 def test_a_restore_asked_of_a_node_runs_on_its_worker(cluster):
     a, _, conn = cluster
     a_id = health(a)["node_id"]
-    (path,) = query(
-        conn,
-        f"SELECT dump_path FROM {PG_DUMPS} WHERE status = 'COMPLETED' AND meta->>'node_id' = %s"
-        " ORDER BY created_at DESC LIMIT 1",
-        (a_id,),
-    )[0]
+    path = newest_dump_of(conn, a_id)
     r = post(a, "/pg_dump/v1/restore", {"password": ADMIN, "dump_path": path})
     assert r.status_code == 200, r.text
     assert query(conn, f"SELECT node_id FROM {JOBS} WHERE kind = 'restore'") == [(a_id,)]

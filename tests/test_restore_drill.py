@@ -15,21 +15,15 @@ from psycopg2.extras import Json
 
 from services.backup_worker.service import BackupService
 from shared.store import contents
-from tests.backup_helpers import REAL_TOOLS
-from tests.conftest import admin_connection
+from tests.backup_helpers import REAL_TOOLS, databases_like
+from tests.conftest import create_database
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def scratch_databases(pg_server) -> list[str]:
-    conn = admin_connection(pg_server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ksn_drill_%'")
-            return [r[0] for r in cur.fetchall()]
-    finally:
-        conn.close()
+    return databases_like(pg_server, "ksn_drill_%")
 
 
 @pytest.fixture()
@@ -145,12 +139,7 @@ def test_recovery_removes_what_a_killed_run_left(config, db, dump_dir, pg_server
     from services.backup_worker.locks import backup_lock
     from services.backup_worker.recovery import recover
 
-    conn = admin_connection(pg_server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute('CREATE DATABASE "ksn_drill_leftover"')
-    finally:
-        conn.close()
+    create_database(pg_server, "ksn_drill_leftover")
     (dump_dir / ".restore-abc.list").write_text("x")
     (dump_dir / "key_share_node_x.dump.tmp").write_text("x")
     with backup_lock(config, wait=False):

@@ -3,18 +3,11 @@ nothing behind, and its result is what /status reports."""
 
 from services.backup_worker.pgtools import PgTools
 from services.backup_worker.selfcheck import run_selfcheck
-from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
-from tests.conftest import admin_connection
+from tests.backup_helpers import REAL_TOOLS, databases_like, fake_pg_dump
 
 
-def scratch_databases(pg_server):
-    conn = admin_connection(pg_server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ksn_selfcheck_%'")
-            return [r[0] for r in cur.fetchall()]
-    finally:
-        conn.close()
+def scratch_databases(pg_server) -> list[str]:
+    return databases_like(pg_server, "ksn_selfcheck_%")
 
 
 def test_passes_and_leaves_nothing(config, dump_dir, pg_server):
