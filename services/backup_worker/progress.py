@@ -8,24 +8,18 @@ import sys
 import time
 from typing import TextIO
 
+from shared.sizes import human_size
+
 LOG_EVERY_SECONDS = 10.0
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def describe(phase: str, done: int, total: int | None, elapsed: float) -> str:
     if total:
         share = min(done / total, 1.0)
         bar = "#" * int(share * 24)
-        return f"{phase}: [{bar:<24}] {share:4.0%} {human(done)} of {human(total)}, {elapsed:.0f} s"
+        return f"{phase}: [{bar:<24}] {share:4.0%} {human_size(done)} of {human_size(total)}, {elapsed:.0f} s"
     rate = done / elapsed if elapsed > 0 else 0
-    return f"{phase}: {human(done)} written, {elapsed:.0f} s ({human(rate)}/s)"
+    return f"{phase}: {human_size(done)} written, {elapsed:.0f} s ({human_size(rate)}/s)"
 
 
 class LogProgress:

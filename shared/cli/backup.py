@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from shared.cli.common import load_cli_config
+from shared.sizes import human_size
 
 
 def add_commands(sub) -> None:
@@ -71,7 +72,7 @@ def cmd_backup(args) -> int:
         result = service.backup_now()
         service.progress.end()
         print(
-            f"done: {result['dumpPath']} ({_size(result['dumpSize'])}, "
+            f"done: {result['dumpPath']} ({human_size(result['dumpSize'])}, "
             f"{result['dumpDuration']:.2f} s, verified)"
         )
         return 0
@@ -106,7 +107,7 @@ def cmd_backups(args) -> int:
         print(f"{'created (UTC)':<20} {'status':<12} {'size':>10} {'age':>8}  path / error")
         for row in rows:
             meta = row.meta or {}
-            size = _size(meta["dump_size"]) if "dump_size" in meta else "-"
+            size = human_size(meta["dump_size"]) if "dump_size" in meta else "-"
             detail = row.dump_path or meta.get("error", "")
             print(
                 f"{row.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} {row.status:<12} {size:>10} "
@@ -154,14 +155,6 @@ def cmd_restore(args) -> int:
         return 0
 
     return _with_service(args, action)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _age(delta: dt.timedelta) -> str:
