@@ -13,7 +13,6 @@ import base64
 import hashlib
 import os
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 from tests.keyshare_helpers import Wallet, new_user_id, secp_key, share_hex
+from tests.node_process import KSNODE, run_ksnode
 
 ROOT = Path(__file__).resolve().parent.parent
-KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
 
 
 def spec_legacy_encrypt(plaintext: str, password: str) -> str:
@@ -123,14 +122,7 @@ def write_secret(folder: Path, name: str, value: str) -> Path:
 
 
 def ksnode(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*KSNODE, *args],
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+    return run_ksnode({"PATH": os.environ.get("PATH", ""), **env}, *args, timeout=timeout)
 
 
 def spawn_ksnode(env: dict[str, str], *args: str) -> subprocess.Popen:

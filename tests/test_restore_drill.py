@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -18,8 +16,7 @@ from shared.store import contents
 from tests.backup_helpers import REAL_TOOLS, databases_like
 from tests.conftest import create_database
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.node_process import run_ksnode
 
 
 def scratch_databases(pg_server) -> list[str]:
@@ -123,14 +120,7 @@ def test_scheduled_drill_runs_when_due_then_waits(svc):
 def test_cli_backup_drill(svc, env_for, config, dump_dir):
     svc.backup_now()
     env = {**os.environ, **env_for(config.db_name, DUMP_DIR=str(dump_dir))}
-    result = subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", "backup", "--drill"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    result = run_ksnode(env, "backup", "--drill")
     assert result.returncode == 0, result.stderr
     assert "drill passed" in result.stdout
 
