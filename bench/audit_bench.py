@@ -40,29 +40,18 @@ from shared.db import Database  # noqa: E402
 from shared.migrations import run_migrations  # noqa: E402
 from shared.pgserver import EmbeddedPostgres  # noqa: E402
 from shared.store import audit as store  # noqa: E402
+from tests.api_program import start_api_program  # noqa: E402
 
 BOT_TOKEN = "123456:BENCH-bot-token"
 
 
 def start_api(env: dict[str, str], audit: bool) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    program = subprocess.Popen(
-        [sys.executable, "-m", "services.api"],
-        env={**env, "PORT": str(port), "AUDIT_ENABLED": "true" if audit else "false"},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    audit_enabled = "true" if audit else "false"
+    program = start_api_program(
+        {**env, "PORT": str(port), "AUDIT_ENABLED": audit_enabled}, timeout=60
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/status", timeout=1).status_code == 200:
-                return program, url
-        except requests.RequestException:
-            time.sleep(0.2)
-    program.kill()
-    raise SystemExit("the api program did not start")
+    return program, f"http://127.0.0.1:{port}"
 
 
 def cpu_seconds(pid: int) -> float:

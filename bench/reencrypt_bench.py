@@ -48,6 +48,7 @@ from shared.config import load_config  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.migrations import run_migrations  # noqa: E402
 from shared.pgserver import EmbeddedPostgres  # noqa: E402
+from tests.api_program import start_api_program  # noqa: E402
 
 OLD = "bench old secret"
 BOT_TOKEN = "123456:BENCH-bot-token"
@@ -123,23 +124,7 @@ def reencrypt(env: dict[str, str], jobs: int, max_rate: float = 0) -> tuple[int,
 
 
 def start_api(env: dict[str, str], port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.api"],
-        env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/", timeout=1).status_code == 200:
-                return process
-        except requests.RequestException:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the API did not start within 60 s")
+    return start_api_program({**env, "PORT": str(port), "HOST": "127.0.0.1"}, timeout=60)
 
 
 def v1_get_scenario(url: str, headers: dict[str, str]) -> dict:
