@@ -53,6 +53,7 @@ from waitress.adjustments import Adjustments
 from waitress.task import WSGITask
 from waitress.wasyncore import file_dispatcher
 
+from services.api.connection_metrics import ConnectionMetrics
 from services.api.limits import ClientTable, ConnectionLimits, GuardedChannel, GuardedServer
 
 ENTRY = struct.Struct("=id")  # connections held, monotonic time written
@@ -177,6 +178,7 @@ class BalancedServer(GuardedServer):
         table: ConnectionTable,
         slot: int,
         limits: ConnectionLimits | None = None,
+        metrics: ConnectionMetrics | None = None,
         **adjustments,
     ):
         self.table = table
@@ -184,7 +186,7 @@ class BalancedServer(GuardedServer):
         self._draining = False
         self._listening = False
         limits = limits or ConnectionLimits()
-        self.guard(limits, table.clients, slot)
+        self.guard(limits, table.clients, slot, metrics)
         adj = Adjustments(sockets=[sock], **{**adjustments, **limits.adjustments()})
         # waitress sends a response's head and then its body from the request
         # thread as soon as each is written: two TCP segments per small JSON

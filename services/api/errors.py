@@ -41,6 +41,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "BACKUP_TIMEOUT": 504,
     "BACKUP_BUSY": 409,
     "ADMIN_DISABLED": 503,
+    # the HTTP server's own answers, before the application (http_errors.py)
+    "REQUEST_TIMEOUT": 408,
+    "HEADERS_TOO_LARGE": 431,
+    "NOT_IMPLEMENTED": 501,
 }
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"

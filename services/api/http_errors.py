@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 import time
+from http import HTTPStatus
 
 from waitress.parser import HTTPRequestParser
+from waitress.task import ErrorTask
 from waitress.utilities import (
     BadRequest,
     Error,
@@ -27,7 +29,7 @@ from waitress.utilities import (
 )
 
 from services.api.body import MAX_BODY_BYTES
-from services.api.errors import JSON_CONTENT_TYPE, dumps
+from services.api.errors import JSON_CONTENT_TYPE, STATUS_BY_CODE, dumps
 from services.api.headers import CommonHeaders
 
 # waitress's default, kept: long URLs and many headers reach the application
@@ -37,12 +39,14 @@ BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 class EnvelopeError(Error):
-    """A waitress error answer rendered as ``{"success":false,...}``."""
+    """A waitress error answer rendered as ``{"success":false,...}``; its
+    status is the code's in ``STATUS_BY_CODE`` (so every code it can send
+    is registered and documented there)."""
 
-    def __init__(self, status: int, reason: str, code: str, msg: str):
+    def __init__(self, code: str, msg: str):
         super().__init__(msg)
-        self.code = status
-        self.reason = reason
+        self.code = STATUS_BY_CODE[code]  # waitress's name for the status
+        self.reason = HTTPStatus(self.code).phrase
         self.api_code = code
         self.msg = msg
 
@@ -54,10 +58,7 @@ class EnvelopeError(Error):
 
 def request_timeout(seconds: float) -> EnvelopeError:
     return EnvelopeError(
-        408,
-        "Request Timeout",
-        "REQUEST_TIMEOUT",
-        f"The request did not arrive within {seconds:g} seconds",
+        "REQUEST_TIMEOUT", f"The request did not arrive within {seconds:g} seconds"
     )
 
 
@@ -68,28 +69,20 @@ def as_envelope(error: Error) -> EnvelopeError:
     # Subclasses first: both are BadRequests to waitress.
     if isinstance(error, RequestHeaderFieldsTooLarge):
         return EnvelopeError(
-            431,
-            error.reason,
-            "HEADERS_TOO_LARGE",
-            f"Request headers are larger than {MAX_HEADER_BYTES} bytes",
+            "HEADERS_TOO_LARGE", f"Request headers are larger than {MAX_HEADER_BYTES} bytes"
         )
     if isinstance(error, RequestEntityTooLarge):
         return EnvelopeError(
-            413,
-            error.reason,
-            "PAYLOAD_TOO_LARGE",
-            f"Request body is larger than {MAX_BODY_BYTES} bytes",
+            "PAYLOAD_TOO_LARGE", f"Request body is larger than {MAX_BODY_BYTES} bytes"
         )
     if isinstance(error, BadRequest):
         # waitress's detail names the fault ("Invalid header") and never
         # echoes the request, so it is safe to pass on.
-        return EnvelopeError(
-            400, error.reason, "INVALID_REQUEST", f"Malformed HTTP request: {error.body}"
-        )
+        return EnvelopeError("INVALID_REQUEST", f"Malformed HTTP request: {error.body}")
     if isinstance(error, ServerNotImplemented):
-        return EnvelopeError(501, error.reason, "NOT_IMPLEMENTED", str(error.body))
+        return EnvelopeError("NOT_IMPLEMENTED", str(error.body))
     # InternalServerError, or an error class of a newer waitress: never a traceback.
-    return EnvelopeError(500, "Internal Server Error", "UNKNOWN_ERROR", "Internal server error")
+    return EnvelopeError("UNKNOWN_ERROR", "Internal server error")
 
 
 class EnvelopeParser(HTTPRequestParser):
@@ -124,3 +117,14 @@ class EnvelopeParser(HTTPRequestParser):
         if self.error is not None:
             self.expect_continue = False
         return consumed
+
+
+class CountedErrorTask(ErrorTask):
+    """Sends one of the answers above and counts it in /metrics
+    (``ksnode_http_rejected_requests_total``, connection_metrics.py)."""
+
+    def execute(self):
+        super().execute()
+        error = self.request.error
+        if isinstance(error, EnvelopeError):
+            self.channel.server.metrics.server_answer(error.code, error.api_code)

@@ -23,7 +23,6 @@ Timeouts are checked once a second, so they fire up to a second late.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import mmap
 import socket
 import struct
@@ -32,14 +31,19 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from services.api.body import MAX_BODY_BYTES
-from services.api.http_errors import MAX_HEADER_BYTES, EnvelopeParser, request_timeout
+from services.api.connection_metrics import ConnectionMetrics, RefusalLog
+from services.api.http_errors import (
+    MAX_HEADER_BYTES,
+    CountedErrorTask,
+    EnvelopeParser,
+    request_timeout,
+)
 from shared.config import Config
-
-log = logging.getLogger("api")
 
 BUCKETS = 1 << 16  # per worker; 256 KiB of shared memory each
 COUNT_BYTES = 4
@@ -49,7 +53,6 @@ COUNT_BYTES = 4
 # by the application (Flask's MAX_CONTENT_LENGTH), still with a 413.
 FRAMING_MARGIN_BYTES = 4096
 CHECK_INTERVAL_SECONDS = 1
-REFUSAL_LOG_SECONDS = 10.0
 RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
 
 
@@ -122,6 +125,7 @@ class GuardedChannel(HTTPChannel):
     gives its place under the per-client cap back when it closes."""
 
     parser_class = EnvelopeParser
+    error_task_class = CountedErrorTask
     client_bucket: int | None = None
     timed_out = False
 
@@ -129,11 +133,12 @@ class GuardedChannel(HTTPChannel):
         # After a timeout only the 408 goes out; nothing more is read.
         return not self.timed_out and super().readable()
 
-    def time_out(self, seconds: float) -> None:
-        """Answer the request being received with 408 and close (event-loop thread)."""
+    def time_out(self, seconds: float) -> bool:
+        """Answer the request being received with 408 and close (event-loop
+        thread); False if there was nothing to time out."""
         with self.requests_lock:
             if self.request is None or self.requests or self.will_close or self.close_when_flushed:
-                return  # nothing being received, or an answer is on its way already
+                return False  # nothing being received, or an answer is on its way already
             answer = self.parser_class(self.adj)
             answer.version = "1.1"
             answer.error = request_timeout(seconds)
@@ -142,6 +147,7 @@ class GuardedChannel(HTTPChannel):
             self.timed_out = True
             self.requests.append(answer)
         self.server.add_task(self)
+        return True
 
     def del_channel(self, map=None):
         super().del_channel(map)
@@ -158,13 +164,23 @@ class GuardedServer(TcpWSGIServer):
     limits = ConnectionLimits()
     clients: ClientTable
     slot: int
-    _refused = 0
-    _refusal_logged = float("-inf")
+    metrics: ConnectionMetrics
+    refusals: RefusalLog
 
-    def guard(self, limits: ConnectionLimits, clients: ClientTable, slot: int) -> None:
+    def guard(
+        self,
+        limits: ConnectionLimits,
+        clients: ClientTable,
+        slot: int,
+        metrics: ConnectionMetrics | None = None,
+    ) -> None:
+        """``metrics`` are the app's (routes/metrics.py); without them the
+        counts go to a registry of their own that no scrape shows."""
         self.limits = limits
         self.clients = clients
         self.slot = slot
+        self.metrics = metrics or ConnectionMetrics(CollectorRegistry())
+        self.refusals = RefusalLog(limits.per_client)
         clients.reset(slot)
 
     def handle_accept(self) -> None:
@@ -185,7 +201,8 @@ class GuardedServer(TcpWSGIServer):
                 # A reset, not a FIN: no TIME_WAIT left behind per refusal.
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
                 conn.close()
-                self._note_refusal(str(addr[0]))
+                self.metrics.refused.inc()
+                self.refusals.note(str(addr[0]))
                 return
         try:
             self.set_socket_options(conn)
@@ -196,23 +213,6 @@ class GuardedServer(TcpWSGIServer):
         if bucket is not None:
             self.clients.add(self.slot, bucket, 1)
             channel.client_bucket = bucket
-
-    def _note_refusal(self, client: str) -> None:
-        """Log refusals at most every REFUSAL_LOG_SECONDS: a flood must not flood the log."""
-        self._refused += 1
-        now = time.monotonic()
-        if now - self._refusal_logged >= REFUSAL_LOG_SECONDS:
-            log.warning(
-                "connections refused: client address holds the most allowed",
-                extra={
-                    "event": "api.connections_refused",
-                    "client": client,
-                    "limit": self.limits.per_client,
-                    "refused": self._refused,
-                },
-            )
-            self._refused = 0
-            self._refusal_logged = now
 
     def maintenance(self, now: float) -> None:
         """waitress's idle check (``now`` is its wall clock), and ours for
@@ -226,9 +226,12 @@ class GuardedServer(TcpWSGIServer):
                 continue
             request = channel.request
             if request is None:
-                if channel.last_activity < idle_cutoff:
+                if channel.last_activity < idle_cutoff and not channel.will_close:
                     channel.will_close = True  # closed at once by the event loop
+                    self.metrics.timed_out.labels("idle").inc()
                 continue
             limit = allowed * 2 if request.headers_finished else allowed
-            if clock - request.started > limit:
-                channel.time_out(limit)
+            if clock - request.started > limit and channel.time_out(limit):
+                reason = "request" if request.headers_finished else "header"
+                self.metrics.timed_out.labels(reason).inc()
+        self.refusals.flush()  # the refusals of a burst's last seconds

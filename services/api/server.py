@@ -132,7 +132,8 @@ def serve(
     if parent is not None:
         watch_parent(parent, stop)
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
-    app = GatedApp(create_app(ctx))
+    flask_app = create_app(ctx)
+    app = GatedApp(flask_app)
     announce_start(ctx.db, ctx.config.effective_node_id, PROGRAM)
     HeartbeatThread(
         ctx.db, ctx.config.effective_node_id, PROGRAM, ctx.config.heartbeat_interval_seconds, stop
@@ -146,6 +147,7 @@ def serve(
         threads=ctx.config.api_threads,
         ident=None,
         limits=ConnectionLimits.from_config(ctx.config),
+        metrics=flask_app.extensions["ksnode_connection_metrics"],
         connection_limit=1000,
         backlog=LISTEN_BACKLOG,
         clear_untrusted_proxy_headers=False,

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.api.connection_metrics import ConnectionMetrics
 from services.api.context import node
 from services.api.metrics import NodeCollector, RequestMetrics, multiprocess_folder, scrape_registry
 
@@ -21,6 +22,8 @@ def _setup(state) -> None:
     if multiprocess_folder() is None:
         registry.register(NodeCollector(app.extensions["ksnode"]))
     app.extensions["ksnode_metrics"] = (registry, metrics)
+    # Counted by the HTTP server (limits.py), which serve() hands them to.
+    app.extensions["ksnode_connection_metrics"] = ConnectionMetrics(registry)
 
 
 @bp.after_app_request
