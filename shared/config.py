@@ -75,6 +75,8 @@ class Config:
     dump_dir: Path | None = None
     log_dir: Path | None = None
     log_level: str = "info"
+    # Embedded Postgres inside a container's own layer (lost with it): refused unless true
+    allow_ephemeral_db: bool = False
     # Secrets and peers
     admin_password: Secret = field(default_factory=lambda: Secret(""))
     telegram_bot_token: Secret = field(default_factory=lambda: Secret(""))
@@ -406,6 +408,7 @@ def load_config(
         dump_dir=_absolute(r.path("DUMP_DIR")),
         log_dir=_absolute(r.path("LOG_DIR")),
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "info") or "info",
+        allow_ephemeral_db=r.bool("ALLOW_EPHEMERAL_DB", False),
         admin_password=r.secret("ADMIN_PASSWORD"),
         telegram_bot_token=r.secret("TELEGRAM_BOT_TOKEN"),
         oko_api_base_url=r.url("OKO_API_BASE_URL"),

@@ -10,21 +10,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from shared.config import Config, child_environment
 from shared.crypto import Cipher, SecretError, create_dev_secret, load_cipher
-from shared.db import Database, DatabaseUnavailable
+from shared.db import Database, DatabaseUnavailable, connect
 from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.keypair import KeypairError, load_or_create
 from shared.listener import ListenError, SocketKeeper
+from shared.logrelay import relay
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
+from shared.preflight import (
+    HomeLock,
+    PreflightFailed,
+    check_embedded_storage,
+    check_encoding,
+    check_port,
+    check_writable,
+)
 from shared.privatefiles import check_at_start
+from shared.store.server import database_encoding
 from shared.version import PROJECT_ROOT
 
 log = logging.getLogger("ksnode")
@@ -130,6 +142,62 @@ def prepare_node(config: Config) -> None:
     )
 
 
+def preflight(config: Config) -> HomeLock:
+    """Everything that can be checked before starting: fails with one line."""
+    try:
+        lock = HomeLock(config.run_dir).acquire()
+    except (PreflightFailed, OSError) as exc:
+        raise LaunchError(str(exc)) from None
+    try:
+        check_port(config)
+        check_writable(
+            {
+                "KSNODE_HOME": config.home,
+                "DUMP_DIR": config.effective_dump_dir,
+                "LOG_DIR": config.effective_log_dir,
+            }
+        )
+        check_embedded_storage(config, config.allow_ephemeral_db)
+        ensure_secret(config)
+    except PreflightFailed as exc:
+        lock.release()
+        raise LaunchError(str(exc)) from None
+    except LaunchError:
+        lock.release()
+        raise
+    return lock
+
+
+def check_database(config: Config) -> None:
+    """The database's encoding must hold what we store (0001 has only ASCII,
+    but shares' user ids and emails need not)."""
+    try:
+        conn = connect(config)
+    except DatabaseUnavailable as exc:
+        raise LaunchError(str(exc)) from None
+    try:
+        with conn.cursor() as cur:
+            encoding = database_encoding(cur)
+        conn.rollback()
+    finally:
+        conn.close()
+    try:
+        check_encoding(config.db_name, encoding)
+    except PreflightFailed as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def _supervisord_user() -> list[str]:
+    """``-u <our uid>``: supervisord then knows it is meant to run as us and
+    stays quiet about running as root (it cannot switch to itself without an
+    account, so only when one exists)."""
+    try:
+        pwd.getpwuid(os.getuid())
+    except KeyError:
+        return []
+    return ["-u", str(os.getuid())]
+
+
 def run_supervisord(config: Config, conf: Path) -> int:
     env = child_environment(config)
     command = [
@@ -139,10 +207,25 @@ def run_supervisord(config: Config, conf: Path) -> int:
         "-n",
         "-c",
         str(conf),
+        *_supervisord_user(),
     ]
     # umask 027: supervisord's logs and every file the programs create are at
-    # most 0640 (dumps are 0600 on their own).
-    process = subprocess.Popen(command, env=env, cwd=str(conf.parent), umask=0o027)
+    # most 0640 (dumps are 0600 on their own). supervisord's stdout carries
+    # the programs' log lines (supervisord.conf); the relay prints them on ours.
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=str(conf.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        umask=0o027,
+    )
+    assert process.stdout is not None
+    pump = threading.Thread(
+        target=relay, args=(process.stdout, sys.stdout.buffer), name="log-relay", daemon=True
+    )
+    pump.start()
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):
@@ -154,36 +237,44 @@ def run_supervisord(config: Config, conf: Path) -> int:
     try:
         while True:
             try:
-                return process.wait()
+                code = process.wait()
+                break
             except KeyboardInterrupt:
                 forward(signal.SIGINT, None)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    pump.join(10)  # the programs' last lines
+    return code
 
 
 def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
     prepare_folders(config)
     if not conf.is_file():
         raise LaunchError(f"supervisord configuration not found: {conf}")
-    # The API's listening socket lives as long as this process, so restarts
-    # of the api program never refuse a connection (shared/listener.py).
-    keeper = SocketKeeper(config.host, config.port, config.run_dir)
+    lock = preflight(config)
     try:
-        keeper.start()
-    except ListenError as exc:
-        raise LaunchError(str(exc)) from None
-    with keeper, database(config) as ready:
-        prepare_node(ready)
-        log.info(
-            "starting supervisord",
-            extra={
-                "event": "supervisord.starting",
-                "pid": os.getpid(),
-                "port": ready.port,
-                "socket": str(ready.run_dir / "supervisor.sock"),
-            },
-        )
-        code = run_supervisord(ready, conf)
-        log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
-        return code
+        # The API's listening socket lives as long as this process, so restarts
+        # of the api program never refuse a connection (shared/listener.py).
+        keeper = SocketKeeper(config.host, config.port, config.run_dir)
+        try:
+            keeper.start()
+        except ListenError as exc:
+            raise LaunchError(str(exc)) from None
+        with keeper, database(config) as ready:
+            check_database(ready)
+            prepare_node(ready)
+            log.info(
+                "starting supervisord",
+                extra={
+                    "event": "supervisord.starting",
+                    "pid": os.getpid(),
+                    "port": ready.port,
+                    "socket": str(ready.run_dir / "supervisor.sock"),
+                },
+            )
+            code = run_supervisord(ready, conf)
+            log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
+            return code
+    finally:
+        lock.release()

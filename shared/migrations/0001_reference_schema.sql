@@ -1,4 +1,4 @@
--- The reference node's tables (spec §7.1), byte for byte: same names, column
+-- The reference node's tables (spec section 7.1), byte for byte: same names, column
 -- types, defaults and constraint/index names, so a database written by the
 -- reference is adopted in place and the reference could read ours.
 -- Every statement is idempotent: on a reference database nothing changes.
