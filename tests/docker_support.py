@@ -26,10 +26,13 @@ HERE = Path(__file__).resolve().parent / "docker"
 CACHE_DIR = Path(os.environ.get("KSNODE_TEST_CACHE", "/var/cache/ksnode-test"))
 SUITE = "bookworm"
 # Bump a tag's suffix when what goes into that image changes.
-BASE_TAG = "ksnode-test/bookworm-python:1"
-PG_TAG = "ksnode-test/postgres-bookworm:1"
+BASE_TAG = "ksnode-test/bookworm-python:2"
+PG_TAG = "ksnode-test/postgres-bookworm:2"
 BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# This machine's CA bundle: where HTTPS goes through an intercepting proxy, its
+# CA is in here, and pip inside the image builds must trust it too.
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 class DockerUnavailable(Exception):
@@ -41,7 +44,7 @@ def run(args: list[str], *, timeout: float = 600, check: bool = True, **kw):
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(args[:4])}... exited {result.returncode}: "
-            f"{(result.stderr or result.stdout).strip()[-2000:]}"
+            f"{(result.stdout + result.stderr).strip()[-3000:]}"
         )
     return result
 
@@ -139,6 +142,8 @@ def base_image() -> str:
             "--change",
             "ENV LANG=C.UTF-8",
             "--change",
+            "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+            "--change",
             'CMD ["/bin/bash"]',
             str(tarball),
             BASE_TAG,
@@ -165,6 +170,8 @@ def _debootstrap_tarball(tarball: Path) -> None:
             ],
             timeout=1800,
         )
+        if HOST_CA_BUNDLE.is_file():
+            shutil.copyfile(HOST_CA_BUNDLE, rootfs / str(HOST_CA_BUNDLE).lstrip("/"))
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for item in (rootfs / leftover).glob("*"):
                 if item.is_file():
@@ -223,7 +230,7 @@ def build_node_image(tag: str, pg_major: int) -> float:
             "--build-arg",
             f"PG_CLIENT_IMAGE={postgres_image()}",
             "--build-arg",
-            f"PG_MAJOR={pg_major}",
+            f"PG_CLIENT_MAJOR={pg_major}",
             "--build-arg",
             "KSNODE_GIT_HASH=dockertest",
             "-t",
