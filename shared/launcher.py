@@ -14,7 +14,6 @@ import pwd
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from shared.db import Database, DatabaseUnavailable, connect
 from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.keypair import KeypairError, load_or_create
 from shared.listener import ListenError, SocketKeeper
-from shared.logrelay import relay
+from shared.logrelay import Relay
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
 from shared.preflight import (
@@ -222,10 +221,7 @@ def run_supervisord(config: Config, conf: Path) -> int:
         umask=0o027,
     )
     assert process.stdout is not None
-    pump = threading.Thread(
-        target=relay, args=(process.stdout, sys.stdout.buffer), name="log-relay", daemon=True
-    )
-    pump.start()
+    pump = Relay(process.stdout, sys.stdout.buffer).start()
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):
@@ -244,7 +240,7 @@ def run_supervisord(config: Config, conf: Path) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    pump.join(10)  # the programs' last lines
+    pump.join(3)  # the programs' last lines, unless nobody reads our stdout
     return code
 
 

@@ -213,48 +213,7 @@ def postgres_major(tag: str) -> int:
 
 def legacy_build_env() -> dict[str, str]:
     """The classic builder: docker.io from Debian ships no buildx plugin."""
-    return {**os.environ, "DOCKER_BUILDKIT": "0"}
-
-
-def build_node_image(tag: str, pg_major: int) -> float:
-    """Build docker/Dockerfile with the local substitutes; returns seconds."""
-    started = time.monotonic()
-    run(
-        [
-            "docker",
-            "build",
-            "--network",
-            "host",
-            "--build-arg",
-            f"BASE_IMAGE={base_image()}",
-            "--build-arg",
-            f"PG_CLIENT_IMAGE={postgres_image()}",
-            "--build-arg",
-            f"PG_CLIENT_MAJOR={pg_major}",
-            "--build-arg",
-            "KSNODE_GIT_HASH=dockertest",
-            "-t",
-            tag,
-            "-f",
-            str(ROOT / "docker" / "Dockerfile"),
-            str(ROOT),
-        ],
-        timeout=1500,
-        env=legacy_build_env(),
-    )
-    return time.monotonic() - started
-
-
-def compose_command() -> list[str] | None:
-    """``docker compose`` (v2), as a CLI plugin or the standalone binary."""
-    if run(["docker", "compose", "version"], check=False, timeout=30).returncode == 0:
-        return ["docker", "compose"]
-    standalone = shutil.which("docker-compose")
-    if standalone:
-        out = run([standalone, "version"], check=False, timeout=30)
-        if out.returncode == 0 and re.search(r"v2\.", out.stdout):
-            return [standalone]
-    return None
+    return {**os.environ, "DOCKER_BUILDKIT": "0", "COMPOSE_BAKE": "false"}
 
 
 def inspect(container: str) -> dict:
