@@ -10,6 +10,7 @@ base image with debootstrap (about a minute), later runs reuse it."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -127,14 +128,13 @@ def write_operator_files(folder: Path, server_port: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, request):
     folder = tmp_path_factory.mktemp("compose")
     folder.chmod(0o755)
     daemon = ds.Daemon(folder)
     try:
         daemon.ensure()
     except ds.DockerUnavailable as exc:
-        print(f"\nSKIP docker tests: {exc}")
         pytest.skip(f"Docker daemon cannot start here: {exc}")
     started = time.monotonic()
     env = {**os.environ, **compose_plugin_config(folder)}
@@ -193,7 +193,11 @@ def stack(tmp_path_factory):
             compose.compose("down", "--volumes", "--remove-orphans", timeout=300, check=False)
         daemon.stop()
         TIMINGS["docker tests total"] = time.monotonic() - started
-        print("\ndocker test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items()))
+        # Shown even without -s, so CI's log carries the figures.
+        line = "docker test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items())
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            print("\n" + line, flush=True)
 
 
 def test_status_answers_with_the_baked_git_hash(stack):
