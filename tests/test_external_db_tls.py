@@ -11,7 +11,7 @@ import pytest
 
 from shared.config import load_config
 from shared.db import DatabaseUnavailable, connect
-from shared.pgserver import EmbeddedPostgres
+from shared.pgserver import EmbeddedPostgres, free_port
 from tests.fakes.tls import make_ca, make_server_cert, pem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +173,9 @@ def test_migrate_over_verified_tls(tls_server, secret_file):
     ],
 )
 def test_startup_failures_are_one_clear_line(tls_server, secret_file, change, fragment):
-    result = run_cli(["up"], env(tls_server, secret_file, DB_SSL="true", **change))
+    # A free port: `up` checks (and binds) the API port before the database.
+    port = {"PORT": str(free_port()), "HOST": "127.0.0.1"}
+    result = run_cli(["up"], env(tls_server, secret_file, DB_SSL="true", **port, **change))
     assert result.returncode == 1
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr and "bad-password" not in result.stderr
