@@ -12,7 +12,10 @@ record leaves a gap), the hash of the record before it, and its own hash:
 HMAC-SHA256 under a per-node key over all of that. The key is derived from
 the node's encryption secret, so someone who can write the table but does
 not hold the secret cannot re-seal an edited record, and replicas sharing a
-database (and its secret) share one chain.
+database (and its secret) share one chain. Each record names the key that
+sealed it (``key_id``): after a secret rotation new records are sealed under
+the new secret's key, and an ``AuditKeyring`` holding the previous secrets'
+keys too still checks and searches the older ones (shared/audit_verify.py).
 """
 
 from __future__ import annotations
@@ -174,6 +177,39 @@ class AuditKey:
         return hmac.compare_digest(self._mac(_bytes(text)), sealed.hash)
 
 
+class AuditKeyring:
+    """The current key (seals new records) and the keys of the previous
+    secrets (check and search older records only), by key id."""
+
+    def __init__(self, current: AuditKey, previous: Iterable[AuditKey] = ()):
+        self.current = current
+        self._by_id = {current.key_id: current}
+        for key in previous:
+            self._by_id.setdefault(key.key_id, key)
+
+    @classmethod
+    def from_secrets(cls, current: str, previous: Iterable[str] = ()) -> AuditKeyring:
+        return cls(AuditKey(current), [AuditKey(secret) for secret in previous])
+
+    def __repr__(self) -> str:
+        return f"AuditKeyring({', '.join(self.describe())})"
+
+    def get(self, key_id: str) -> AuditKey | None:
+        return self._by_id.get(key_id)
+
+    def describe(self) -> list[str]:
+        """Each key id with its role, current first (for messages)."""
+        return [
+            f"{kid} ({'current' if key is self.current else 'previous'})"
+            for kid, key in self._by_id.items()
+        ]
+
+    def user_refs(self, user_auth_id: str) -> list[str]:
+        """The user's reference under every key: records sealed before a
+        rotation carry the one computed under the secret of their time."""
+        return [key.user_ref(user_auth_id) or "" for key in self._by_id.values()]
+
+
 def _bytes(text: str) -> bytes:
     # surrogatepass: a hostile identity with a lone surrogate still hashes
     return text.encode("utf-8", "surrogatepass")
@@ -193,96 +229,14 @@ def seal_chain(
     return sealed
 
 
-@dataclass(frozen=True)
-class Problem:
-    seq: int
-    kind: str  # "edited", "deleted", "chain", "other-key"
-    message: str
+def __getattr__(name: str) -> Any:
+    # Checking a chain lives in shared/audit_verify.py (which imports this
+    # module); callers that import it from here still find it.
+    if name in ("verify_chain", "VerifyReport", "Problem", "UnknownKey"):
+        from shared import audit_verify
 
-
-@dataclass
-class VerifyReport:
-    checked: int = 0
-    first_seq: int | None = None
-    last_seq: int | None = None
-    last_hash: str | None = None
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify_chain(key: AuditKey, records: Iterable[Sealed]) -> VerifyReport:
-    """Check ``records`` (in seq order): each seals to its hash, seqs are
-    contiguous, each points at the one before, and the trail starts where
-    the newest retention record says older ones were deleted (or at 1)."""
-    report = VerifyReport()
-    expected_start = 1
-    previous: Sealed | None = None
-    previous_ok = True
-    for item in records:
-        report.checked += 1
-        if report.first_seq is None:
-            report.first_seq = item.seq
-        if item.key_id != key.key_id:
-            report.problems.append(
-                Problem(
-                    item.seq,
-                    "other-key",
-                    f"record {item.seq} was sealed with key "
-                    f"{item.key_id}, not this node's {key.key_id}: cannot check it",
-                )
-            )
-            this_ok = False
-        elif not key.intact(item):
-            report.problems.append(
-                Problem(
-                    item.seq, "edited", f"record {item.seq} was edited (its hash does not match)"
-                )
-            )
-            this_ok = False
-        else:
-            this_ok = True
-        if previous is not None:
-            if item.seq != previous.seq + 1:
-                first, last = previous.seq + 1, item.seq - 1
-                missing = f"record {first}" if first == last else f"records {first}-{last}"
-                report.problems.append(
-                    Problem(
-                        first,
-                        "deleted",
-                        f"{missing} deleted (between {previous.seq} and {item.seq})",
-                    )
-                )
-            elif item.prev_hash != previous.hash and previous_ok and this_ok:
-                report.problems.append(
-                    Problem(
-                        item.seq,
-                        "chain",
-                        f"record {item.seq} does not follow record "
-                        f"{previous.seq} (one of them was replaced)",
-                    )
-                )
-        if this_ok and item.record.event == RETENTION_EVENT and item.record.detail:
-            through = item.record.detail.get("deleted_through")
-            if isinstance(through, int):
-                expected_start = max(expected_start, through + 1)
-        previous, previous_ok = item, this_ok
-    if report.first_seq is not None and report.first_seq > expected_start:
-        first, last = expected_start, report.first_seq - 1
-        missing = f"record {first}" if first == last else f"records {first}-{last}"
-        report.problems.insert(
-            0,
-            Problem(
-                first,
-                "deleted",
-                f"{missing} deleted from the start of the trail (not by retention)",
-            ),
-        )
-    if previous is not None:
-        report.last_seq, report.last_hash = previous.seq, previous.hash
-    return report
+        return getattr(audit_verify, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def iter_json(records: Iterable[Sealed]) -> Iterator[str]:

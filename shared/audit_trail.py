@@ -30,7 +30,15 @@ from typing import Any
 
 import psycopg2
 
-from shared.audit import RETENTION_EVENT, AuditKey, Record, Sealed, seal_chain, utc_now
+from shared.audit import (
+    RETENTION_EVENT,
+    AuditKey,
+    AuditKeyring,
+    Record,
+    Sealed,
+    seal_chain,
+    utc_now,
+)
 from shared.config import Config
 from shared.crypto import load_secret
 from shared.db import Database
@@ -267,5 +275,15 @@ def record_once(db: Database, key: AuditKey, record: Record) -> Sealed:
 
 
 def node_key(config: Config) -> AuditKey:
-    """This node's audit key, derived from its encryption secret."""
+    """This node's audit key (seals new records), derived from its current
+    encryption secret."""
     return AuditKey(load_secret(config.effective_secret_path))
+
+
+def node_keys(config: Config) -> AuditKeyring:
+    """The keys of every configured secret, current and previous (checking
+    and searching the trail across a rotation)."""
+    return AuditKeyring.from_secrets(
+        load_secret(config.effective_secret_path),
+        [load_secret(path) for path in config.encryption_secret_previous_paths],
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from shared.audit import Record, Sealed
@@ -146,11 +146,14 @@ def scan(conn, after_seq: int = 0, batch: int = 5000) -> Iterator[Sealed]:
         cur.execute("ROLLBACK")
 
 
-def by_user(cur, user_ref: str, limit: int | None = None) -> list[Sealed]:
+def by_user(cur, user_refs: str | Sequence[str], limit: int | None = None) -> list[Sealed]:
+    """Records whose ``user_ref`` is any of ``user_refs`` (one per configured
+    key: a user's reference changes with the secret), in seq order."""
+    refs = [user_refs] if isinstance(user_refs, str) else list(user_refs)
     cur.execute(
-        f"SELECT {COLUMNS} FROM {AUDIT} WHERE user_ref = %s ORDER BY seq"
+        f"SELECT {COLUMNS} FROM {AUDIT} WHERE user_ref = ANY(%s) ORDER BY seq"
         + (" LIMIT %s" if limit else ""),
-        (user_ref, limit) if limit else (user_ref,),
+        (refs, limit) if limit else (refs,),
     )
     return [_sealed(row) for row in cur.fetchall()]
 
