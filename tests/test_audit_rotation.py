@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,51 +17,31 @@ from shared.audit_verify import verify_chain
 from shared.crypto import load_secret
 from shared.pgserver import free_port
 from shared.store import audit as store
+from tests.api_program import start_api_program
 from tests.keyshare_helpers import Wallet, secp_key, share_hex
+from tests.node_process import run_ksnode
+from tests.processes import terminate
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def ksnode(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
+def ksnode(env: dict[str, str], *args: str):
+    return run_ksnode({**os.environ, **env}, *args, timeout=180)
 
 
 class Api:
-    """The API program on a free port, stopped with SIGTERM (which commits
+    """The api program on a free port, stopped with SIGTERM (which commits
     its queued read records)."""
 
     def __init__(self, env: dict[str, str]):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.program = subprocess.Popen(
-            [sys.executable, "-m", "services.api"],
-            env={**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
 
     def __enter__(self) -> Api:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/status", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.program.kill()
-        raise AssertionError("the api program did not start")
+        self.program = start_api_program(self.env, timeout=60)
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.program.send_signal(signal.SIGTERM)
-        assert self.program.wait(30) == 0
+        assert terminate(self.program) == 0
 
     def post(self, path: str, **kw) -> requests.Response:
         return requests.post(self.url + path, timeout=10, **kw)
