@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from load import free_port, loader_for  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
-from shared.audit import verify_chain  # noqa: E402
 from shared.audit_trail import node_key  # noqa: E402
+from shared.audit_verify import verify_chain  # noqa: E402
 from shared.config import load_config  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.migrations import run_migrations  # noqa: E402

@@ -229,16 +229,6 @@ def seal_chain(
     return sealed
 
 
-def __getattr__(name: str) -> Any:
-    # Checking a chain lives in shared/audit_verify.py (which imports this
-    # module); callers that import it from here still find it.
-    if name in ("verify_chain", "VerifyReport", "Problem", "UnknownKey"):
-        from shared import audit_verify
-
-        return getattr(audit_verify, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def iter_json(records: Iterable[Sealed]) -> Iterator[str]:
     for item in records:
         yield json.dumps(item.as_json(), separators=(",", ":"), ensure_ascii=False)

@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from shared.audit import AuditKey, Record, seal_chain, utc_now, verify_chain
+from shared.audit import AuditKey, Record, seal_chain, utc_now
 from shared.audit_trail import AuditTrail, record_once
+from shared.audit_verify import verify_chain
 from shared.store import audit as store
 
 

@@ -13,8 +13,9 @@ import time
 import pytest
 import requests
 
-from shared.audit import Record, verify_chain
+from shared.audit import Record
 from shared.audit_trail import AuditTrail, node_key, record_once
+from shared.audit_verify import verify_chain
 from shared.pgserver import free_port
 from shared.store import audit as store
 from tests.api_program import start_api_program
