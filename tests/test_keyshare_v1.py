@@ -159,7 +159,7 @@ def test_reshare_confirms_same_share_and_rejects_a_different_one(alice, db):
     r = alice.post("/keyshare/v1/reshare", {**body, "share": share.upper()})
     assert (r.status_code, r.content) == (200, b'{"success":true}')
     r = alice.post("/keyshare/v1/reshare", {**body, "share": share_hex()})
-    assert r.status_code == 500
+    assert r.status_code == 409  # the reference: 500 (docs/differences.md)
     assert r.json() == {
         "success": False,
         "code": "RESHARE_FAILED",

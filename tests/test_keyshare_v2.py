@@ -172,7 +172,7 @@ def test_reshare_confirms_and_mismatch_rolls_back_every_stamp(user, db):
     good = {c: {"public_key": user.keys[c], "share": user.shares[c]} for c in user.keys}
     bad = {**good, "ed25519": {"public_key": user.keys["ed25519"], "share": share_hex()}}
     r = user.post("/keyshare/v2/reshare", {"wallets": bad})
-    assert r.status_code == 500
+    assert r.status_code == 409  # the reference: 500 (docs/differences.md)
     assert r.json() == {"success": False, "code": "RESHARE_FAILED", "msg": "Share mismatch"}
     assert stamps() == before  # the secp256k1 stamp was rolled back too
     assert user.post("/keyshare/v2/reshare", {"wallets": good}).content == b'{"success":true}'

@@ -30,7 +30,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "DUMP_FILE_NOT_FOUND": 400,
     "RATE_LIMIT_EXCEEDED": 429,
     "CURVE_TYPE_NOT_SUPPORTED": 400,
-    "RESHARE_FAILED": 500,
+    "RESHARE_FAILED": 500,  # a share mismatch is 409 instead (RESHARE_MISMATCH_STATUS)
     "USER_ALREADY_REGISTERED": 409,
     # ours
     "NOT_FOUND": 404,
@@ -46,6 +46,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "HEADERS_TOO_LARGE": 431,
     "NOT_IMPLEMENTED": 501,
 }
+
+# The reference answers a reshare whose share differs from the stored one with
+# 500 RESHARE_FAILED (spec W14). It is the client's input, not a server fault:
+# same code and message, status 409 (docs/differences.md).
+RESHARE_MISMATCH_STATUS = 409
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 

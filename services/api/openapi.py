@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.errors import RESHARE_MISMATCH_STATUS
 from services.api.openapi_schemas import (
     AUTH_ERRORS,
     AUTH_TYPE,
@@ -127,6 +128,7 @@ def _paths() -> dict[str, Any]:
                 "USER_NOT_FOUND",
                 "KEY_SHARE_NOT_FOUND",
                 "RESHARE_FAILED",
+                ("RESHARE_FAILED", RESHARE_MISMATCH_STATUS),
                 *AUTH_ERRORS,
             ),
             auth=True,
@@ -206,6 +208,7 @@ def _paths() -> dict[str, Any]:
                 "WALLET_NOT_FOUND",
                 "KEY_SHARE_NOT_FOUND",
                 "RESHARE_FAILED",
+                ("RESHARE_FAILED", RESHARE_MISMATCH_STATUS),
                 *AUTH_ERRORS,
             ),
             auth=True,

@@ -65,11 +65,13 @@ def json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def error_responses(*codes: str) -> dict[str, Any]:
-    """One entry per HTTP status, its description listing the codes."""
+def error_responses(*codes: str | tuple[str, int]) -> dict[str, Any]:
+    """One entry per HTTP status, its description listing the codes. A code
+    sent with another status than its usual one is given as (code, status)."""
     out: dict[str, Any] = {}
-    for code in codes:
-        status = str(STATUS_BY_CODE[code])
+    for item in codes:
+        code, status = (item, str(STATUS_BY_CODE[item])) if isinstance(item, str) else item
+        status = str(status)
         entry = out.setdefault(status, json_answer("", {"$ref": "#/components/schemas/Error"}))
         if code not in entry["description"].split(", "):
             entry["description"] = ", ".join(filter(None, [entry["description"], code]))
@@ -80,7 +82,7 @@ def post(
     summary: str,
     body: dict[str, Any],
     ok: dict[str, Any],
-    errors: tuple[str, ...],
+    errors: tuple[str | tuple[str, int], ...],
     *,
     auth: bool,
     tag: str,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import psycopg2.errors
 
 from services.api.context import node
-from services.api.errors import ApiError
+from services.api.errors import RESHARE_MISMATCH_STATUS, ApiError
 from shared.crypto import DecryptError, share_aad
 from shared.store import shares
 from shared.store.shares import WalletShare
@@ -67,7 +67,7 @@ def confirm_reshare(
     insensitive); then the reshare time is stamped."""
     stored = decrypt_share(entry)
     if not hmac.compare_digest(stored.lower().encode(), submitted.hex().encode()):
-        raise ApiError("RESHARE_FAILED", mismatch)
+        raise ApiError("RESHARE_FAILED", mismatch, status=RESHARE_MISMATCH_STATUS)
     assert entry.wallet_id is not None
     if not shares.stamp_reshare(cur, entry.wallet_id):
         raise ApiError("RESHARE_FAILED", not_stamped)
