@@ -23,6 +23,7 @@ from shared.db import Database, DatabaseUnavailable, connect
 from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.keypair import KeypairError, load_or_create
 from shared.listener import ListenError, SocketKeeper
+from shared.logfollow import FollowFolder
 from shared.logrelay import Relay
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
@@ -208,9 +209,12 @@ def run_supervisord(config: Config, conf: Path) -> int:
         str(conf),
         *_supervisord_user(),
     ]
+    # The programs' output goes to capture files (supervisorctl tail reads
+    # them); their new lines and supervisord's own stdout are printed on ours.
+    # Taken before supervisord starts: lines of earlier runs are not repeated.
+    captures = FollowFolder(config.effective_log_dir / "supervisor")
     # umask 027: supervisord's logs and every file the programs create are at
-    # most 0640 (dumps are 0600 on their own). supervisord's stdout carries
-    # the programs' log lines (supervisord.conf); the relay prints them on ours.
+    # most 0640 (dumps are 0600 on their own).
     process = subprocess.Popen(
         command,
         env=env,
@@ -221,7 +225,9 @@ def run_supervisord(config: Config, conf: Path) -> int:
         umask=0o027,
     )
     assert process.stdout is not None
-    pump = Relay(process.stdout, sys.stdout.buffer).start()
+    pump = Relay(process.stdout, sys.stdout.buffer, before_end=captures.stop)
+    captures.start(pump.offer)
+    pump.start()
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):

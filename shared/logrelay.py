@@ -1,9 +1,10 @@
 """Carries supervisord's output to `ksnode up`'s stdout.
 
-The programs write JSON lines to their stdout, which supervisord passes on
-to its own (supervisord.conf: ``stdout_logfile=/dev/stdout``); those lines
-go through unchanged, so the foreground and ``docker compose logs`` show
-what the programs log. supervisord's own plain-text lines become JSON lines
+The programs write JSON lines to their stdout, which supervisord keeps in
+each program's capture file (``LOG_DIR/supervisor/<program>.log``, so that
+``supervisorctl tail`` works); shared/logfollow.py follows those files and
+hands their new lines to ``Relay.offer``. They go through unchanged, so the
+foreground and ``docker compose logs`` show what the programs log. supervisord's own plain-text lines become JSON lines
 with ``"program": "supervisord"``, so the stream stays one format. Anything
 else (a program's raw traceback) is passed through as it is.
 
@@ -21,6 +22,7 @@ import json
 import queue
 import re
 import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 SUPERVISOR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ([A-Z]{4}) (.*)$")
@@ -51,11 +53,20 @@ def _json_line(level: str, message: str, **fields: object) -> bytes:
 
 
 class Relay:
-    """Reads ``source`` until end of file; a writer thread prints to ``sink``."""
+    """Reads ``source`` until end of file; a writer thread prints to ``sink``
+    those lines and the ones ``offer``-ed by others; ``before_end`` runs after
+    the source ended, before the writer stops (for others' last lines)."""
 
-    def __init__(self, source: BinaryIO, sink: BinaryIO, limit: int = QUEUE_LINES):
+    def __init__(
+        self,
+        source: BinaryIO,
+        sink: BinaryIO,
+        limit: int = QUEUE_LINES,
+        before_end: Callable[[], None] | None = None,
+    ):
         self.source = source
         self.sink = sink
+        self.before_end = before_end
         self.lines: queue.Queue[bytes | None] = queue.Queue(maxsize=limit)
         self.dropped = 0
         self._lock = threading.Lock()
@@ -70,14 +81,19 @@ class Relay:
     def _read(self) -> None:
         for raw in iter(self.source.readline, b""):
             line = convert(raw)
-            if line is None:
-                continue
-            try:
-                self.lines.put_nowait(line)
-            except queue.Full:
-                with self._lock:
-                    self.dropped += 1
+            if line is not None:
+                self.offer(line)
+        if self.before_end is not None:
+            self.before_end()
         self.lines.put(None)
+
+    def offer(self, line: bytes) -> None:
+        """Queue ``line`` for printing; never blocks (dropped and counted when full)."""
+        try:
+            self.lines.put_nowait(line)
+        except queue.Full:
+            with self._lock:
+                self.dropped += 1
 
     def _write(self) -> None:
         while (line := self.lines.get()) is not None:
