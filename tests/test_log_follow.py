@@ -113,3 +113,24 @@ def test_a_huge_line_is_cut_not_held(tmp_path):
     assert got.wait_for(b"after\n")
     follower.stop()
     assert all(len(line) <= MAX_LINE + 1 for line in got.lines)
+
+
+def test_rotation_by_supervisors_own_handler_loses_and_repeats_nothing(tmp_path):
+    # supervisord's RotatingFileHandler (the code that writes capture files),
+    # rotating every ~20 lines; the follower must see every line once, in order
+    from supervisor.loggers import LevelsByName, LogRecord, RotatingFileHandler
+
+    handler = RotatingFileHandler(str(tmp_path / "api.log"), maxBytes=2000, backupCount=3)
+    handler.setFormat("%(message)s")
+    follower, got = follow(tmp_path)
+    sent = []
+    for i in range(200):
+        line = b'{"program": "api", "n": %d, "pad": "%s"}\n' % (i, b"p" * 60)
+        handler.emit(LogRecord(LevelsByName.INFO, line))
+        sent.append(line)
+        if i % 10 == 9:  # at most one rotation between two looks
+            assert got.wait_for(line), i
+    handler.close()
+    follower.stop()
+    assert (tmp_path / "api.log.3").exists()  # it did rotate, more than once
+    assert got.lines == sent
