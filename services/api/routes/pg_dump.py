@@ -8,6 +8,7 @@ the seed's curl examples behave as documented.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint
@@ -17,9 +18,10 @@ from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
 from services.api.gate import outside_gate
+from services.api.health import stale_after
 from services.api.storable import text_problem
 from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
-from shared.store import dumps, jobs
+from shared.store import dumps, heartbeats, jobs
 
 bp = Blueprint("pg_dump", __name__, url_prefix="/pg_dump/v1")
 
@@ -27,43 +29,67 @@ bp = Blueprint("pg_dump", __name__, url_prefix="/pg_dump/v1")
 def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
     """Queue a job carrying this request's deadline and wait for it. When the
     wait runs out, a job not started yet is cancelled (compare-and-set), so
-    it never runs after this answer; one already running is reported so."""
+    it never runs after this answer. A backup already running is reported as
+    such; a restore already running is waited for (see below)."""
     ctx = node()
     wait = ctx.config.backup_job_timeout_seconds
     with ctx.db.cursor() as cur:
         # This node's worker: the dump lands on, or is read from, this node's DUMP_DIR.
         job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id, wait_seconds=wait)
     deadline = time.monotonic() + wait
+    job = wait_for(job_id, lambda: time.monotonic() < deadline)
+    if job is None:
+        with ctx.db.cursor() as cur:
+            cancelled = jobs.cancel(cur, job_id, f"cancelled: not started within {wait:g} s")
+        if cancelled:
+            raise ApiError(
+                "BACKUP_TIMEOUT",
+                f"The {kind} did not start within {wait:g} s and was cancelled "
+                f"(job {job_id}); nothing was done",
+            )
+        # Started in time but not finished. A running restore may already be
+        # replacing tables: answering now would let it complete after the
+        # answer, and shares registered in between would be lost without the
+        # requester knowing. So the request waits for it to end, for as long
+        # as this node's worker is alive to end it.
+        job = wait_for(job_id, worker_alive if kind == "restore" else lambda: False)
+    if job is None:
+        raise ApiError(
+            "BACKUP_TIMEOUT",
+            f"The {kind} started but did not finish within {wait:g} s (job {job_id}); "
+            "see /pg_dump/v1/get_backup_history for its outcome",
+        )
+    if job.state in ("expired", "cancelled"):
+        raise ApiError("BACKUP_TIMEOUT", f"The {kind} was not started: {job.error}")
+    return job
+
+
+def wait_for(job_id: str, keep_waiting: Callable[[], bool]) -> jobs.Job | None:
+    """The job once finished, or None when ``keep_waiting`` says to stop first."""
+    ctx = node()
     delay = 0.05
     while True:
         with ctx.db.cursor() as cur:
             job = jobs.get(cur, job_id)
         if job is not None and job.state in jobs.FINISHED:
-            break
-        if time.monotonic() >= deadline:
-            with ctx.db.cursor() as cur:
-                cancelled = jobs.cancel(cur, job_id, f"cancelled: not started within {wait:g} s")
-            if cancelled:
-                raise ApiError(
-                    "BACKUP_TIMEOUT",
-                    f"The {kind} did not start within {wait:g} s and was cancelled "
-                    f"(job {job_id}); nothing was done",
-                )
-            with ctx.db.cursor() as cur:
-                job = jobs.get(cur, job_id)
-            if job is not None and job.state in jobs.FINISHED:
-                break
-            raise ApiError(
-                "BACKUP_TIMEOUT",
-                f"The {kind} started but did not finish within {wait:g} s (job {job_id}); "
-                "see /pg_dump/v1/get_backup_history for its outcome",
-            )
+            return job
+        if not keep_waiting():
+            return None
         with outside_gate():  # no connection is held here: other requests may run
-            time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
+            time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
-    if job.state in ("expired", "cancelled"):
-        raise ApiError("BACKUP_TIMEOUT", f"The {kind} was not started: {job.error}")
-    return job
+
+
+def worker_alive() -> bool:
+    """This node's backup worker beat recently (it beats from its own thread,
+    also while pg_restore runs). A dead worker's restore is settled by the
+    next one (services/backup_worker/recovery.py)."""
+    ctx = node()
+    with ctx.db.cursor() as cur:
+        beat = heartbeats.all_beats(cur, ctx.config.effective_node_id).get("backup_worker")
+    return beat is not None and beat["age_seconds"] <= stale_after(
+        ctx.config.heartbeat_interval_seconds
+    )
 
 
 @bp.post("/backup")
