@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from shared.config import Config
 from shared.db import Database
 from shared.store import heartbeats
 
@@ -38,3 +39,12 @@ class HeartbeatThread(threading.Thread):
 def announce_start(db: Database, node_id: str, program: str) -> None:
     with db.transaction() as cur:
         heartbeats.start(cur, node_id, program)
+
+
+def start_heartbeat(db: Database, config: Config, program: str, stop: threading.Event) -> None:
+    """Record that ``program`` started on this node, then beat every
+    HEARTBEAT_INTERVAL_SECONDS until ``stop`` is set."""
+    announce_start(db, config.effective_node_id, program)
+    HeartbeatThread(
+        db, config.effective_node_id, program, config.heartbeat_interval_seconds, stop
+    ).start()

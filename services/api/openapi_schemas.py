@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.errors import STATUS_BY_CODE
+from services.api.health import REASONS
 
 HEX66 = {
     "type": "string",
@@ -157,17 +158,7 @@ HEALTH = obj(
                 {
                     "reason": {
                         "type": "string",
-                        "enum": [
-                            "database_unavailable",
-                            "backup_failed",
-                            "backup_overdue",
-                            "backup_tools_unusable",
-                            "selfcheck_failed",
-                            "heartbeat_stale",
-                            "dump_dir_low_space",
-                            "drill_failed",
-                            "key_rotation_unfinished",
-                        ],
+                        "enum": list(REASONS),
                     },
                     "detail": {"type": "string", "nullable": True},
                 },

@@ -44,7 +44,7 @@ from services.api.shared_limiter import SharedFixedWindowLimiter
 from shared import keypair as keypairs
 from shared.config import Config
 from shared.db import Database
-from shared.heartbeat import HeartbeatThread, announce_start
+from shared.heartbeat import start_heartbeat
 from shared.listener import LISTEN_BACKLOG, ListenError, bind_listening, fetch_kept_socket
 from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
 from shared.version import git_hash, version
@@ -134,10 +134,7 @@ def serve(
     # One request runs Python at a time; waits on providers and jobs step out (gate.py).
     flask_app = create_app(ctx)
     app = GatedApp(flask_app)
-    announce_start(ctx.db, ctx.config.effective_node_id, PROGRAM)
-    HeartbeatThread(
-        ctx.db, ctx.config.effective_node_id, PROGRAM, ctx.config.heartbeat_interval_seconds, stop
-    ).start()
+    start_heartbeat(ctx.db, ctx.config, PROGRAM, stop)
     # Proxy headers are ours to judge (TRUST_PROXY_HOPS); waitress would strip them.
     server = BalancedServer(
         app,

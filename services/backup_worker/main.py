@@ -17,7 +17,7 @@ from services.backup_worker.progress import LogProgress
 from services.backup_worker.recovery import recover
 from services.backup_worker.selfcheck import run_selfcheck
 from services.backup_worker.service import BackupService
-from shared.heartbeat import HeartbeatThread, announce_start
+from shared.heartbeat import start_heartbeat
 from shared.runtime import Runtime, StopFlag, bootstrap, wait_for_database
 from shared.store import backup_checks, heartbeats
 
@@ -118,14 +118,7 @@ def main() -> None:
     stop = StopFlag().install()
     wait_for_database(runtime.db, stop, runtime.log)
     check_keys_or_exit(runtime)  # before serving anything
-    announce_start(runtime.db, runtime.config.effective_node_id, PROGRAM)
-    HeartbeatThread(
-        runtime.db,
-        runtime.config.effective_node_id,
-        PROGRAM,
-        runtime.config.heartbeat_interval_seconds,
-        stop,
-    ).start()
+    start_heartbeat(runtime.db, runtime.config, PROGRAM, stop)
     worker = BackupWorker(runtime, stop)
     runtime.log.info("backup worker started", extra={"event": "backup_worker.started"})
     worker.startup()

@@ -6,7 +6,7 @@ import requests
 
 from services.reporter.telemetry import collect, send
 from shared import keypair as keypairs
-from shared.heartbeat import HeartbeatThread, announce_start
+from shared.heartbeat import start_heartbeat
 from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
 from shared.store import heartbeats
 
@@ -78,14 +78,7 @@ def main() -> None:
     except keypairs.KeypairError as exc:
         fail(str(exc))
         raise
-    announce_start(runtime.db, runtime.config.effective_node_id, PROGRAM)
-    HeartbeatThread(
-        runtime.db,
-        runtime.config.effective_node_id,
-        PROGRAM,
-        runtime.config.heartbeat_interval_seconds,
-        stop,
-    ).start()
+    start_heartbeat(runtime.db, runtime.config, PROGRAM, stop)
     reporter = Reporter(runtime, pair.public_key_hex)
     runtime.log.info(
         "reporter started",
