@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
 
 
+def database_env(pg_server, dbname: str) -> dict[str, str]:
+    """DB_* settings for a node on the test Postgres (no embedded server)."""
+    return {
+        "DB_HOST": pg_server.host,
+        "DB_PORT": str(pg_server.port),
+        "DB_USER": "postgres",
+        "DB_NAME": dbname,
+    }
+
+
 def run_ksnode(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess:

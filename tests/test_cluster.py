@@ -17,7 +17,7 @@ from shared.store.tables import JOBS, PG_DUMPS, SERVER_KEYPAIRS
 from tests.conftest import create_database
 from tests.fakes.telegram import BOT_TOKEN, bearer
 from tests.keyshare_helpers import new_user_id, secp_key, share_hex
-from tests.node_process import NodeProcess
+from tests.node_process import NodeProcess, database_env
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -30,12 +30,7 @@ MIN_KEEP = 2
 def cluster(pg_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     dbname = create_database(pg_server)
-    db_env = {
-        "DB_HOST": pg_server.host,
-        "DB_PORT": str(pg_server.port),
-        "DB_USER": "postgres",
-        "DB_NAME": dbname,
-    }
+    db_env = database_env(pg_server, dbname)
     secret = root / "shared_secret.txt"
     nodes = [
         NodeProcess.build(

@@ -11,18 +11,13 @@ import threading
 import pytest
 
 from tests.conftest import create_database
-from tests.node_process import KSNODE, ROOT, NodeProcess
+from tests.node_process import KSNODE, ROOT, NodeProcess, database_env
 from tests.processes import wait_until
 
 
 @pytest.fixture(scope="module")
 def node(pg_server, tmp_path_factory):
-    db_env = {
-        "DB_HOST": pg_server.host,
-        "DB_PORT": str(pg_server.port),
-        "DB_USER": "postgres",
-        "DB_NAME": create_database(pg_server),
-    }
+    db_env = database_env(pg_server, create_database(pg_server))
     node = NodeProcess.build(tmp_path_factory.mktemp("tail") / "var", db_env).start()
     yield node
     assert node.stop() == 0

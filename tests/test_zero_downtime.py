@@ -12,7 +12,7 @@ import pytest
 
 from shared.reload import children
 from tests.conftest import create_database
-from tests.node_process import NodeProcess, alive
+from tests.node_process import NodeProcess, alive, database_env
 from tests.processes import wait_until
 from tests.steady_load import SteadyLoad
 
@@ -21,12 +21,7 @@ CLIENTS = 8
 
 @pytest.fixture(scope="module")
 def node(pg_server, tmp_path_factory):
-    db_env = {
-        "DB_HOST": pg_server.host,
-        "DB_PORT": str(pg_server.port),
-        "DB_USER": "postgres",
-        "DB_NAME": create_database(pg_server),
-    }
+    db_env = database_env(pg_server, create_database(pg_server))
     node = NodeProcess.build(tmp_path_factory.mktemp("zd") / "var", db_env).start()
     yield node
     assert node.stop() == 0
