@@ -50,9 +50,15 @@ def test_foreground_still_carries_every_programs_lines(node):
     wanted = {"ksnode", "supervisord", "api", "backup_worker", "reporter"}
     assert wait_until(lambda: wanted <= set(programs_in(node.up_output())), 30), node.up_output()
     # each line in the capture file reached the foreground once
-    capture = (node.home / "logs" / "supervisor" / "backup_worker.log").read_text()
-    shown = node.up_output().splitlines()
-    for line in capture.splitlines():
+    capture = (node.home / "logs" / "supervisor" / "backup_worker.log").read_text().splitlines()
+
+    def relayed() -> list[str] | None:  # the follower polls the file every 0.2 s
+        shown = node.up_output().splitlines()
+        return shown if all(line in shown for line in capture) else None
+
+    shown = wait_until(relayed, 10)
+    assert shown is not None, "capture lines missing from the foreground output"
+    for line in capture:
         assert shown.count(line) == 1, line
 
 
