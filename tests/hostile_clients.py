@@ -7,21 +7,17 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
-
-import requests
 
 from shared.pgserver import free_port
+from shared.reload import children
+from tests.api_program import start_api_program
 
 
-def children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def start_api_program(env_for, config, tmp_path, workers: int = 2, **env):
-    """The api program as production runs it (``python -m services.api``)."""
+def start_api_workers(env_for, config, tmp_path, workers: int = 2, **env):
+    """The api program as production runs it (``python -m services.api``) on
+    a free port, once /status answers and all ``workers`` are forked:
+    (program, port)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -35,25 +31,8 @@ def start_api_program(env_for, config, tmp_path, workers: int = 2, **env):
             **env,
         ),
     }
-    program = subprocess.Popen(
-        [sys.executable, "-m", "services.api"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (
-                requests.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200
-                and len(children(program.pid)) == workers
-            ):
-                return program, port
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    program.kill()
-    raise AssertionError("the api program did not start within 30 s")
+    ready = lambda program: len(children(program.pid)) == workers  # noqa: E731
+    return start_api_program(environment, ready=ready), port
 
 
 def stop_api_program(program: subprocess.Popen) -> int:

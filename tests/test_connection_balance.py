@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +14,9 @@ import pytest
 import requests
 
 from services.api.balance import ABSENT, STALE_SECONDS, ConnectionTable
+from shared.reload import children
 from tests.fakes.idp import ManualClock, idp_fixture  # noqa: F401 - the module's `idp` fixture
+from tests.hostile_clients import start_api_workers
 
 
 def test_least_loaded_worker_listens_and_ties_all_listen():
@@ -56,12 +55,6 @@ def test_table_is_shared_with_forked_children():
     assert table.counts()[1] == 7
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _connections_per_worker(worker_pids: list[int], port: int) -> dict[int, int]:
     """ESTABLISHED sockets on ``port`` held by each pid (from /proc)."""
     inodes: dict[str, int] = {}
@@ -82,49 +75,12 @@ def _connections_per_worker(worker_pids: list[int], port: int) -> dict[int, int]
     return counts
 
 
-def _children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def _start_api_program(env_for, config, tmp_path, **env) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    environment = {
-        **os.environ,
-        **env_for(
-            config.db_name,
-            PORT=str(port),
-            HOST="127.0.0.1",
-            API_WORKERS="2",
-            LOG_DIR=str(tmp_path / "logs"),
-            KSNODE_HOME=str(tmp_path / "home"),
-            **env,
-        ),
-    }
-    program = subprocess.Popen(
-        [sys.executable, "-m", "services.api"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (
-                requests.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200
-                and len(_children(program.pid)) == 2
-            ):
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
-    return program, port
-
-
 def test_api_program_spreads_connections_and_replaces_a_dead_worker(env_for, config, tmp_path):
-    program, port = _start_api_program(env_for, config, tmp_path)
+    program, port = start_api_workers(env_for, config, tmp_path)
     sessions: list[requests.Session] = []
     url = f"http://127.0.0.1:{port}/status"
     try:
-        workers = _children(program.pid)
+        workers = children(program.pid)
         assert len(workers) == 2
         for _ in range(8):  # eight keep-alive clients, like a proxy's pool
             session = requests.Session()
@@ -150,10 +106,10 @@ def test_api_program_spreads_connections_and_replaces_a_dead_worker(env_for, con
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (
-            workers[0] in _children(program.pid) or len(_children(program.pid)) < 2
+            workers[0] in children(program.pid) or len(children(program.pid)) < 2
         ):
             time.sleep(0.1)
-        replaced = _children(program.pid)
+        replaced = children(program.pid)
         assert len(replaced) == 2 and workers[0] not in replaced
         for _ in range(6):
             assert requests.get(url, timeout=5).status_code == 200
@@ -178,7 +134,7 @@ def test_a_worker_holding_two_more_than_another_sheds():
 
 def test_sigterm_lets_requests_in_progress_finish(env_for, config, tmp_path, idp):
     idp.answer("drain-x-token", 200, {"data": {"id": "31337", "username": "drain"}}, delay=1.5)
-    program, port = _start_api_program(
+    program, port = start_api_workers(
         env_for,
         config,
         tmp_path,

@@ -17,7 +17,7 @@ from tests.hostile_clients import (
     closed_by_server,
     connect,
     read_response,
-    start_api_program,
+    start_api_workers,
     stop_api_program,
 )
 
@@ -28,7 +28,7 @@ IDLE_TIMEOUT = 3
 
 @pytest.fixture(scope="module")
 def port(env_for, config, tmp_path_factory):
-    process, port = start_api_program(
+    process, port = start_api_workers(
         env_for,
         config,
         tmp_path_factory.mktemp("limits"),

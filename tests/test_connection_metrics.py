@@ -21,7 +21,7 @@ from tests.hostile_clients import (
     closed_by_server,
     connect,
     read_response,
-    start_api_program,
+    start_api_workers,
     stop_api_program,
 )
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def node(env_for, config, tmp_path_factory):
     home = tmp_path_factory.mktemp("connmetrics")
-    process, port = start_api_program(
+    process, port = start_api_workers(
         env_for,
         config,
         home,

@@ -11,6 +11,7 @@ base image with debootstrap (about a minute), later runs reuse it."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -22,6 +23,7 @@ import requests
 
 from shared.pgserver import free_port
 from tests import docker_support as ds
+from tests.processes import wait_until as _wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -29,16 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_IMAGE = "ksnode-test/node:latest"
 ADMIN_PASSWORD = "docker-test-admin-password"
 TIMINGS: dict[str, float] = {}
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
+# docker CLI calls are heavy: poll every 0.5 s
+wait_for = functools.partial(_wait_until, interval=0.5)
 
 
 def compose_plugin_config(folder: Path) -> dict[str, str]:

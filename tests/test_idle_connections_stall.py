@@ -14,7 +14,7 @@ from services.api.balance import ConnectionTable
 from tests.hostile_clients import (
     connect,
     p99,
-    start_api_program,
+    start_api_workers,
     stop_api_program,
     timed_gets,
 )
@@ -25,7 +25,7 @@ CLIENT = "127.0.0.2"
 
 @pytest.fixture(scope="module")
 def program(env_for, config, tmp_path_factory):
-    process, port = start_api_program(env_for, config, tmp_path_factory.mktemp("stall"))
+    process, port = start_api_workers(env_for, config, tmp_path_factory.mktemp("stall"))
     yield port
     assert stop_api_program(process) == 0
 

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,31 +15,10 @@ import requests
 
 from shared.pgserver import free_port
 from tests.fakes.oko_api import FakeOkoApi
+from tests.node_process import KSNODE, alive
+from tests.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-KSNODE = [sys.executable, "-c", "from shared.cli import main; main()"]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is gone for our purposes
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        return state != "Z"
-    except OSError:
-        return False
 
 
 def ctl(home: Path, *args: str) -> str:
