@@ -89,9 +89,10 @@ class BackupWorker:
     def run_once(self) -> None:
         assert self.service is not None
         try:
-            had_tools = self.service.tools is not None
             self.service.refresh_tools()
-            if not had_tools and self.service.tools is not None:
+            # From the state, not from a change seen here: the tools may also
+            # come back in a job's or a scheduled backup's own refresh.
+            if self.selfcheck_pending and self.service.tools is not None:
                 self.selfcheck_if_pending()
             while not self.stop.is_set() and self.service.run_next_job():
                 pass
