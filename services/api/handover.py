@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ def parse_args(argv: list[str]) -> Handover:
 def reexec(sock: socket.socket, workers: list[int]) -> None:
     """Replace this process's image with a fresh api program (never returns)."""
     sock.set_inheritable(True)
+    # A caught signal reverts to its default (terminate, for SIGHUP) across
+    # exec; an ignored one stays ignored until the new image installs its
+    # handler, so a second reload meanwhile cannot kill the pool's parent.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.shutdown()  # flush; the new image opens its own log handlers
     os.execv(
         sys.executable,

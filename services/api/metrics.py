@@ -28,10 +28,13 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def enable_multiprocess(folder: Path) -> None:
-    """Call in the parent before forking workers (and before any metric exists)."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+def enable_multiprocess(folder: Path, *, fresh: bool = True) -> None:
+    """Call in the parent before forking workers (and before any metric exists).
+    ``fresh=False`` on a reload's handover: the old workers still write their
+    samples there while they drain."""
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)  # read by prometheus_client when it writes samples
     values.ValueClass = values.MultiProcessValue()
 

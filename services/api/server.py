@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx.extras["limiters"] = build_limiters(
             config.rate_limit_per_minute, SharedFixedWindowLimiter
         )
-        enable_multiprocess(config.run_dir / "metrics")
+        enable_multiprocess(config.run_dir / "metrics", fresh=handover.fd is None)
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         parent = os.getpid()
         pool = WorkerPool(
