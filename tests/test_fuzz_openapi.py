@@ -29,7 +29,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from services.api.routes.status import PROGRAMS
+from services.api.health import PROGRAMS
 from shared.store import heartbeats
 from tests.fakes.telegram import bearer
 

@@ -17,17 +17,22 @@ from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter
 
+from services.api.errors import STATUS_BY_CODE
+
 log = logging.getLogger("api")
 
 TIMEOUT_REASONS = ("header", "request", "idle")
 # The answers the server gives before the application (http_errors.py).
-SERVER_ANSWERS = (
-    (400, "INVALID_REQUEST"),
-    (408, "REQUEST_TIMEOUT"),
-    (413, "PAYLOAD_TOO_LARGE"),
-    (431, "HEADERS_TOO_LARGE"),
-    (501, "NOT_IMPLEMENTED"),
-    (500, "UNKNOWN_ERROR"),
+SERVER_ANSWERS = tuple(
+    (STATUS_BY_CODE[code], code)
+    for code in (
+        "INVALID_REQUEST",
+        "REQUEST_TIMEOUT",
+        "PAYLOAD_TOO_LARGE",
+        "HEADERS_TOO_LARGE",
+        "NOT_IMPLEMENTED",
+        "UNKNOWN_ERROR",
+    )
 )
 REFUSAL_LOG_SECONDS = 10.0
 REFUSAL_LOG_TOP = 5  # addresses named per line

@@ -32,6 +32,11 @@ def stale_after(interval: float) -> float:
     return max(3 * interval, 30.0)
 
 
+def is_running(beat: dict[str, Any] | None, interval: float) -> bool:
+    """A program whose heartbeat row (heartbeats.all_beats) is fresh."""
+    return beat is not None and beat["age_seconds"] <= stale_after(interval)
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc)
     return text.splitlines()[0][:200] if text else type(exc).__name__
@@ -53,7 +58,7 @@ def assess(ctx) -> dict[str, Any]:
             beats = heartbeats.all_beats(cur, config.effective_node_id)
             last = dumps.last_attempt(cur)
             newest = dumps.newest_completed(cur)
-            installed = dumps.node_installed_at(cur)
+            installed = dumps.node_installed_at(cur) if newest is None else None
             check_ok, check_detail = backup_checks.latest(cur)
             drill = drills.latest(cur)
             cur.execute("SELECT now()")
@@ -75,7 +80,7 @@ def assess(ctx) -> dict[str, Any]:
                 {"reason": "heartbeat_stale", "program": program, "detail": "no heartbeat yet"}
             )
             continue
-        running = beat["age_seconds"] <= limit
+        running = is_running(beat, config.heartbeat_interval_seconds)
         programs[program] = {
             "running": running,
             "heartbeat_age_seconds": beat["age_seconds"],

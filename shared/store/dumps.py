@@ -131,13 +131,6 @@ def failures_since(cur, since: dt.datetime | None) -> tuple[int, dt.datetime | N
     return int(count), newest
 
 
-def record_failed(cur, error: str) -> str:
-    """A FAILED attempt that never got as far as running pg_dump."""
-    dump_id, _ = start(cur)
-    fail(cur, dump_id, error)
-    return dump_id
-
-
 def last_attempt(cur) -> DumpRow | None:
     """The newest finished attempt (COMPLETED, FAILED or DELETED)."""
     cur.execute(

@@ -18,7 +18,7 @@ from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
 from services.api.gate import outside_gate
-from services.api.health import stale_after
+from services.api.health import is_running
 from services.api.storable import text_problem
 from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
 from shared.store import dumps, heartbeats, jobs
@@ -87,9 +87,7 @@ def worker_alive() -> bool:
     ctx = node()
     with ctx.db.cursor() as cur:
         beat = heartbeats.all_beats(cur, ctx.config.effective_node_id).get("backup_worker")
-    return beat is not None and beat["age_seconds"] <= stale_after(
-        ctx.config.heartbeat_interval_seconds
-    )
+    return is_running(beat, ctx.config.heartbeat_interval_seconds)
 
 
 @bp.post("/backup")

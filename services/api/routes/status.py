@@ -11,13 +11,12 @@ from flask import Blueprint, Response
 
 from services.api.context import node
 from services.api.errors import json_response
-from services.api.health import PROGRAMS, assess
+from services.api.health import assess
 from shared.db import execute_prepared
 from shared.store import heartbeats
 from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
 
 bp = Blueprint("status", __name__)
-__all__ = ["PROGRAMS", "bp"]  # PROGRAMS: the programs /health reports (services/api/health.py)
 log = logging.getLogger(__name__)
 
 STATUS_SQL = (
