@@ -118,9 +118,10 @@ def migrate(config: Config) -> list[str]:
         raise LaunchError(str(exc)) from None
 
 
-def prepare_node(config: Config) -> None:
-    """Migrations and the server keypair: everything the programs expect."""
-    cipher = ensure_secret(config)
+def prepare_node(config: Config, cipher: Cipher | None = None) -> None:
+    """Migrations and the server keypair: everything the programs expect.
+    ``cipher``: the secrets already loaded by preflight (each load runs PBKDF2)."""
+    cipher = cipher or ensure_secret(config)
     applied = migrate(config)
     log.info("database schema ready", extra={"event": "migrate.done", "applied": applied})
     db = Database(config, maxconn=2)
@@ -142,8 +143,9 @@ def prepare_node(config: Config) -> None:
     )
 
 
-def preflight(config: Config) -> HomeLock:
-    """Everything that can be checked before starting: fails with one line."""
+def preflight(config: Config) -> tuple[HomeLock, Cipher]:
+    """Everything that can be checked before starting: fails with one line.
+    The home lock and the loaded secrets."""
     try:
         lock = HomeLock(config.run_dir).acquire()
     except (PreflightFailed, OSError) as exc:
@@ -158,14 +160,14 @@ def preflight(config: Config) -> HomeLock:
             }
         )
         check_embedded_storage(config, config.allow_ephemeral_db)
-        ensure_secret(config)
+        cipher = ensure_secret(config)
     except PreflightFailed as exc:
         lock.release()
         raise LaunchError(str(exc)) from None
     except LaunchError:
         lock.release()
         raise
-    return lock
+    return lock, cipher
 
 
 def check_database(config: Config) -> None:
@@ -254,7 +256,7 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
     prepare_folders(config)
     if not conf.is_file():
         raise LaunchError(f"supervisord configuration not found: {conf}")
-    lock = preflight(config)
+    lock, cipher = preflight(config)
     try:
         # The API's listening socket lives as long as this process, so restarts
         # of the api program never refuse a connection (shared/listener.py).
@@ -265,7 +267,7 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
             raise LaunchError(str(exc)) from None
         with keeper, database(config) as ready:
             check_database(ready)
-            prepare_node(ready)
+            prepare_node(ready, cipher)
             log.info(
                 "starting supervisord",
                 extra={
