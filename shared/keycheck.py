@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.crypto import KEYED_PREFIX, Cipher, DecryptError
+from shared.crypto import Cipher, DecryptError, value_format
 from shared.store import sealed
 
 SETTINGS = "ENCRYPTION_SECRET_PATH / ENCRYPTION_SECRET_PREVIOUS_PATHS"
@@ -44,10 +44,8 @@ class KeyUsage:
 def read_usage(cur) -> list[KeyUsage]:
     usage = []
     for column, head, rows in sealed.count_by_head(cur):
-        if head.startswith(KEYED_PREFIX):
-            usage.append(KeyUsage(column, "ksn2", head[len(KEYED_PREFIX) : -1], rows))
-        else:
-            usage.append(KeyUsage(column, "ksn1" if head else "legacy", "", rows))
+        fmt, key_id = value_format(head)
+        usage.append(KeyUsage(column, fmt, key_id or "", rows))
     return sorted(usage, key=lambda u: (u.column, u.format, u.key_id))
 
 
