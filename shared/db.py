@@ -19,6 +19,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from shared.config import Config
+from shared.errortext import first_line
 
 
 class DatabaseUnavailable(Exception):
@@ -92,7 +93,7 @@ def connect(config: Config, dbname: str | None = None, *, autocommit: bool = Fal
 
 def describe_connect_error(exc: Exception, config: Config, dbname: str | None = None) -> str:
     """A one-line reason naming host/port/db/user but never the password."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     where = f"{config.db_user}@{config.db_host}:{config.db_port}/{dbname or config.db_name}"
     return f"cannot connect to Postgres at {where}: {first}"
 

@@ -1,6 +1,10 @@
 """`ksnode reload`: load new code into a running node without failing a request.
 
 Order, and why:
+0. The code on disk must start (shared/codecheck.py: every program's
+   modules import, the settings and secret files load), checked in a fresh
+   interpreter before anything is touched: a broken upgrade is refused
+   with its reason while every program keeps running the old code.
 1. Migrations (and the server keypair check), run by this command, i.e. by
    the new code. Migrations only add, so the programs still running the
    old code keep working on the new schema.
@@ -30,7 +34,9 @@ from pathlib import Path
 import requests
 from supervisor.xmlrpc import SupervisorTransport
 
+from shared.codecheck import check_code
 from shared.config import Config
+from shared.reloadstate import refusal_since
 
 ORDER = ("backup_worker", "reporter", "api")
 STATUS_DEADLINE_SECONDS = 60.0
@@ -85,18 +91,23 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in text.split()]
 
 
-def reload_api(rpc: xmlrpc.client.ServerProxy) -> tuple[int, str]:
+def _process_info(rpc: xmlrpc.client.ServerProxy, name: str = "api") -> dict:
+    try:
+        return rpc.supervisor.getProcessInfo(name)
+    except (OSError, xmlrpc.client.Error) as exc:
+        raise ReloadError(f"{name}: {exc}") from None
+
+
+def reload_api(rpc: xmlrpc.client.ServerProxy, run_dir: Path) -> tuple[int, str]:
     """Hand the api program over to new code in place (SIGHUP, see
     services/api/handover.py) and wait until its previous workers are gone;
     restart it instead when it has no worker pool. Returns (pid, how)."""
-    try:
-        info = rpc.supervisor.getProcessInfo("api")
-    except (OSError, xmlrpc.client.Error) as exc:
-        raise ReloadError(f"api: {exc}") from None
+    info = _process_info(rpc)
     pid = int(info["pid"])
     previous = set(children(pid)) if info["statename"] == "RUNNING" else set()
     if not previous:
         return restart_program(rpc, "api"), "restarted"
+    signalled = time.time()
     try:
         rpc.supervisor.signalProcess("api", "HUP")
     except (OSError, xmlrpc.client.Error) as exc:
@@ -106,10 +117,19 @@ def reload_api(rpc: xmlrpc.client.ServerProxy) -> tuple[int, str]:
         current = set(children(pid))
         if current and not current & previous:
             break
+        refused = refusal_since(run_dir, pid, signalled)
+        if refused:
+            raise ReloadError(f"api: reload refused, still serving the old code: {refused}")
+        info = _process_info(rpc)
+        if info["statename"] != "RUNNING" or int(info["pid"]) != pid:
+            # The re-executed image died: no point waiting for a handover.
+            raise ReloadError(
+                f"api: the new code did not start (the program is {info['statename']}); see its log"
+            )
         time.sleep(0.2)
     else:
         raise ReloadError("api: its previous workers did not hand over in time")
-    info = rpc.supervisor.getProcessInfo("api")
+    info = _process_info(rpc)
     if info["statename"] != "RUNNING" or int(info["pid"]) != pid:
         raise ReloadError(f"api is {info['statename']} after the reload")
     return pid, "reloaded in place"
@@ -145,11 +165,15 @@ def reload_node(
     against the node's database. Returns the new /status body."""
     rpc = supervisor(config.run_dir)
     check_running(rpc, config.run_dir)
+    problem = check_code(list(ORDER))
+    if problem:
+        raise ReloadError(f"the code on disk does not start, nothing was reloaded: {problem}")
+    say("code on disk starts: " + ", ".join(ORDER))
     prepare(config)
     say("schema and keypair ready")
     for name in ORDER:
         if name == "api":
-            pid, how = reload_api(rpc)
+            pid, how = reload_api(rpc, config.run_dir)
         else:
             pid, how = restart_program(rpc, name), "restarted"
         say(f"{name}: {how}, pid {pid}")

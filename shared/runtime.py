@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from shared.config import Config, ConfigError, load_config
 from shared.crypto import Cipher, SecretError, load_cipher
 from shared.db import Database, DatabaseUnavailable
+from shared.errortext import first_line
 from shared.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,7 @@ def wait_for_database(
         except DatabaseUnavailable as exc:
             last_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - psycopg2 errors vary
-            last_error = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
+            last_error = first_line(exc)
         if stop.wait(delay):
             raise SystemExit(0)
     program_log.error(
@@ -106,7 +105,7 @@ def check_keys_or_exit(runtime: Runtime) -> None:
     try:
         verify_keys(runtime.db, runtime.cipher)
     except (DatabaseUnavailable, psycopg2.Error) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         runtime.log.error(
             "cannot check the stored keys", extra={"event": "startup.failed", "error": reason}
         )

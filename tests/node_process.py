@@ -29,12 +29,12 @@ def database_env(pg_server, dbname: str) -> dict[str, str]:
 
 
 def run_ksnode(
-    env: dict[str, str], *args: str, timeout: float = 120
+    env: dict[str, str], *args: str, timeout: float = 120, root: Path = ROOT
 ) -> subprocess.CompletedProcess:
-    """`ksnode ARGS` from the repository root with exactly ``env`` as its
-    environment; its output captured as text."""
+    """`ksnode ARGS` from the code in ``root`` (the repository) with exactly
+    ``env`` as its environment; its output captured as text."""
     return subprocess.run(
-        [*KSNODE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [*KSNODE, *args], env=env, cwd=root, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -48,9 +48,10 @@ def alive(pid: int) -> bool:
 
 
 class NodeProcess:
-    def __init__(self, home: Path, env: dict[str, str]):
+    def __init__(self, home: Path, env: dict[str, str], root: Path = ROOT):
         self.home = home
         self.env = env
+        self.root = root  # the code the node runs (`python -c` imports from its cwd)
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -93,7 +94,7 @@ class NodeProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home.parent / f"{self.home.name}-up.out").open("ab")
         self.process = subprocess.Popen(
-            [*KSNODE, "up"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            [*KSNODE, "up"], env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT
         )
         return self
 
@@ -112,7 +113,7 @@ class NodeProcess:
             return None
 
     def ksnode(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return run_ksnode(self.env, *args, timeout=timeout)
+        return run_ksnode(self.env, *args, timeout=timeout, root=self.root)
 
     def pids(self) -> dict[str, int]:
         text = self.ksnode("ctl", "status", timeout=30).stdout

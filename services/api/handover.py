@@ -15,10 +15,15 @@ even that wait by sending SIGHUP to the api program instead:
    exactly as on a restart;
 3. old and new workers never both stop accepting: no request waits.
 
-If the new code cannot start, the re-executed parent exits; the old
-workers notice that their parent is gone (``watch_parent``), drain and
-exit, and supervisord restarts the program. With one worker (no pool
-parent) the reload command restarts the program instead.
+Before step 1 the parent runs shared/codecheck.py on the code on disk: if
+that code cannot start (an import fails, a setting or secret file is bad),
+it does not re-execute; it logs ``api.reload_refused`` with the reason,
+records it for `ksnode reload` (shared/reloadstate.py) and goes on serving
+the old code. Should the new image still fail after the check passed, the
+re-executed parent exits; the old workers notice that their parent is gone
+(``watch_parent``), drain and exit, and supervisord restarts the program.
+With one worker (no pool parent) the reload command restarts the program
+instead.
 """
 
 from __future__ import annotations

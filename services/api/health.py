@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from shared.errortext import first_line
 from shared.store import backup_checks, drills, dumps, heartbeats
 
 PROGRAMS = ("api", "backup_worker", "reporter")
@@ -37,11 +38,6 @@ def is_running(beat: dict[str, Any] | None, interval: float) -> bool:
     return beat is not None and beat["age_seconds"] <= stale_after(interval)
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc)
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def assess(ctx) -> dict[str, Any]:
     """The /health body (never raises)."""
     config = ctx.config
@@ -65,8 +61,8 @@ def assess(ctx) -> dict[str, Any]:
             now = cur.fetchone()[0]
     except Exception as exc:  # noqa: BLE001 - /health reports the outage instead of failing
         body["status"] = "down"
-        body["db"] = {"connected": False, "error": _first_line(exc)}
-        reasons.append({"reason": "database_unavailable", "detail": _first_line(exc)})
+        body["db"] = {"connected": False, "error": first_line(exc, 200)}
+        reasons.append({"reason": "database_unavailable", "detail": first_line(exc, 200)})
         return body
     body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use, "pool_size": ctx.db.max_size}
 

@@ -18,7 +18,6 @@ process on a reload (SIGHUP, handover.py).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 import logging
@@ -27,32 +26,33 @@ import signal
 import socket
 import sys
 import threading
-import time
 from dataclasses import replace
 
 from services.api import audit
 from services.api.admin import warn_if_disabled
 from services.api.app import create_app
-from services.api.balance import ABSENT, BalancedServer, ConnectionTable
+from services.api.balance import BalancedServer, ConnectionTable
 from services.api.context import NodeContext
 from services.api.gate import GatedApp
-from services.api.handover import READY_SECONDS, parse_args, reexec
+from services.api.handover import parse_args, reexec
 from services.api.limits import ConnectionLimits
 from services.api.metrics import enable_multiprocess
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
+from services.api.workerpool import WorkerPool
 from shared import keypair as keypairs
+from shared.codecheck import check_code
 from shared.config import Config
 from shared.db import Database
 from shared.heartbeat import start_heartbeat
 from shared.listener import LISTEN_BACKLOG, ListenError, bind_listening, fetch_kept_socket
+from shared.reloadstate import record_refusal
 from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
 from shared.version import git_hash, version
 
 PROGRAM = "api"
-WORKER_STOP_SECONDS = 15
 PARENT_CHECK_SECONDS = 1.0
-DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< WORKER_STOP_SECONDS)
+DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< workerpool.WORKER_STOP_SECONDS)
 
 
 def build_context(runtime: Runtime) -> NodeContext:
@@ -168,115 +168,6 @@ def serve(
         ctx.db.close()
 
 
-class WorkerPool:
-    """Fork and supervise the worker processes (parent side).
-
-    Each worker owns a slot (0..count-1) in the connection table; a worker
-    that dies is replaced in the same slot, which is cleared meanwhile.
-    """
-
-    def __init__(self, count: int, run_worker, table: ConnectionTable, log: logging.Logger):
-        self.count = count
-        self.run_worker = run_worker  # called with the slot, in the child
-        self.table = table
-        self.log = log
-        self.slots: dict[int, int] = {}  # pid -> slot
-        self.stopping = False
-        self.reload_requested = False  # SIGHUP: hand over to a fresh image (handover.py)
-        self.retiring: set[int] = set()  # the previous image's workers, until they exit
-        self._retire_after = 0.0
-
-    def spawn(self, slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # worker
-            code = 0
-            try:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the parent's
-                self.run_worker(slot)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:  # noqa: BLE001 - reported, then the worker dies
-                self.log.exception("api worker crashed", extra={"event": "api.worker_crashed"})
-                code = 1
-            os._exit(code)
-        self.slots[pid] = slot
-
-    def request_reload(self, *_args) -> None:
-        if not self.stopping:
-            self.reload_requested = True
-
-    def retire_when_ready(self) -> None:
-        """SIGTERM the previous image's workers once every new one is serving."""
-        if not self.retiring or self._retire_after == float("inf"):
-            return
-        serving = all(count != ABSENT for count in self.table.counts())
-        if serving or time.monotonic() > self._retire_after:
-            for pid in self.retiring:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-            self._retire_after = float("inf")
-            self.log.info(
-                "api reloaded: previous workers stopping",
-                extra={"event": "api.handover_done", "previous": sorted(self.retiring)},
-            )
-
-    def stop(self, *_args) -> None:
-        self.stopping = True
-        for pid in [*self.slots, *self.retiring]:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    def run(self, previous_workers: list[int] | None = None) -> None:
-        """Supervise until stopped, or until a reload is requested (the
-        workers then keep running for the next image to retire)."""
-        self.retiring = set(previous_workers or ())
-        self._retire_after = time.monotonic() + READY_SECONDS
-        for slot in range(self.count):
-            self.spawn(slot)
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        signal.signal(signal.SIGHUP, self.request_reload)
-        deadline = None
-        while self.slots or self.retiring:
-            if self.reload_requested and not self.retiring:
-                return
-            self.retire_when_ready()
-            if self.stopping and deadline is None:
-                deadline = time.monotonic() + WORKER_STOP_SECONDS
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                if deadline is not None and time.monotonic() > deadline:
-                    for straggler in [*self.slots, *self.retiring]:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(straggler, signal.SIGKILL)
-                time.sleep(0.1)
-                continue
-            self.retiring.discard(pid)
-            slot = self.slots.pop(pid, None)
-            if slot is None:
-                continue
-            self.table.clear(slot)
-            if not self.stopping:
-                self.log.error(
-                    "api worker exited, restarting it",
-                    extra={
-                        "event": "api.worker_exited",
-                        "pid": pid,
-                        "slot": slot,
-                        "status": os.waitstatus_to_exitcode(status),
-                    },
-                )
-                time.sleep(0.5)
-                self.spawn(slot)
-
-
 def main(argv: list[str] | None = None) -> None:
     from shared.runtime import check_keys_or_exit
 
@@ -325,11 +216,26 @@ def main(argv: list[str] | None = None) -> None:
             table,
             runtime.log,
         )
-        pool.run(handover.old_workers)
-        if pool.reload_requested and not pool.stopping:
-            runtime.log.info(
-                "api reloading in place",
-                extra={"event": "api.reloading", "workers": list(pool.slots)},
+        pool.start(handover.old_workers)
+        while True:
+            pool.supervise()
+            if not pool.reload_requested or pool.stopping:
+                break
+            pool.reload_requested = False  # a SIGHUP during the check asks again
+            problem = check_code(["api"])
+            if pool.stopping:
+                continue  # SIGTERM during the check: stop, as asked
+            if problem is None:
+                runtime.log.info(
+                    "api reloading in place",
+                    extra={"event": "api.reloading", "workers": list(pool.slots)},
+                )
+                reexec(sock, list(pool.slots))  # does not return
+            # A broken upgrade on disk must not take the serving workers down.
+            runtime.log.error(
+                "api reload refused: the code on disk does not start; still serving: %s",
+                problem,
+                extra={"event": "api.reload_refused", "reason": problem},
             )
-            reexec(sock, list(pool.slots))  # does not return
+            record_refusal(config.run_dir, parent, problem)
     runtime.log.info("api stopped", extra={"event": "api.stopped"})

@@ -24,6 +24,7 @@ from services.backup_worker.pgtools import (
 from services.backup_worker.selfcheck import admin_connect, drop_databases
 from shared.config import Config
 from shared.db import DatabaseUnavailable, connect
+from shared.errortext import first_line
 from shared.store import contents
 from shared.store.dumps import DumpRow
 
@@ -101,6 +102,6 @@ def run_drill(
         problems = compare(meta.get("tables") or {}, found)
         return (False, "; ".join(problems)) if problems else (True, None)
     except (BackupError, DatabaseUnavailable, psycopg2.Error, OSError) as exc:
-        return False, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        return False, first_line(exc, 300)
     finally:
         drop_databases(config, created)

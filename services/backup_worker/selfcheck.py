@@ -16,6 +16,7 @@ from services.backup_worker.errors import BackupError
 from services.backup_worker.pgtools import PgTools, libpq_environment, run, stderr_tail
 from shared.config import Config
 from shared.db import DatabaseUnavailable, connect
+from shared.errortext import first_line
 
 ROWS = [(1, "test1@test.com", b"\x00\x01\xff", '{"k": "ü"}'), (2, "test2@test.com", b"", "[]")]
 
@@ -74,7 +75,7 @@ def run_selfcheck(config: Config, tools: PgTools, dump_dir: Path) -> tuple[bool,
             return False, "restored data mismatch"
         return True, None
     except (BackupError, DatabaseUnavailable, psycopg2.Error, OSError) as exc:
-        return False, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        return False, first_line(exc, 300)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         drop_databases(config, created)

@@ -15,6 +15,7 @@ import time
 from typing import TextIO
 
 from shared.cli.common import load_cli_config
+from shared.errortext import first_line
 
 log = logging.getLogger("ksnode.reencrypt")
 
@@ -154,8 +155,7 @@ def cmd_reencrypt(args) -> int:
         print(f"ksnode: reencrypt failed: {exc}", file=sys.stderr)
         return 1
     except psycopg2.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"ksnode: reencrypt failed: database error: {first}", file=sys.stderr)
+        print(f"ksnode: reencrypt failed: database error: {first_line(exc)}", file=sys.stderr)
         return 1
 
 
