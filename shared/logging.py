@@ -9,18 +9,23 @@ Files older than seven days are deleted when a new day's file is opened.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
 
+from shared.errortext import first_line
+
 LOG_FILE_PATTERN = re.compile(r"^ksnode-(\d{4}-\d{2}-\d{2})\.log$")
 RETENTION_DAYS = 7
+LOST_REPORT_SECONDS = 60.0  # at most one "lines lost" report per minute
 # Field names whose values must never be logged, whatever a caller passes.
 REDACTED_KEYS = frozenset(
     {
@@ -82,6 +87,8 @@ class DailyFileHandler(logging.Handler):
         self._day: dt.date | None = None
         self._fd: int | None = None
         self._switch_lock = threading.Lock()
+        self.lost_lines = 0
+        self._last_report = float("-inf")
 
     def _ensure_file(self) -> int:
         today = utc_today()
@@ -101,8 +108,24 @@ class DailyFileHandler(logging.Handler):
         try:
             line = (self.format(record) + "\n").encode("utf-8", "replace")
             os.write(self._ensure_file(), line)
-        except Exception:  # noqa: BLE001 - a log failure must never break a request
-            self.handleError(record)
+        except Exception as exc:  # noqa: BLE001 - a log failure must never break a request
+            self._lost(exc)
+
+    def _lost(self, exc: Exception) -> None:
+        """One stderr line per minute at most while lines are being lost (a
+        full disk fails every line; logging's own handleError would print a
+        traceback for each)."""
+        self.lost_lines += 1
+        now = time.monotonic()
+        if now - self._last_report < LOST_REPORT_SECONDS:
+            return
+        self._last_report = now
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"ksnode: cannot write to {self.log_dir}: {first_line(exc, 200)}"
+                f" ({self.lost_lines} log lines lost so far)\n"
+            )
+            sys.stderr.flush()
 
     def close(self) -> None:
         with self._switch_lock:

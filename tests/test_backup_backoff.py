@@ -4,8 +4,6 @@ loop; a full disk (a real tmpfs) fails fast with one clear error per attempt."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 import time
 from dataclasses import replace
 
@@ -14,6 +12,7 @@ import pytest
 from services.backup_worker import schedule
 from services.backup_worker.service import BackupService
 from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
+from tests.filesystems import fill, small_tmpfs
 from tests.processes import wait_until
 from tests.worker_helpers import worker_env, worker_process
 
@@ -54,27 +53,10 @@ def test_five_minutes_of_failures_make_a_handful_of_attempts(db):
 def full_dir(tmp_path):
     """A real full filesystem (tmpfs) when the test may mount one; else None."""
     mount = tmp_path / "full"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        yield None
-        return
-    try:
-        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_tmpfs(mount, "512k") as mounted:
+        if mounted:
+            fill(mount)
+        yield mount if mounted else None
 
 
 def test_disk_full_fails_fast_and_backs_off(full_dir, env_for, config, db, tmp_path, start_api):

@@ -57,3 +57,26 @@ def test_level_filters(tmp_path):
     log.warning("shown")
     text = (tmp_path / log_file_name(utc_today())).read_text()
     assert "shown" in text and "hidden" not in text
+
+
+def test_a_full_log_disk_loses_lines_quietly_and_says_so_once(tmp_path, capsys):
+    from tests.filesystems import fill, small_tmpfs
+
+    mount = tmp_path / "full"
+    with small_tmpfs(mount, "256k") as mounted:
+        if not mounted:
+            pytest.skip("needs to mount a tmpfs (root)")
+        log = configure_logging("api", mount / "logs", "info", stdout=False)
+        log.info("before the disk filled", extra={"event": "x"})
+        fill(mount)
+        for i in range(500):
+            log.info("while full", extra={"event": "y", "i": i})
+        handler = logging.getLogger().handlers[0]
+        lost = handler.lost_lines
+        written = (mount / "logs" / log_file_name(utc_today())).read_text()
+    err = capsys.readouterr().err
+    assert lost >= 400  # the first few still fit in the log file's last page
+    assert err.count("cannot write to") == 1, err
+    assert "No space left on device" in err and "log lines lost so far" in err
+    assert "Traceback" not in err and "Logging error" not in err
+    assert "before the disk filled" in written

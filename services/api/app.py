@@ -23,6 +23,7 @@ from services.api.ratelimit import (
     rate_limit_message,
 )
 from shared.db import DatabaseUnavailable
+from shared.errortext import first_line
 
 log = logging.getLogger("api")
 
@@ -118,7 +119,7 @@ def create_app(ctx: NodeContext) -> Flask:
                 "event": "request.db_unavailable",
                 "request_id": g.get("request_id", "-"),
                 "path": request.path,
-                "error": (str(exc).strip().splitlines() or ["-"])[0][:200],
+                "error": first_line(exc, 200),
             },
         )
         return error_response("SERVICE_UNAVAILABLE", "Database unavailable, please retry")

@@ -6,12 +6,16 @@ gauges."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 from shared.errortext import first_line
 from shared.store import backup_checks, drills, dumps, heartbeats
 
 PROGRAMS = ("api", "backup_worker", "reporter")
+# Below this, a folder's filesystem is nearly full: log lines start to be
+# lost, and an embedded database in KSNODE_HOME stops taking writes.
+DISK_MIN_FREE_BYTES = 64 * 1024 * 1024
 
 # Every reason /health can name (the metric ksnode_health_reason has one
 # series per reason, 0 or 1, so an alert rule is one line).
@@ -23,6 +27,7 @@ REASONS = (
     "selfcheck_failed",
     "heartbeat_stale",
     "dump_dir_low_space",
+    "disk_low_space",
     "drill_failed",
     "key_rotation_unfinished",
 )
@@ -48,7 +53,9 @@ def assess(ctx) -> dict[str, Any]:
         "node_id": config.effective_node_id,  # programs are this node's (NODE_ID)
         "db": {"connected": False},
         "programs": {},
+        "disk": folder_space(config),  # first: a full disk may be why the database is down
     }
+    reasons.extend(disk_reasons(body["disk"]))
     try:
         with ctx.db.cursor() as cur:
             beats = heartbeats.all_beats(cur, config.effective_node_id)
@@ -159,13 +166,36 @@ def key_rotation(ctx) -> str | None:
         return None
 
 
-def dump_dir_space(config, newest: dumps.DumpRow | None) -> dict[str, int | None]:
-    needed = int((newest.meta or {}).get("dump_size") or 0) if newest is not None else 0
-    folder = config.effective_dump_dir
+def free_bytes(folder: Path) -> int | None:
     while not folder.exists() and folder != folder.parent:  # not created yet: its filesystem
         folder = folder.parent
     try:
-        free: int | None = shutil.disk_usage(folder).free
+        return shutil.disk_usage(folder).free
     except OSError:
-        free = None
-    return {"free_bytes": free, "needed_bytes": needed or None}
+        return None
+
+
+def dump_dir_space(config, newest: dumps.DumpRow | None) -> dict[str, int | None]:
+    needed = int((newest.meta or {}).get("dump_size") or 0) if newest is not None else 0
+    return {"free_bytes": free_bytes(config.effective_dump_dir), "needed_bytes": needed or None}
+
+
+def disk_reasons(folders: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "reason": "disk_low_space",
+            "folder": name,
+            "detail": f"{folder['free_bytes']} bytes free in {name} ({folder['path']})",
+        }
+        for name, folder in folders.items()
+        if folder["free_bytes"] is not None and folder["free_bytes"] < DISK_MIN_FREE_BYTES
+    ]
+
+
+def folder_space(config) -> dict[str, dict[str, Any]]:
+    """Free bytes where the node writes besides DUMP_DIR (which has its own
+    reason): LOG_DIR, and KSNODE_HOME (run files; an embedded database)."""
+    return {
+        name: {"path": str(folder), "free_bytes": free_bytes(folder)}
+        for name, folder in (("LOG_DIR", config.effective_log_dir), ("KSNODE_HOME", config.home))
+    }

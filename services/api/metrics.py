@@ -8,13 +8,18 @@ scrape time by ``NodeCollector``.
 With several API worker processes, ``enable_multiprocess`` switches
 prometheus_client to its multiprocess mode before the workers fork: each
 worker writes its samples to a file in a shared folder and a scrape of any
-worker aggregates them all.
+worker aggregates them all. prometheus_client writes those files through
+mmap, and a store into a not yet allocated page of a file on a full disk
+kills the process with SIGBUS: a disk filled by logs, dumps or the database
+would take every API worker down at its first new sample. So the folder is
+in memory (/dev/shm) wherever the system has it (``samples_folder``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
+import stat
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
@@ -26,6 +31,32 @@ from shared.store.tables import HEARTBEATS, KEY_SHARES, PG_DUMPS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def samples_folder(run_dir: Path, memory: Path = SHARED_MEMORY) -> Path:
+    """Where the workers' sample files go: a folder of this node (named after
+    its run folder) in ``memory`` when that is a writable folder and ours is
+    safe to use there (a 0700 folder owned by us, not a link: /dev/shm is
+    shared by every user); else ``run_dir/metrics``."""
+    fallback = run_dir / "metrics"
+    if not (memory.is_dir() and os.access(memory, os.W_OK | os.X_OK)):
+        return fallback
+    tag = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    folder = memory / f"ksnode-metrics-{os.getuid()}-{tag}"
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return fallback
+    try:
+        info = folder.lstat()
+    except OSError:
+        return fallback
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return fallback
+    return folder
 
 
 def enable_multiprocess(folder: Path, *, fresh: bool = True) -> None:
@@ -33,10 +64,16 @@ def enable_multiprocess(folder: Path, *, fresh: bool = True) -> None:
     ``fresh=False`` on a reload's handover: the old workers still write their
     samples there while they drain."""
     if fresh:
-        shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
+        remove_samples(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)  # read by prometheus_client when it writes samples
     values.ValueClass = values.MultiProcessValue()
+
+
+def remove_samples(folder: Path) -> None:
+    """Delete the sample files (the folder stays: samples_folder checked it)."""
+    for path in folder.glob("*.db"):
+        path.unlink(missing_ok=True)
 
 
 def multiprocess_folder() -> str | None:
@@ -152,6 +189,13 @@ def health_gauges(health: dict):
     for name in REASONS:
         reason.add_metric([name], 1 if name in named else 0)
     yield reason
+    disk = GaugeMetricFamily(
+        "ksnode_disk_free_bytes", "free bytes where the node writes", labels=["folder"]
+    )
+    for name, folder in health["disk"].items():
+        if folder["free_bytes"] is not None:
+            disk.add_metric([name], folder["free_bytes"])
+    yield disk
     backup = health.get("backup")
     if backup is None:
         return

@@ -177,6 +177,17 @@ HEALTH = obj(
                 ["running", "heartbeat_age_seconds"],
             ),
         },
+        "disk": {
+            "type": "object",
+            "description": "free bytes in LOG_DIR and KSNODE_HOME (DUMP_DIR: under backup)",
+            "additionalProperties": obj(
+                {
+                    "path": {"type": "string"},
+                    "free_bytes": {"type": "integer", "nullable": True},
+                },
+                ["path", "free_bytes"],
+            ),
+        },
     },
-    ["status", "reasons", "db", "programs"],
+    ["status", "reasons", "db", "programs", "disk"],
 )

@@ -18,6 +18,7 @@ process on a reload (SIGHUP, handover.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import logging
@@ -36,7 +37,7 @@ from services.api.context import NodeContext
 from services.api.gate import GatedApp
 from services.api.handover import parse_args, reexec
 from services.api.limits import ConnectionLimits
-from services.api.metrics import enable_multiprocess
+from services.api.metrics import enable_multiprocess, remove_samples, samples_folder
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
 from services.api.workerpool import WorkerPool
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         ctx.extras["limiters"] = build_limiters(
             config.rate_limit_per_minute, SharedFixedWindowLimiter
         )
-        enable_multiprocess(config.run_dir / "metrics", fresh=handover.fd is None)
+        samples = samples_folder(config.run_dir)
+        enable_multiprocess(samples, fresh=handover.fd is None)
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         parent = os.getpid()
         pool = WorkerPool(
@@ -238,4 +240,7 @@ def main(argv: list[str] | None = None) -> None:
                 extra={"event": "api.reload_refused", "reason": problem},
             )
             record_refusal(config.run_dir, parent, problem)
+        remove_samples(samples)
+        with contextlib.suppress(OSError):
+            samples.rmdir()  # in /dev/shm it would hold memory until the next boot
     runtime.log.info("api stopped", extra={"event": "api.stopped"})
