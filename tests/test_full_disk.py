@@ -1,5 +1,6 @@
-"""The node's disk fills up (logs, dumps, the embedded database): the API
-keeps answering every request, no worker dies, and /health says why.
+"""The node's disk fills up (logs, run files, the embedded database): the
+API keeps answering every request, no worker dies, writes the database
+cannot take are refused promptly with 503, and /health says why.
 
 The node home is a small real tmpfs, filled to the last byte while the node
 runs; one API worker is then killed so that its replacement starts on the
@@ -16,7 +17,9 @@ import requests
 
 from shared.reload import children
 from tests.conftest import create_database
+from tests.fakes.telegram import BOT_TOKEN, bearer
 from tests.filesystems import FILLER, fill, small_tmpfs
+from tests.keyshare_helpers import secp_key, share_hex
 from tests.node_process import NodeProcess, database_env
 from tests.processes import wait_until
 
@@ -82,3 +85,73 @@ def test_health_names_the_full_folders(full_node):
     metrics = requests.get(node.url + "/metrics", timeout=10).text
     assert 'ksnode_health_reason{reason="disk_low_space"} 1.0' in metrics
     assert 'ksnode_disk_free_bytes{folder="LOG_DIR"} 0.0' in metrics
+
+
+@pytest.fixture(scope="module")
+def full_database_node(tmp_path_factory):
+    """A node whose embedded Postgres lives on a small tmpfs (the node home)."""
+    mount = tmp_path_factory.mktemp("full-db") / "home"
+    with small_tmpfs(mount, "160m") as mounted:
+        if not mounted:
+            pytest.skip("needs to mount a tmpfs (root)")
+        outside = mount.parent
+        node = NodeProcess.build(
+            mount / "var",
+            {},  # no DB_*: `ksnode up` runs the embedded Postgres in the home
+            LOG_DIR=str(outside / "logs"),
+            DUMP_DIR=str(outside / "dump"),
+            TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+        ).start(120)
+        try:
+            yield node, mount
+        finally:
+            (mount / FILLER).unlink(missing_ok=True)
+            assert node.stop() == 0
+
+
+def register(node: NodeProcess, user: str, key: str, share: str) -> requests.Response:
+    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key, "share": share}
+    return requests.post(
+        node.url + "/keyshare/v1/register", json=body, headers=bearer(user), timeout=15
+    )
+
+
+def test_a_full_database_disk_refuses_writes_promptly_and_serves_reads(full_database_node):
+    node, mount = full_database_node
+    user, key, share = "4242", secp_key(), share_hex()
+    assert register(node, user, key, share).status_code == 200
+    master = wait_until(lambda: node.pids().get("api"), 20)
+    workers = set(children(master))
+    fill(mount)
+    # Postgres writes into WAL space it already holds for a while; then it
+    # cannot write any more.
+    refused, slowest = [], 0.0
+    for i in range(3000):
+        started = time.monotonic()
+        r = register(node, f"9{i}", secp_key(), share_hex())
+        slowest = max(slowest, time.monotonic() - started)
+        if r.status_code != 200:
+            refused.append(r)
+            if len(refused) == 5:
+                break
+    print(
+        f"full database disk: {i + 1 - len(refused)} registrations went through first; "
+        f"slowest answer {slowest:.2f} s"
+    )
+    assert len(refused) == 5, "Postgres never ran out of space"
+    for r in refused:
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "SERVICE_UNAVAILABLE"
+    read = requests.post(
+        node.url + "/keyshare/v1/",
+        json={"auth_type": "telegram", "public_key": key},
+        headers=bearer(user),
+        timeout=15,
+    )
+    assert read.status_code == 200 and read.json()["data"]["share"] == share, read.text
+    health = requests.get(node.url + "/health", timeout=15).json()
+    assert "disk_low_space" in [x["reason"] for x in health["reasons"]]
+    assert set(children(master)) == workers  # no worker died
+    (mount / FILLER).unlink()
+    # Room again: writes come back without a restart.
+    assert wait_until(lambda: register(node, "777", secp_key(), share_hex()).status_code == 200, 30)
