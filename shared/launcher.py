@@ -27,6 +27,7 @@ from shared.logfollow import FollowFolder
 from shared.logrelay import Relay
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
+from shared.pgwatch import EmbeddedWatch
 from shared.preflight import (
     HomeLock,
     PreflightFailed,
@@ -64,11 +65,15 @@ def prepare_folders(config: Config) -> None:
 
 
 @contextlib.contextmanager
-def database(config: Config, *, keep_running: bool = False) -> Iterator[Config]:
+def database(
+    config: Config, *, keep_running: bool = False, watch: bool = False
+) -> Iterator[Config]:
     """Yield a Config that points at a reachable database.
 
     With DB_HOST set that is the configured server; otherwise the embedded
     one is started (or reused) and, unless ``keep_running``, stopped after.
+    ``watch`` (`ksnode up`): an embedded server started here is started
+    again should it die meanwhile (shared/pgwatch.py).
     """
     if not config.embedded_db:
         yield config
@@ -88,8 +93,10 @@ def database(config: Config, *, keep_running: bool = False) -> Iterator[Config]:
                 "data_dir": str(config.pg_data_dir),
             },
         )
+    watcher = EmbeddedWatch(server, running.port) if watch and running.started_here else None
     try:
-        yield config.with_db(running.host, running.port)
+        with watcher or contextlib.nullcontext():
+            yield config.with_db(running.host, running.port)
     finally:
         if running.started_here and not keep_running:
             server.stop()
@@ -265,7 +272,7 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
             keeper.start()
         except ListenError as exc:
             raise LaunchError(str(exc)) from None
-        with keeper, database(config) as ready:
+        with keeper, database(config, watch=True) as ready:
             check_database(ready)
             prepare_node(ready, cipher)
             log.info(
