@@ -72,8 +72,9 @@ def database(
 
     With DB_HOST set that is the configured server; otherwise the embedded
     one is started (or reused) and, unless ``keep_running``, stopped after.
-    ``watch`` (`ksnode up`): an embedded server started here is started
-    again should it die meanwhile (shared/pgwatch.py).
+    ``watch`` (`ksnode up`): the embedded server is started again should it
+    die meanwhile (shared/pgwatch.py), and stopped after even if it was
+    already running (left by a `ksnode up` that was killed).
     """
     if not config.embedded_db:
         yield config
@@ -84,21 +85,23 @@ def database(
         server.create_database(config.db_name)
     except EmbeddedPostgresError as exc:
         raise LaunchError(str(exc)) from None
-    if running.started_here:
-        log.info(
-            "embedded postgres started",
-            extra={
-                "event": "embedded_pg.started",
-                "port": running.port,
-                "data_dir": str(config.pg_data_dir),
-            },
-        )
-    watcher = EmbeddedWatch(server, running.port) if watch and running.started_here else None
+    log.info(
+        "embedded postgres started" if running.started_here else "embedded postgres reused",
+        extra={
+            "event": "embedded_pg.started" if running.started_here else "embedded_pg.reused",
+            "port": running.port,
+            "data_dir": str(config.pg_data_dir),
+        },
+    )
+    # `ksnode up` (watch) holds the home's lock: the home's server is its own
+    # even when a killed earlier `ksnode up` left it running.
+    owned = running.started_here or watch
+    watcher = EmbeddedWatch(server, running.port) if watch else None
     try:
         with watcher or contextlib.nullcontext():
             yield config.with_db(running.host, running.port)
     finally:
-        if running.started_here and not keep_running:
+        if owned and not keep_running:
             server.stop()
             log.info("embedded postgres stopped", extra={"event": "embedded_pg.stopped"})
 
@@ -212,7 +215,9 @@ def run_supervisord(config: Config, conf: Path) -> int:
     command = [
         sys.executable,
         "-c",
-        "from supervisor.supervisord import main; main()",
+        # Killed outright, `ksnode up` leaves no supervisord behind (parentdeath.py).
+        f"from shared.parentdeath import die_with_parent; die_with_parent(parent={os.getpid()});"
+        " from supervisor.supervisord import main; main()",
         "-n",
         "-c",
         str(conf),

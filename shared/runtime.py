@@ -9,6 +9,7 @@ program loops wait on.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ from shared.crypto import Cipher, SecretError, load_cipher
 from shared.db import Database, DatabaseUnavailable
 from shared.errortext import first_line
 from shared.logging import configure_logging
+from shared.parentdeath import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ def load_config_or_exit() -> Config:
 
 
 def bootstrap(program: str, config: Config | None = None) -> Runtime:
+    if os.environ.get("SUPERVISOR_ENABLED") == "1":
+        die_with_parent()  # a killed supervisord leaves no program serving on as an orphan
     config = config or load_config_or_exit()
     if config.db_host is None:
         fail(

@@ -7,13 +7,11 @@ older than the server cannot dump it: that is refused with a clear message.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +19,7 @@ from dataclasses import dataclass
 from services.backup_worker.errors import ToolsUnusable
 from shared.config import Config
 from shared.db import connect_kwargs
-
-PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+from shared.parentdeath import die_with_parent
 
 VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 
@@ -150,10 +146,7 @@ def _child_setup(parent: int):
 
     def setup() -> None:
         os.setpgid(0, 0)
-        if _LIBC is not None:
-            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
+        die_with_parent(signal.SIGKILL, parent)
 
     return setup
 
