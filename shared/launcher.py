@@ -214,10 +214,9 @@ def run_supervisord(config: Config, conf: Path) -> int:
     env = child_environment(config)
     command = [
         sys.executable,
-        "-c",
-        # Killed outright, `ksnode up` leaves no supervisord behind (parentdeath.py).
-        f"from shared.parentdeath import die_with_parent; die_with_parent(parent={os.getpid()});"
-        " from supervisor.supervisord import main; main()",
+        "-m",
+        "shared.supervise",
+        str(os.getpid()),
         "-n",
         "-c",
         str(conf),
