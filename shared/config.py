@@ -69,6 +69,7 @@ class Config:
     db_sslmode: str | None = None
     db_sslrootcert: str | None = None
     db_pool_size: int = 20
+    db_query_timeout_seconds: float = 10.0  # the API's statements (dbwatch.py)
     # Files and folders
     home: Path = Path("var")
     encryption_secret_path: Path | None = None
@@ -403,6 +404,7 @@ def load_config(
         db_sslmode=r.choice("DB_SSLMODE", SSL_MODES, None),
         db_sslrootcert=r.str("DB_SSLROOTCERT"),
         db_pool_size=r.int("DB_POOL_SIZE", 20, minimum=2, maximum=500),
+        db_query_timeout_seconds=r.float("DB_QUERY_TIMEOUT_SECONDS", 10.0, minimum=1, maximum=600),
         home=home.absolute(),
         encryption_secret_path=_absolute(r.path("ENCRYPTION_SECRET_PATH")),
         dump_dir=_absolute(r.path("DUMP_DIR")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg2
@@ -19,7 +19,10 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from shared.config import Config
+from shared.dbwatch import WATCHDOG
 from shared.errortext import first_line
+
+CUT_MARGIN_SECONDS = 2.0  # past query_timeout, before the watchdog cuts (the server acts first)
 
 
 class DatabaseUnavailable(Exception):
@@ -111,9 +114,20 @@ class Database:
     """
 
     def __init__(
-        self, config: Config, *, maxconn: int | None = None, acquire_timeout: float = 10.0
+        self,
+        config: Config,
+        *,
+        maxconn: int | None = None,
+        acquire_timeout: float = 10.0,
+        query_timeout: float | None = None,
     ):
+        """``query_timeout`` (the API: DB_QUERY_TIMEOUT_SECONDS): a statement
+        may run that long and wait for a lock half as long (server-side
+        limits), and an operation on a connection that has not answered a
+        little after that is cut (dbwatch.py): a request gets its 503
+        instead of hanging with a stuck or frozen database."""
         self.config = config
+        self.query_timeout = query_timeout
         self._kwargs = connect_kwargs(config)
         self._maxconn = maxconn or config.db_pool_size
         self._idle: list[Any] = []
@@ -144,6 +158,13 @@ class Database:
             # Autocommit: a plain read is one round trip (no COMMIT after it);
             # transaction() issues BEGIN/COMMIT itself.
             conn.autocommit = True
+            if self.query_timeout:
+                with conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT set_config('statement_timeout', %s, false),"
+                        " set_config('lock_timeout', %s, false)",
+                        (f"{self.query_timeout * 1000:.0f}", f"{self.query_timeout * 500:.0f}"),
+                    )
             return conn
         except psycopg2.OperationalError as exc:
             self._release(None, broken=True)
@@ -166,15 +187,20 @@ class Database:
         self._slots.release()
 
     @contextmanager
-    def connection(self) -> Iterator[Any]:
+    def connection(self, timeout: float | None = None) -> Iterator[Any]:
+        """A pooled connection; ``timeout`` (default: ``query_timeout`` plus a
+        margin for the server's own limit to act first) bounds the block."""
         conn = self._acquire()
         broken = False
+        limit = timeout or (self.query_timeout and self.query_timeout + CUT_MARGIN_SECONDS)
         try:
-            yield conn
+            with WATCHDOG.watch(conn, limit) if limit else nullcontext():
+                yield conn
         except BaseException as exc:
             broken = is_connection_error(exc) or conn.closed != 0
             raise
         finally:
+            broken = WATCHDOG.was_cut(conn) or broken
             if (
                 not broken
                 and not conn.closed
@@ -188,9 +214,9 @@ class Database:
             self._release(conn, broken=broken)
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, timeout: float | None = None) -> Iterator[Any]:
         """A cursor inside one transaction: commit on success, rollback otherwise."""
-        with self.connection() as conn:
+        with self.connection(timeout) as conn:
             with conn.cursor() as cur:
                 cur.execute("BEGIN")
                 try:
@@ -205,10 +231,10 @@ class Database:
                 cur.execute("COMMIT")
 
     @contextmanager
-    def cursor(self) -> Iterator[Any]:
+    def cursor(self, timeout: float | None = None) -> Iterator[Any]:
         """A cursor outside any transaction: each statement commits on its own.
         Use it for reads and single-statement writes (one round trip each)."""
-        with self.connection() as conn:
+        with self.connection(timeout) as conn:
             with conn.cursor() as cur:
                 yield cur
 

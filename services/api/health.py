@@ -16,6 +16,9 @@ PROGRAMS = ("api", "backup_worker", "reporter")
 # Below this, a folder's filesystem is nearly full: log lines start to be
 # lost, and an embedded database in KSNODE_HOME stops taking writes.
 DISK_MIN_FREE_BYTES = 64 * 1024 * 1024
+# Monitors and load balancers time out in a few seconds: /status, /health and
+# /metrics give the database this long, then report it unavailable.
+PROBE_DB_SECONDS = 2.0
 
 # Every reason /health can name (the metric ksnode_health_reason has one
 # series per reason, 0 or 1, so an alert rule is one line).
@@ -57,7 +60,7 @@ def assess(ctx) -> dict[str, Any]:
     }
     reasons.extend(disk_reasons(body["disk"]))
     try:
-        with ctx.db.cursor() as cur:
+        with ctx.db.cursor(timeout=PROBE_DB_SECONDS) as cur:
             beats = heartbeats.all_beats(cur, config.effective_node_id)
             last = dumps.last_attempt(cur)
             newest = dumps.newest_completed(cur)

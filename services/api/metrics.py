@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from services.api.health import REASONS, assess
+from services.api.health import PROBE_DB_SECONDS, REASONS, assess
 from shared.store.tables import HEARTBEATS, KEY_SHARES, PG_DUMPS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -125,7 +125,7 @@ class NodeCollector:
         )
         pool.add_metric([str(os.getpid())], ctx.db.in_use)
         try:
-            with ctx.db.cursor() as cur:
+            with ctx.db.cursor(timeout=PROBE_DB_SECONDS) as cur:
                 cur.execute(NODE_SQL, (ctx.config.effective_node_id,))
                 shares, backup_age, backup_status, telemetry = cur.fetchone()
                 from shared.store import heartbeats

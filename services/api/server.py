@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     startup_stop = StopFlag().install()
     wait_for_database(runtime.db, startup_stop, runtime.log)
     check_keys_or_exit(runtime)  # before serving anything
+    # A request gets its 503 instead of hanging with a stuck database (dbwatch.py).
+    runtime.db.query_timeout = runtime.config.db_query_timeout_seconds
     ctx = build_context(runtime)
     config = runtime.config
     sock, origin = listening_socket(config, handover.fd)
@@ -213,7 +215,12 @@ def main(argv: list[str] | None = None) -> None:
         pool = WorkerPool(
             workers,
             lambda slot: serve(
-                replace(ctx, db=Database(config)), sock, table, slot, runtime.log, parent
+                replace(ctx, db=Database(config, query_timeout=config.db_query_timeout_seconds)),
+                sock,
+                table,
+                slot,
+                runtime.log,
+                parent,
             ),
             table,
             runtime.log,

@@ -11,7 +11,7 @@ from flask import Blueprint, Response
 
 from services.api.context import node
 from services.api.errors import json_response
-from services.api.health import assess
+from services.api.health import PROBE_DB_SECONDS, assess
 from shared.db import execute_prepared
 from shared.store import heartbeats
 from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
@@ -50,7 +50,7 @@ class StatusProbe:
             if now - self._read_at < self.ttl:
                 return self._value
             try:
-                with db.cursor() as cur:
+                with db.cursor(timeout=PROBE_DB_SECONDS) as cur:
                     execute_prepared(cur, "ksn_status", STATUS_SQL, ())
                     check_ok, latest_at = cur.fetchone()
                 value = (True, bool(check_ok), heartbeats.iso(latest_at))
