@@ -40,8 +40,8 @@ from shared.audit import (
     utc_now,
 )
 from shared.config import Config
-from shared.crypto import load_secret
 from shared.db import Database
+from shared.secretfiles import load_secret
 from shared.store import audit as store
 
 log = logging.getLogger("audit")

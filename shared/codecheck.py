@@ -38,7 +38,7 @@ CHECKS_FAILED = 3
 def check_here(programs: Sequence[str]) -> list[str]:
     """Run the checks in this interpreter; one ``program: reason`` per failure."""
     from shared.config import load_config
-    from shared.crypto import load_cipher
+    from shared.secretfiles import load_cipher
 
     failures = []
     for program in programs:

@@ -35,7 +35,6 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -72,41 +71,6 @@ class UnknownKeyId(DecryptError):
         super().__init__(f"sealed under key id {key_id}, which no configured secret matches")
 
 
-def load_cipher(current: Path, previous: Sequence[Path] = ()) -> Cipher:
-    """The node's cipher from its secret files (current first)."""
-    return Cipher(load_secret(current), [load_secret(path) for path in previous])
-
-
-def load_secret(path: Path) -> str:
-    """Read the secret file verbatim (spec §8.2: no trimming, a trailing
-    newline is part of the secret)."""
-    try:
-        data = Path(path).expanduser().read_bytes()
-    except OSError as exc:
-        raise SecretError(f"Failed to load encryption secret: {exc.strerror} ({path})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SecretError(f"Encryption secret is not UTF-8 text ({path})") from None
-    if text == "":
-        raise SecretError(f"Encryption secret is empty ({path})")
-    return text
-
-
-def create_dev_secret(path: Path) -> bool:
-    """Create a random secret file with mode 0600 unless one exists.
-    Returns True when a file was created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(os.urandom(32).hex())
-    return True
-
-
 def _pbkdf2(secret: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), salt, PBKDF2_ITERATIONS, KEY_BYTES)
 
@@ -116,8 +80,13 @@ def legacy_encrypt(
 ) -> str:
     """The reference's format; used by tests and to write reference-style rows."""
     salt = salt if salt is not None else os.urandom(LEGACY_SALT_BYTES)
+    return _seal_legacy(AESGCM(_pbkdf2(secret, salt)), salt, plaintext, iv)
+
+
+def _seal_legacy(aead: AESGCM, salt: bytes, plaintext: str, iv: bytes | None = None) -> str:
+    """base64(salt | iv | tag | ciphertext), the reference's layout (spec §8.1)."""
     iv = iv if iv is not None else os.urandom(LEGACY_IV_BYTES)
-    sealed = AESGCM(_pbkdf2(secret, salt)).encrypt(iv, plaintext.encode("utf-8"), None)
+    sealed = aead.encrypt(iv, plaintext.encode("utf-8"), None)
     ciphertext, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
     return base64.b64encode(salt + iv + tag + ciphertext).decode("ascii")
 
@@ -228,10 +197,7 @@ class Cipher:
         handing a database back. The caller picks the salt: values sharing one
         share its derived key (a fresh random IV each), so a batch costs one
         PBKDF2 instead of one per value."""
-        iv = os.urandom(LEGACY_IV_BYTES)
-        sealed = self._keys[0].legacy_aead(salt).encrypt(iv, plaintext.encode("utf-8"), None)
-        ciphertext, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
-        return base64.b64encode(salt + iv + tag + ciphertext).decode("ascii")
+        return _seal_legacy(self._keys[0].legacy_aead(salt), salt, plaintext)
 
     # -- reading -----------------------------------------------------------
     def decrypt(self, stored: str | bytes | memoryview, aad: str) -> str:

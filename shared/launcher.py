@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shared.config import Config, child_environment
-from shared.crypto import Cipher, SecretError, create_dev_secret, load_cipher
+from shared.crypto import Cipher, SecretError
 from shared.db import Database, DatabaseUnavailable, connect
 from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.keypair import KeypairError, load_or_create
@@ -37,6 +37,7 @@ from shared.preflight import (
     check_writable,
 )
 from shared.privatefiles import check_at_start
+from shared.secretfiles import create_dev_secret, load_cipher
 from shared.store.server import database_encoding
 from shared.version import PROJECT_ROOT
 

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.config import Config, ConfigError, load_config
-from shared.crypto import Cipher, SecretError, load_cipher
+from shared.crypto import Cipher, SecretError
 from shared.db import Database, DatabaseUnavailable
 from shared.errortext import first_line
 from shared.logging import configure_logging
 from shared.parentdeath import die_with_parent
+from shared.secretfiles import load_cipher
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import requests
 
 from shared.audit import AuditKey, Record, seal_chain
 from shared.audit_verify import verify_chain
-from shared.crypto import load_secret
 from shared.pgserver import free_port
+from shared.secretfiles import load_secret
 from shared.store import audit as store
 from tests.api_program import start_api_program
 from tests.keyshare_helpers import Wallet, secp_key, share_hex

@@ -110,7 +110,7 @@ def test_previous_paths_setting_is_a_comma_separated_list_of_absolute_files(tmp_
 
 
 def test_a_missing_previous_secret_file_is_a_clear_secret_error(tmp_path):
-    from shared.crypto import load_cipher
+    from shared.secretfiles import load_cipher
 
     current = tmp_path / "current.txt"
     current.write_text(NEW)

@@ -12,10 +12,11 @@ import pytest
 from services.api.app import create_app
 from shared import keypair as keypairs
 from shared.config import load_config
-from shared.crypto import Cipher, key_id, load_cipher
+from shared.crypto import Cipher, key_id
 from shared.db import Database
 from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.migrations import run_migrations
+from shared.secretfiles import load_cipher
 from shared.store.tables import SERVER_KEYPAIRS
 from tests.conftest import TEST_SECRET, ApiServer, build_node_context, create_database
 from tests.sealing_helpers import (

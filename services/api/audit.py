@@ -25,6 +25,7 @@ from flask import Flask, Response, g, request
 from services.api.auth.bearer import Identity
 from services.api.context import NodeContext
 from services.api.gate import inside_gate, outside_gate
+from services.api.ratelimit import forwarded_address
 from shared.audit import AuditKey, Record, utc_now
 from shared.audit_trail import AuditTrail, node_key
 
@@ -222,12 +223,9 @@ def client_address(remote_addr: str | None, forwarded: str | None, hops: int) ->
     """The client's address as the rate limiter sees it (ratelimit.client_key:
     TRUST_PROXY_HOPS from the right of X-Forwarded-For), but exact: IPv6
     addresses are not grouped by /56 here."""
-    address = remote_addr or "unknown"
+    address = forwarded_address(remote_addr, forwarded, hops)
     if hops == 0:  # the socket's peer: always an address, no need to parse it
         return address[7:] if address.startswith("::ffff:") and "." in address else address
-    chain = [part.strip() for part in (forwarded or "").split(",") if part.strip()]
-    chain.append(address)
-    address = chain[max(len(chain) - 1 - hops, 0)]
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -69,16 +69,23 @@ class FixedWindowLimiter:
         self._last_sweep = now
 
 
+def forwarded_address(remote_addr: str | None, forwarded: str | None, hops: int) -> str:
+    """The client's address as TRUST_PROXY_HOPS proxies report it, unparsed:
+    the socket's peer with no trusted hop, else the entry ``hops`` from the
+    right of X-Forwarded-For (the rightmost entry is our peer, the nearest
+    proxy; each trusted hop vouches for the entry to its left)."""
+    address = remote_addr or "unknown"
+    if hops <= 0:
+        return address
+    chain = [part.strip() for part in (forwarded or "").split(",") if part.strip()]
+    chain.append(address)
+    return chain[max(len(chain) - 1 - hops, 0)]
+
+
 def client_key(request: Request, trust_proxy_hops: int) -> str:
-    address = request.remote_addr or "unknown"
-    if trust_proxy_hops > 0:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
-        chain.append(address)
-        # The rightmost entry is our peer (the nearest proxy); each trusted
-        # hop vouches for the entry to its left.
-        index = len(chain) - 1 - trust_proxy_hops
-        address = chain[max(index, 0)]
+    address = forwarded_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), trust_proxy_hops
+    )
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
