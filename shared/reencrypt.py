@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from shared.crypto import LEGACY_SALT_BYTES, Cipher, DecryptError
+from shared.keycheck import KeyUsage
 from shared.store import sealed
 from shared.store.sealed import SealedColumn, SealedRow
 
@@ -80,6 +81,20 @@ def count_pending(db, cipher: Cipher, target: str) -> dict[str, int]:
         return {c.name: sealed.count_pending(cur, c, head) for c in sealed.COLUMNS}
 
 
+def pending_in(usage: list[KeyUsage], cipher: Cipher, target: str) -> dict[str, int]:
+    """count_pending's answer from a usage count already made (keycheck.read_usage):
+    values not in the target, per table, without another scan."""
+    pending = {c.name: 0 for c in sealed.COLUMNS}
+    for u in usage:
+        if target == CURRENT:
+            done = u.format == "ksn2" and u.key_id == cipher.current_key_id
+        else:
+            done = u.format == "legacy"
+        if not done:
+            pending[u.column] = pending.get(u.column, 0) + u.rows
+    return pending
+
+
 class Reencryptor:
     """One run. ``progress(rewritten, failed)`` is called after each batch."""
 
@@ -126,10 +141,12 @@ class Reencryptor:
                     idle_since = None
                     continue
                 # Nothing moved: the rows left are locked by someone else.
+                # Wait for them with a growing pause (each pass is a scan).
                 idle_since = idle_since or time.monotonic()
-                if time.monotonic() - idle_since > self.idle_seconds:
+                idle = time.monotonic() - idle_since
+                if idle > self.idle_seconds:
                     break
-                self.stop.wait(0.2)
+                self.stop.wait(min(0.2 + idle / 4, 2.0))
         out.stopped = self.stop.is_set() and out.remaining > 0
         return out
 

@@ -144,8 +144,8 @@ def cmd_reencrypt(args) -> int:
             cipher = ensure_secret(ready)
             db = Database(ready, maxconn=3)
             try:
-                verify_keys(db, cipher)
-                return _reencrypt(args, ready, db, cipher)
+                usage = verify_keys(db, cipher)  # also the counts printed and pending
+                return _reencrypt(args, ready, db, cipher, usage)
             finally:
                 db.close()
     except KeyCheckFailed as exc:
@@ -159,16 +159,13 @@ def cmd_reencrypt(args) -> int:
         return 1
 
 
-def _reencrypt(args, config, db, cipher) -> int:
+def _reencrypt(args, config, db, cipher, usage) -> int:
     from services.backup_worker.service import BackupService
-    from shared.keycheck import read_usage
-    from shared.reencrypt import Reencryptor, check_target, count_pending
+    from shared.reencrypt import Reencryptor, check_target, pending_in
 
     check_target(cipher, args.to)
-    with db.cursor() as cur:
-        usage = read_usage(cur)
     print_usage(usage, cipher)
-    pending = count_pending(db, cipher, args.to)
+    pending = pending_in(usage, cipher, args.to)
     total = sum(pending.values())
     where = f"key id {cipher.current_key_id}" if args.to == "current" else "the legacy format"
     print(f"to rewrite into {where}: " + ", ".join(f"{n} {name}" for name, n in pending.items()))
