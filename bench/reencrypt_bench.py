@@ -197,13 +197,15 @@ def main() -> None:
         print(f"preparing {args.ksn1} ksn1 and {args.legacy} legacy shares ...", flush=True)
         started = time.perf_counter()
         database("ksn1", ksn1_values(args.ksn1))
-        database("legacy", legacy_values(args.legacy))
+        if args.legacy:
+            database("legacy", legacy_values(args.legacy))
         print(f"prepared in {time.perf_counter() - started:.0f} s", flush=True)
 
         # 1. Each format alone (no API running).
         runs = [("ksn1 -> ksn2 (no API)", reencrypt(env_for("ksn1", 1), 1))]
-        name = f"legacy -> ksn2 (no API, --jobs {args.jobs})"
-        runs.append((name, reencrypt(env_for("legacy", 1), args.jobs)))
+        if args.legacy:  # --legacy 0: only the ksn1 and the under-load figures
+            name = f"legacy -> ksn2 (no API, --jobs {args.jobs})"
+            runs.append((name, reencrypt(env_for("legacy", 1), args.jobs)))
 
         # 2. v1 get with and without a reencrypt running (ksn2 -> ksn2 under the
         # next secret), in alternating samples: the reencrypt is paused

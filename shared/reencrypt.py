@@ -37,6 +37,7 @@ from shared.store.sealed import SealedColumn, SealedRow
 log = logging.getLogger("ksnode.reencrypt")
 
 CURRENT = "current"
+MAX_CATCH_UP_SECONDS = 1.0  # --max-rate: how far behind the pace may be made up
 LEGACY = "legacy"
 
 
@@ -121,6 +122,8 @@ class Reencryptor:
         self.idle_seconds = idle_seconds
         self.max_rate = max_rate  # rows per second, 0: as fast as it goes
         self.started = time.monotonic()
+        # The pace is kept from this point (rows done then, time then).
+        self._pace_from = (0, self.started)
         self.stop = stop or threading.Event()
         self.progress = progress or (lambda _done, _failed: None)
         self.outcome = Outcome()
@@ -168,11 +171,19 @@ class Reencryptor:
             self._throttle()
 
     def _throttle(self) -> None:
-        """Stay at or below max_rate rows/s, leaving the API its share of the CPU."""
-        if self.max_rate > 0:
-            ahead = self.outcome.rewritten / self.max_rate - (time.monotonic() - self.started)
-            if ahead > 0:
-                self.stop.wait(ahead)
+        """Stay at or below max_rate rows/s, leaving the API its share of the CPU.
+        Time lost (rows locked by others, a paused process) is not made up
+        for with a burst above max_rate: past a second behind, the pace is
+        kept from now on."""
+        if self.max_rate <= 0:
+            return
+        rows, since = self._pace_from
+        now = time.monotonic()
+        ahead = (self.outcome.rewritten - rows) / self.max_rate - (now - since)
+        if ahead > 0:
+            self.stop.wait(ahead)
+        elif ahead < -MAX_CATCH_UP_SECONDS:
+            self._pace_from = (self.outcome.rewritten, now)
 
     def _open(self, column: SealedColumn, row: SealedRow) -> str | None:
         try:

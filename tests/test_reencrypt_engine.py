@@ -75,3 +75,28 @@ def test_pending_from_the_usage_count_matches_a_count_of_the_table(db):
     single = Cipher(NEW)
     assert pending_in(usage, single, LEGACY) == count_pending(db, single, LEGACY)
     assert sum(pending_in(usage, current, CURRENT).values()) >= 5
+
+
+def test_max_rate_does_not_burst_to_make_up_for_a_pause(db):
+    """Time lost (here a 1.5 s stall after the first batch, as when rows are
+    locked by others or the process is paused) is not made up for with a
+    burst above --max-rate."""
+    current = Cipher("a pause secret")
+    seed_shares(db, 60, lambda s, w: current.encrypt(s, share_aad(w)))
+    marks: list[tuple[float, int]] = []
+
+    def progress(rewritten: int, _failed: int) -> None:
+        marks.append((time.monotonic(), rewritten))
+        if len(marks) == 1:
+            time.sleep(1.5)
+
+    target = Cipher("after the pause", ["a pause secret"])
+    outcome = Reencryptor(db, target, batch_size=5, max_rate=40, progress=progress).run()
+    assert outcome.rewritten >= 60
+    resumed, at_resume = marks[0][0] + 1.5, marks[0][1]
+    within = [rows for t, rows in marks if t <= resumed + 0.5]
+    burst = within[-1] - at_resume
+    print(f"rows in the half second after the stall: {burst} (max rate 40/s)")
+    # 0.5 s at 40 rows/s is 20 rows, plus a batch either side; a catch-up
+    # burst would have rewritten the ~60 rows the stall "owed" at once.
+    assert burst <= 35, marks
