@@ -115,3 +115,21 @@ def table_counts(db) -> tuple[int, int, int]:
             ' (SELECT count(*) FROM "2_key_shares")'
         )
         return cur.fetchone()
+
+
+def v1_register(url: str, user: str, key: str, share: str, timeout: float = 15):
+    """POST /keyshare/v1/register over HTTP as Telegram user ``user``."""
+    import requests
+
+    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key, "share": share}
+    return requests.post(
+        url + "/keyshare/v1/register", json=body, headers=bearer(user), timeout=timeout
+    )
+
+
+def v1_get(url: str, user: str, key: str, timeout: float = 15):
+    """POST /keyshare/v1/ (a share read) over HTTP as Telegram user ``user``."""
+    import requests
+
+    body = {"auth_type": "telegram", "public_key": key}
+    return requests.post(url + "/keyshare/v1/", json=body, headers=bearer(user), timeout=timeout)

@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from tests.fakes.telegram import BOT_TOKEN, bearer
-from tests.keyshare_helpers import secp_key, share_hex
+from tests.fakes.telegram import BOT_TOKEN
+from tests.keyshare_helpers import secp_key, share_hex, v1_get, v1_register
 from tests.node_process import NodeProcess
 from tests.processes import wait_until
 
@@ -32,21 +32,9 @@ def postmaster(node: NodeProcess) -> tuple[int, int]:
     return int(lines[0]), int(lines[3])
 
 
-def get_share(node: NodeProcess, user: str, key: str) -> requests.Response:
-    return requests.post(
-        node.url + "/keyshare/v1/",
-        json={"auth_type": "telegram", "public_key": key},
-        headers=bearer(user),
-        timeout=10,
-    )
-
-
 def test_a_killed_embedded_postgres_is_started_again_and_the_node_recovers(node):
     user, key, share = "5151", secp_key(), share_hex()
-    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key, "share": share}
-    r = requests.post(
-        node.url + "/keyshare/v1/register", json=body, headers=bearer(user), timeout=10
-    )
+    r = v1_register(node.url, user, key, share)
     assert r.status_code == 200, r.text
     programs = wait_until(lambda: (p := node.pids()) and len(p) == 3 and p, 30)
     pid, port = postmaster(node)
@@ -64,7 +52,7 @@ def test_a_killed_embedded_postgres_is_started_again_and_the_node_recovers(node)
     print(f"embedded Postgres killed: node healthy again after {time.monotonic() - killed:.1f} s")
     new_pid, new_port = postmaster(node)
     assert new_pid != pid and new_port == port
-    read = get_share(node, user, key)
+    read = v1_get(node.url, user, key)
     assert read.status_code == 200 and read.json()["data"]["share"] == share, read.text
     # The programs reconnected by themselves: none was restarted.
     assert node.pids() == programs

@@ -8,38 +8,53 @@ full disk. Real supervisord, real HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from shared.reload import children
 from tests.conftest import create_database
-from tests.fakes.telegram import BOT_TOKEN, bearer
+from tests.fakes.telegram import BOT_TOKEN
 from tests.filesystems import FILLER, fill, small_tmpfs
-from tests.keyshare_helpers import secp_key, share_hex
+from tests.keyshare_helpers import secp_key, share_hex, v1_get, v1_register
 from tests.node_process import NodeProcess, database_env
 from tests.processes import wait_until
 
 PATHS = ("/status", "/health", "/metrics", "/no/such/route", "/openapi.json")
 
 
-@pytest.fixture(scope="module")
-def full_node(pg_server, tmp_path_factory):
-    mount = tmp_path_factory.mktemp("full-disk") / "home"
-    with small_tmpfs(mount, "16m") as mounted:
+@contextlib.contextmanager
+def node_on_tmpfs(mount: Path, size: str, build, *, fill_now: bool):
+    """A node ``build(mount)`` started with its home on a tmpfs of ``size``
+    (filled at once if ``fill_now``); stopped, with room again, after."""
+    with small_tmpfs(mount, size) as mounted:
         if not mounted:
             pytest.skip("needs to mount a tmpfs (root)")
-        db_env = database_env(pg_server, create_database(pg_server))
-        node = NodeProcess.build(mount / "var", db_env, API_WORKERS="2").start()
+        node = build(mount).start(120)
         try:
-            fill(mount)
+            if fill_now:
+                fill(mount)
             yield node, mount
         finally:
             (mount / FILLER).unlink(missing_ok=True)
             assert node.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def full_node(pg_server, tmp_path_factory):
+    db_env = database_env(pg_server, create_database(pg_server))
+    with node_on_tmpfs(
+        tmp_path_factory.mktemp("full-disk") / "home",
+        "16m",
+        lambda mount: NodeProcess.build(mount / "var", db_env, API_WORKERS="2"),
+        fill_now=True,
+    ) as started:
+        yield started
 
 
 def test_a_worker_started_on_a_full_disk_serves(full_node):
@@ -90,36 +105,26 @@ def test_health_names_the_full_folders(full_node):
 @pytest.fixture(scope="module")
 def full_database_node(tmp_path_factory):
     """A node whose embedded Postgres lives on a small tmpfs (the node home)."""
-    mount = tmp_path_factory.mktemp("full-db") / "home"
-    with small_tmpfs(mount, "160m") as mounted:
-        if not mounted:
-            pytest.skip("needs to mount a tmpfs (root)")
-        outside = mount.parent
-        node = NodeProcess.build(
+    outside = tmp_path_factory.mktemp("full-db")
+    with node_on_tmpfs(
+        outside / "home",
+        "160m",
+        lambda mount: NodeProcess.build(
             mount / "var",
             {},  # no DB_*: `ksnode up` runs the embedded Postgres in the home
             LOG_DIR=str(outside / "logs"),
             DUMP_DIR=str(outside / "dump"),
             TELEGRAM_BOT_TOKEN=BOT_TOKEN,
-        ).start(120)
-        try:
-            yield node, mount
-        finally:
-            (mount / FILLER).unlink(missing_ok=True)
-            assert node.stop() == 0
-
-
-def register(node: NodeProcess, user: str, key: str, share: str) -> requests.Response:
-    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key, "share": share}
-    return requests.post(
-        node.url + "/keyshare/v1/register", json=body, headers=bearer(user), timeout=15
-    )
+        ),
+        fill_now=False,
+    ) as started:
+        yield started
 
 
 def test_a_full_database_disk_refuses_writes_promptly_and_serves_reads(full_database_node):
     node, mount = full_database_node
     user, key, share = "4242", secp_key(), share_hex()
-    assert register(node, user, key, share).status_code == 200
+    assert v1_register(node.url, user, key, share).status_code == 200
     master = wait_until(lambda: node.pids().get("api"), 20)
     workers = set(children(master))
     fill(mount)
@@ -128,7 +133,7 @@ def test_a_full_database_disk_refuses_writes_promptly_and_serves_reads(full_data
     refused, slowest = [], 0.0
     for i in range(3000):
         started = time.monotonic()
-        r = register(node, f"9{i}", secp_key(), share_hex())
+        r = v1_register(node.url, f"9{i}", secp_key(), share_hex())
         slowest = max(slowest, time.monotonic() - started)
         if r.status_code != 200:
             refused.append(r)
@@ -142,16 +147,13 @@ def test_a_full_database_disk_refuses_writes_promptly_and_serves_reads(full_data
     for r in refused:
         assert r.status_code == 503, r.text
         assert r.json()["code"] == "SERVICE_UNAVAILABLE"
-    read = requests.post(
-        node.url + "/keyshare/v1/",
-        json={"auth_type": "telegram", "public_key": key},
-        headers=bearer(user),
-        timeout=15,
-    )
+    read = v1_get(node.url, user, key)
     assert read.status_code == 200 and read.json()["data"]["share"] == share, read.text
     health = requests.get(node.url + "/health", timeout=15).json()
     assert "disk_low_space" in [x["reason"] for x in health["reasons"]]
     assert set(children(master)) == workers  # no worker died
     (mount / FILLER).unlink()
     # Room again: writes come back without a restart.
-    assert wait_until(lambda: register(node, "777", secp_key(), share_hex()).status_code == 200, 30)
+    assert wait_until(
+        lambda: v1_register(node.url, "777", secp_key(), share_hex()).status_code == 200, 30
+    )

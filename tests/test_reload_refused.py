@@ -57,6 +57,16 @@ class BrokenFile:
         self.path.write_text(self.original)
 
 
+def reload_with(node: NodeProcess, path: Path, text: str, what: str):
+    """`ksnode reload` while ``path`` holds ``text``; (result, seconds)."""
+    with BrokenFile(path, text):
+        started = time.monotonic()
+        result = node.ksnode("reload", timeout=120)
+        took = time.monotonic() - started
+    print(f"{what} answered in {took:.1f} s")
+    return result, took
+
+
 def snapshot(node: NodeProcess) -> tuple[dict[str, int], set[int]]:
     pids = wait_until(lambda: (p := node.pids()) and len(p) == 3 and p, 30)
     assert pids, node.ksnode("ctl", "status").stdout
@@ -66,11 +76,7 @@ def snapshot(node: NodeProcess) -> tuple[dict[str, int], set[int]]:
 def test_reload_with_code_that_cannot_import_is_refused_and_touches_nothing(node):
     pids, workers = snapshot(node)
     app = node.root / "services" / "api" / "app.py"
-    with BrokenFile(app, app.read_text() + BROKEN_IMPORT):
-        started = time.monotonic()
-        result = node.ksnode("reload", timeout=60)
-        took = time.monotonic() - started
-    print(f"refused reload answered in {took:.1f} s")
+    result, took = reload_with(node, app, app.read_text() + BROKEN_IMPORT, "refused reload")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "the code on disk does not start, nothing was reloaded" in result.stderr
     assert "api: ImportError: half-copied release" in result.stderr
@@ -122,11 +128,7 @@ def test_reload_whose_new_api_dies_after_the_check_fails_fast(node):
     marker = "    handover = parse_args(sys.argv[1:] if argv is None else argv)\n"
     assert marker in text
     broken = text.replace(marker, marker + '    raise SystemExit("api: cannot start")\n')
-    with BrokenFile(server, broken):
-        started = time.monotonic()
-        result = node.ksnode("reload", timeout=120)
-        took = time.monotonic() - started
-    print(f"failed handover answered in {took:.1f} s")
+    result, took = reload_with(node, server, broken, "failed handover")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "api: the new code did not start" in result.stderr
     assert took < 45

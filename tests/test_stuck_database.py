@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from tests.conftest import admin_connection, create_database
-from tests.fakes.telegram import BOT_TOKEN, bearer
-from tests.keyshare_helpers import secp_key, share_hex
+from tests.fakes.telegram import BOT_TOKEN
+from tests.keyshare_helpers import secp_key, share_hex, v1_get, v1_register
 from tests.node_process import NodeProcess, database_env
 
 QUERY_TIMEOUT = 2.0  # DB_QUERY_TIMEOUT_SECONDS: lock_timeout 1 s, cut after 4 s
@@ -39,10 +39,7 @@ def node(pg_server, tmp_path_factory):
 @pytest.fixture(scope="module")
 def stored(node):
     user, key, share = "6161", secp_key(), share_hex()
-    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key, "share": share}
-    r = requests.post(
-        node.url + "/keyshare/v1/register", json=body, headers=bearer(user), timeout=10
-    )
+    r = v1_register(node.url, user, key, share)
     assert r.status_code == 200, r.text
     return user, key, share
 
@@ -50,12 +47,7 @@ def stored(node):
 def timed_get(node: NodeProcess, user: str, key: str) -> tuple[int | str, float, dict]:
     started = time.monotonic()
     try:
-        r = requests.post(
-            node.url + "/keyshare/v1/",
-            json={"auth_type": "telegram", "public_key": key},
-            headers=bearer(user),
-            timeout=30,
-        )
+        r = v1_get(node.url, user, key, timeout=30)
         return r.status_code, time.monotonic() - started, r.json()
     except requests.RequestException as exc:
         return type(exc).__name__, time.monotonic() - started, {}
