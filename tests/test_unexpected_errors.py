@@ -30,7 +30,7 @@ def test_unexpected_error_is_json_500_with_request_id_in_log(config, db, cipher,
     assert records and records[0].exc_info is not None
 
 
-def test_database_outage_is_503_json(config, cipher):
+def test_database_outage_is_503_json(config, cipher, caplog):
     from dataclasses import replace
 
     from shared.db import Database
@@ -40,10 +40,21 @@ def test_database_outage_is_503_json(config, cipher):
     ctx.db = dead
     server = ApiServer(create_app(ctx)).start()
     try:
-        r = server.post("/keyshare/v1/check", json={"public_key": "02" + "00" * 32})
+        with caplog.at_level(logging.ERROR, logger="api"):
+            answers = [
+                server.post("/keyshare/v1/check", json={"public_key": "02" + "00" * 32})
+                for _ in range(30)
+            ]
         status = server.get("/status").json()
     finally:
         server.stop()
+    r = answers[0]
     assert r.status_code == 503
     assert r.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert all(a.status_code == 503 for a in answers)
+    # Not a line per failed request: the first at once, then one a second
+    # saying how many were left out.
+    lines = [rec for rec in caplog.records if getattr(rec, "event", "") == "request.db_unavailable"]
+    assert 1 <= len(lines) < 30 and lines[0].left_out == 0
+    assert len(lines) + sum(rec.left_out for rec in lines) <= 30
     assert status["is_db_connected"] is False

@@ -24,6 +24,7 @@ from services.api.ratelimit import (
 )
 from shared.db import DatabaseUnavailable
 from shared.errortext import first_line
+from shared.logthrottle import LogThrottle
 
 log = logging.getLogger("api")
 
@@ -109,19 +110,24 @@ def create_app(ctx: NodeContext) -> Flask:
             status,
         )
 
+    outage_log = LogThrottle()
+
     @app.errorhandler(DatabaseUnavailable)
     @app.errorhandler(psycopg2.OperationalError)
     @app.errorhandler(psycopg2.InterfaceError)
     def _database_down(exc: Exception):
-        log.error(
-            "database unavailable",
-            extra={
-                "event": "request.db_unavailable",
-                "request_id": g.get("request_id", "-"),
-                "path": request.path,
-                "error": first_line(exc, 200),
-            },
-        )
+        left_out = outage_log.allow("request.db_unavailable")
+        if left_out is not None:
+            log.error(
+                "database unavailable",
+                extra={
+                    "event": "request.db_unavailable",
+                    "request_id": g.get("request_id", "-"),
+                    "path": request.path,
+                    "error": first_line(exc, 200),
+                    "left_out": left_out,  # like lines of the last second, not written
+                },
+            )
         return error_response("SERVICE_UNAVAILABLE", "Database unavailable, please retry")
 
     @app.errorhandler(Exception)
