@@ -36,7 +36,7 @@ from shared.preflight import (
     check_port,
     check_writable,
 )
-from shared.privatefiles import check_at_start
+from shared.privatefiles import check_at_start, warn_if_others_may_read
 from shared.secretfiles import create_dev_secret, load_cipher
 from shared.store.server import database_encoding
 from shared.version import PROJECT_ROOT
@@ -117,9 +117,13 @@ def ensure_secret(config: Config) -> Cipher:
                 extra={"event": "secret.created", "path": str(path)},
             )
     try:
-        return load_cipher(config.effective_secret_path, config.encryption_secret_previous_paths)
+        cipher = load_cipher(config.effective_secret_path, config.encryption_secret_previous_paths)
     except SecretError as exc:
         raise LaunchError(str(exc)) from None
+    warn_if_others_may_read(
+        [config.effective_secret_path, *config.encryption_secret_previous_paths]
+    )
+    return cipher
 
 
 def migrate(config: Config) -> list[str]:

@@ -86,6 +86,24 @@ def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
     return {"fixed": fixed + log_fixed, "refused": refused}
 
 
+def warn_if_others_may_read(secrets: list[Path]) -> list[str]:
+    """A warning for each secret file that others may read (left as it is:
+    it may be a mount the node does not own). Returns the paths named."""
+    named = []
+    for path in secrets:
+        try:
+            mode = stat.S_IMODE(Path(path).expanduser().stat().st_mode)
+        except OSError:
+            continue  # loading it has said what is wrong
+        if mode & 0o077:
+            named.append(str(path))
+            log.warning(
+                "the encryption secret file may be read by others: chmod 0400 it (owner: the node)",
+                extra={"event": "secret.not_private", "path": str(path), "mode": f"{mode:04o}"},
+            )
+    return named
+
+
 def _files(folder: Path) -> list[Path]:
     try:
         return [entry for entry in folder.iterdir() if entry.is_file() and not entry.is_symlink()]

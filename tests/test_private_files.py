@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from shared.logging import configure_logging
-from shared.privatefiles import check_at_start
+from shared.privatefiles import check_at_start, warn_if_others_may_read
 
 
 def mode(path: Path) -> int:
@@ -108,3 +108,17 @@ def test_a_running_node_keeps_dumps_and_logs_private(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(90) == 0
+
+
+def test_a_secret_file_others_may_read_is_named_in_a_warning(tmp_path, caplog):
+    private, shared = tmp_path / "private.txt", tmp_path / "shared.txt"
+    for path, mode in ((private, 0o400), (shared, 0o644)):
+        path.write_text("hunter2-secret-content")
+        path.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="ksnode"):
+        named = warn_if_others_may_read([private, shared, tmp_path / "missing.txt"])
+    assert named == [str(shared)]
+    [record] = [r for r in caplog.records if getattr(r, "event", "") == "secret.not_private"]
+    assert record.path == str(shared) and record.mode == "0644"
+    assert "hunter2" not in caplog.text  # the path and mode, never the content
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644  # named, not changed
