@@ -110,7 +110,10 @@ def value_format(stored: str | bytes | memoryview) -> tuple[str, str | None]:
 
 class _Key:
     """One secret's keys: the envelope key, its key id, and legacy keys per
-    salt remembered in a bounded LRU."""
+    salt remembered in a bounded LRU. The LRU holds the 32 key bytes, not
+    AESGCM objects: an AESGCM holds about 2.7 kB of cipher context, so
+    100,000 of them cost 270 MB per API worker, the bytes about 20 MB; making
+    the AESGCM again costs microseconds, the PBKDF2 it saves 25 ms."""
 
     def __init__(self, secret: str):
         if not secret:
@@ -118,7 +121,7 @@ class _Key:
         self._secret = secret
         self.key_id = key_id(secret)
         self.aead = AESGCM(_pbkdf2(secret, ENVELOPE_SALT))
-        self._legacy_keys: OrderedDict[bytes, AESGCM] = OrderedDict()
+        self._legacy_keys: OrderedDict[bytes, bytes] = OrderedDict()
         self._legacy_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -126,16 +129,16 @@ class _Key:
 
     def legacy_aead(self, salt: bytes) -> AESGCM:
         with self._legacy_lock:
-            aead = self._legacy_keys.get(salt)
-            if aead is not None:
+            key = self._legacy_keys.get(salt)
+            if key is not None:
                 self._legacy_keys.move_to_end(salt)
-                return aead
-        aead = AESGCM(_pbkdf2(self._secret, salt))
+                return AESGCM(key)
+        key = _pbkdf2(self._secret, salt)
         with self._legacy_lock:
-            self._legacy_keys[salt] = aead
+            self._legacy_keys[salt] = key
             if len(self._legacy_keys) > LEGACY_KEY_CACHE_SIZE:
                 self._legacy_keys.popitem(last=False)
-        return aead
+        return AESGCM(key)
 
 
 class Cipher:
