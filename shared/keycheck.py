@@ -117,18 +117,31 @@ def rotation_reason(usage: list[KeyUsage], cipher: Cipher) -> str | None:
 
 class UsageProbe:
     """read_usage at most once per ``ttl`` seconds per process (a scan of the
-    key share table; /health and /metrics are polled)."""
+    key share table; /health and /metrics are polled). A failed read is not
+    tried again for ``retry`` seconds: a monitor polling a node whose
+    database is stuck must not queue a scan behind every poll."""
 
-    def __init__(self, ttl: float = 5.0):
+    def __init__(self, ttl: float = 30.0, retry: float = 5.0, timeout: float | None = 5.0):
         self.ttl = ttl
+        self.retry = retry
+        self.timeout = timeout  # for the scan (Database.cursor)
         self._lock = threading.Lock()
         self._value: list[KeyUsage] = []
-        self._read_at = float("-inf")
+        self._next_read = float("-inf")
+        self._error: Exception | None = None
 
     def read(self, db) -> list[KeyUsage]:
         with self._lock:
-            if time.monotonic() - self._read_at >= self.ttl:
-                with db.cursor() as cur:
-                    self._value = read_usage(cur)
-                self._read_at = time.monotonic()
+            if time.monotonic() >= self._next_read:
+                try:
+                    with db.cursor(timeout=self.timeout) as cur:
+                        self._value = read_usage(cur)
+                    self._error = None
+                    self._next_read = time.monotonic() + self.ttl
+                except Exception as exc:
+                    self._error = exc
+                    self._next_read = time.monotonic() + self.retry
+                    raise
+            if self._error is not None:
+                raise self._error
             return self._value
