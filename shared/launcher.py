@@ -20,6 +20,7 @@ from pathlib import Path
 from shared.config import Config, child_environment
 from shared.crypto import Cipher, SecretError
 from shared.db import Database, DatabaseUnavailable, connect
+from shared.dbwait import StopWaiting, wait_until_reachable
 from shared.keycheck import KeyCheckFailed, verify_keys
 from shared.keypair import KeypairError, load_or_create
 from shared.listener import ListenError, SocketKeeper
@@ -274,6 +275,14 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
         raise LaunchError(f"supervisord configuration not found: {conf}")
     lock, cipher = preflight(config)
     try:
+        if not config.embedded_db:
+            try:
+                wait_until_reachable(config)  # before the port is bound (dbwait.py)
+            except DatabaseUnavailable as exc:
+                raise LaunchError(str(exc)) from None
+            except StopWaiting:
+                log.info("stopped while waiting for the database", extra={"event": "up.stopped"})
+                return 0
         # The API's listening socket lives as long as this process, so restarts
         # of the api program never refuse a connection (shared/listener.py).
         keeper = SocketKeeper(config.host, config.port, config.run_dir)
