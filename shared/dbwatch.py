@@ -42,6 +42,16 @@ class Watchdog:
         self._ids = itertools.count()
         self._owner_pid: int | None = None  # the thread does not survive a fork
         self.cuts = 0
+        # A fork may happen while this process's watchdog thread holds the
+        # lock (the api's parent uses the database before forking workers):
+        # the child starts with a fresh lock and nothing watched.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._watched = {}
+        self._cut = set()
+        self._owner_pid = None
 
     @contextlib.contextmanager
     def watch(self, conn: Any, seconds: float) -> Iterator[None]:
@@ -71,7 +81,6 @@ class Watchdog:
             if self._owner_pid == os.getpid():
                 return
             self._owner_pid = os.getpid()
-            self._watched.clear()
             threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
 
     def _run(self) -> None:
