@@ -52,6 +52,7 @@ class NodeProcess:
         self.home = home
         self.env = env
         self.root = root  # the code the node runs (`python -c` imports from its cwd)
+        self.global_args: list[str] = []  # before the command, e.g. ["--env-file", path]
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -94,7 +95,11 @@ class NodeProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home.parent / f"{self.home.name}-up.out").open("ab")
         self.process = subprocess.Popen(
-            [*KSNODE, "up"], env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT
+            [*KSNODE, *self.global_args, "up"],
+            env=self.env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         return self
 
@@ -113,7 +118,7 @@ class NodeProcess:
             return None
 
     def ksnode(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return run_ksnode(self.env, *args, timeout=timeout, root=self.root)
+        return run_ksnode(self.env, *self.global_args, *args, timeout=timeout, root=self.root)
 
     def pids(self) -> dict[str, int]:
         text = self.ksnode("ctl", "status", timeout=30).stdout

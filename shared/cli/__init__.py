@@ -17,6 +17,7 @@ import os
 import sys
 
 from shared.cli import audit, backup, keypair, node, reencrypt
+from shared.config import ENV_FILE_VARIABLE
 
 COMMAND_MODULES = (node, keypair, backup, reencrypt, audit)
 
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.env_file:
+        # The same file for everything this command starts: the programs
+        # under supervisord (`up`), the code check (`reload`), ...
+        os.environ[ENV_FILE_VARIABLE] = os.path.abspath(os.path.expanduser(args.env_file))
     try:
         code = args.func(args)
     except BrokenPipeError:  # `ksnode backups | head`
