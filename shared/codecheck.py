@@ -22,7 +22,8 @@ import importlib
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from shared.errortext import first_line
 
@@ -56,33 +57,49 @@ def check_here(programs: Sequence[str]) -> list[str]:
 
 
 def check_code(
-    programs: Sequence[str], env: dict[str, str] | None = None, python: str | None = None
+    programs: Sequence[str],
+    env: dict[str, str] | None = None,
+    python: str | None = None,
+    cancel: Callable[[], bool] = lambda: False,
 ) -> str | None:
     """None when ``programs`` would start from the code on disk, else why not
-    (one line per failure, joined by "; ")."""
+    (one line per failure, joined by "; "). ``cancel()`` is asked every
+    0.1 s: True stops the check (the api's parent asked to stop meanwhile)."""
     unknown = [name for name in programs if name not in ENTRY_MODULES]
     if unknown:
         raise ValueError(f"unknown programs: {unknown}")
     try:
-        result = subprocess.run(
+        check = subprocess.Popen(
             [python or sys.executable, "-m", "shared.codecheck", *programs],
             env=os.environ.copy() if env is None else env,
-            capture_output=True,
-            text=True,
-            timeout=CHECK_SECONDS,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
+            text=True,
         )
-    except subprocess.TimeoutExpired:
-        return f"the code check did not finish in {CHECK_SECONDS:.0f} s"
     except OSError as exc:
         return f"cannot run the code check: {first_line(exc)}"
-    if result.returncode == 0:
+    deadline = time.monotonic() + CHECK_SECONDS
+    while True:
+        try:
+            _, stderr = check.communicate(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            if cancel() or time.monotonic() > deadline:
+                check.kill()
+                check.communicate()
+                return (
+                    "the code check was stopped"
+                    if cancel()
+                    else (f"the code check did not finish in {CHECK_SECONDS:.0f} s")
+                )
+    if check.returncode == 0:
         return None
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    if result.returncode == CHECKS_FAILED and lines:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if check.returncode == CHECKS_FAILED and lines:
         return "; ".join(lines)
     # The check itself could not run (e.g. shared/ is the broken part).
-    return (lines[-1] if lines else f"exit status {result.returncode}")[:300]
+    return (lines[-1] if lines else f"exit status {check.returncode}")[:300]
 
 
 def main(argv: list[str] | None = None) -> int:

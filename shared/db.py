@@ -10,6 +10,7 @@ fresh one and the process never needs a restart after a database outage.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -23,6 +24,8 @@ from shared.dbwatch import WATCHDOG
 from shared.errortext import first_line
 
 CUT_MARGIN_SECONDS = 2.0  # past query_timeout, before the watchdog cuts (the server acts first)
+BREAKER_SECONDS = 3.0  # after a cut: fail at once this long (connection())
+SUSPECT_SECONDS = 2.0  # then: the next block's deadline
 
 
 class DatabaseUnavailable(Exception):
@@ -128,6 +131,8 @@ class Database:
         instead of hanging with a stuck or frozen database."""
         self.config = config
         self.query_timeout = query_timeout
+        self._breaker_until = 0.0  # see connection()
+        self._suspect = False
         self._kwargs = connect_kwargs(config)
         self._maxconn = maxconn or config.db_pool_size
         self._idle: list[Any] = []
@@ -189,10 +194,24 @@ class Database:
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[Any]:
         """A pooled connection; ``timeout`` (default: ``query_timeout`` plus a
-        margin for the server's own limit to act first) bounds the block."""
+        margin for the server's own limit to act first) bounds the block.
+
+        With ``query_timeout`` set (the API), a block cut by the watchdog
+        opens a breaker: for BREAKER_SECONDS every block fails at once with
+        DatabaseUnavailable, and the first one after that gets a short
+        deadline. A worker runs one request at a time (gate.py): without it,
+        each request would hold the worker for the full deadline against a
+        frozen database, and the ones queued behind it (/status and /health
+        too) would wait for all of them."""
+        limit = timeout or (self.query_timeout and self.query_timeout + CUT_MARGIN_SECONDS)
+        if self.query_timeout:
+            now = time.monotonic()
+            if now < self._breaker_until:
+                raise DatabaseUnavailable("the database gave no answer moments ago")
+            if self._suspect:
+                limit = min(limit, SUSPECT_SECONDS)
         conn = self._acquire()
         broken = False
-        limit = timeout or (self.query_timeout and self.query_timeout + CUT_MARGIN_SECONDS)
         try:
             with WATCHDOG.watch(conn, limit) if limit else nullcontext():
                 yield conn
@@ -200,7 +219,12 @@ class Database:
             broken = is_connection_error(exc) or conn.closed != 0
             raise
         finally:
-            broken = WATCHDOG.was_cut(conn) or broken
+            if WATCHDOG.was_cut(conn):
+                broken = True
+                self._breaker_until = time.monotonic() + BREAKER_SECONDS
+                self._suspect = True
+            elif not broken:
+                self._suspect = False
             if (
                 not broken
                 and not conn.closed

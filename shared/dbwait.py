@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
-from collections.abc import Callable
 
 from shared.config import Config
 from shared.db import DatabaseUnavailable, connect
@@ -42,6 +42,9 @@ TRANSIENT = (
     "the database system is shutting down",
     "the database system is in recovery mode",
     "server closed the connection unexpectedly",
+    "not yet accepting connections",
+    "too many clients already",
+    "remaining connection slots are reserved",
 )
 
 
@@ -54,18 +57,19 @@ def is_transient(reason: str) -> bool:
     return any(words in text for words in TRANSIENT)
 
 
-def wait_until_reachable(config: Config, *, sleep: Callable[[float], None] = time.sleep) -> None:
+def wait_until_reachable(config: Config) -> None:
     """Return once the database answers. Raises DatabaseUnavailable for an
-    error waiting cannot fix, StopWaiting when asked to stop."""
+    error waiting cannot fix, StopWaiting when asked to stop (SIGTERM,
+    Ctrl-C), between attempts."""
     pause, attempt, started = FIRST_PAUSE_SECONDS, 0, time.monotonic()
-
-    def stop(*_args) -> None:
-        raise StopWaiting()
-
-    # The container's process 1 ignores SIGTERM unless it handles it.
-    previous = signal.signal(signal.SIGTERM, stop)
+    stop = threading.Event()
+    # The container's process 1 ignores SIGTERM unless it handles it. The
+    # handler only sets a flag: raising from it could land anywhere.
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
-        while True:
+        while not stop.is_set():
             try:
                 connect(config).close()
                 break
@@ -83,13 +87,13 @@ def wait_until_reachable(config: Config, *, sleep: Callable[[float], None] = tim
                     "retry_in_seconds": pause,
                 },
             )
-            try:
-                sleep(pause)
-            except KeyboardInterrupt:
-                raise StopWaiting() from None
+            stop.wait(pause)
             pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.is_set():
+        raise StopWaiting()
     if attempt:
         log.info(
             "database reachable",

@@ -8,12 +8,13 @@ open, the kernel acknowledges every byte, and libpq waits for an answer
 forever: every API thread would block in turn, /status and /health
 included, and nothing would answer.
 
-The watchdog knows each operation's deadline. A background thread shuts
-down the socket of an operation past its deadline (on a duplicate of its
-file descriptor: nothing else's descriptor can be closed by mistake), so
-the blocked call fails at once with a connection error; the pool discards
-that connection and the request gets its 503. Cost per operation: one dict
-insert and one delete.
+The watchdog knows the deadline of each watched block (a connection taken
+from the pool, ``Database.connection``). A background thread shuts down the
+socket of a block past its deadline, through a descriptor of its own taken
+when the block began (the connection's may be closed and its number reused
+meanwhile), so the blocked call fails at once with a connection error; the
+pool discards that connection and the request gets its 503. Cost per block:
+a dup and a close, one dict insert and one delete.
 """
 
 from __future__ import annotations
@@ -58,13 +59,18 @@ class Watchdog:
         """Run the block with ``conn``'s socket shut down once ``seconds`` pass."""
         self._ensure_thread()
         key = next(self._ids)
+        # Our own descriptor of the socket, taken now: should libpq close its
+        # own meanwhile (a dropped connection) and the number be reused by
+        # another socket, a cut still reaches only this connection's socket.
+        fd = os.dup(conn.fileno())
         with self._lock:
-            self._watched[key] = (time.monotonic() + seconds, conn.fileno(), seconds, conn)
+            self._watched[key] = (time.monotonic() + seconds, fd, seconds, conn)
         try:
             yield
         finally:
             with self._lock:
                 self._watched.pop(key, None)
+            os.close(fd)
 
     def was_cut(self, conn: Any) -> bool:
         """True (once) for a connection whose socket the watchdog shut down."""
@@ -87,7 +93,8 @@ class Watchdog:
         while True:
             time.sleep(self.check_seconds)
             now = time.monotonic()
-            with self._lock:  # held while cutting: the block cannot end meanwhile
+            cut = []
+            with self._lock:  # held while cutting: the block (and its fd) cannot end meanwhile
                 for key, (deadline, fd, seconds, conn) in list(self._watched.items()):
                     if now < deadline:
                         continue
@@ -95,14 +102,17 @@ class Watchdog:
                     if shut_down(fd):
                         self._cut.add(id(conn))
                         self.cuts += 1
-                        log.error(
-                            "database gave no answer in time; connection dropped",
-                            extra={"event": "db.no_answer", "seconds": seconds},
-                        )
+                        cut.append(seconds)
+            for seconds in cut:  # logged outside the lock: a slow log must not stall queries
+                log.error(
+                    "database gave no answer in time; connection dropped",
+                    extra={"event": "db.no_answer", "seconds": seconds},
+                )
 
 
 def shut_down(fd: int) -> bool:
-    """Shut down the socket behind ``fd`` (its owner's blocked read returns)."""
+    """Shut down the socket behind ``fd`` (the watch's own descriptor of it):
+    its owner's blocked read returns."""
     try:
         duplicate = os.dup(fd)
     except OSError:
@@ -114,7 +124,7 @@ def shut_down(fd: int) -> bool:
     except OSError:
         return False
     finally:
-        sock.close()  # only the duplicate: the connection's own fd stays its own
+        sock.close()  # only this duplicate; the watch closes its own
 
 
 WATCHDOG = Watchdog()

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 
 from shared.crypto import Cipher, DecryptError, value_format
+from shared.db import DatabaseUnavailable
+from shared.errortext import first_line
 from shared.store import sealed
 
 SETTINGS = "ENCRYPTION_SECRET_PATH / ENCRYPTION_SECRET_PREVIOUS_PATHS"
@@ -128,10 +130,14 @@ class UsageProbe:
         self._lock = threading.Lock()
         self._value: list[KeyUsage] = []
         self._next_read = float("-inf")
-        self._error: Exception | None = None
+        self._error: str | None = None
 
     def read(self, db) -> list[KeyUsage]:
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            # Another thread is scanning: answer from what is known rather
+            # than queue a monitor's poll behind the scan.
+            return self._known()
+        try:
             if time.monotonic() >= self._next_read:
                 try:
                     with db.cursor(timeout=self.timeout) as cur:
@@ -139,9 +145,13 @@ class UsageProbe:
                     self._error = None
                     self._next_read = time.monotonic() + self.ttl
                 except Exception as exc:
-                    self._error = exc
+                    self._error = first_line(exc)
                     self._next_read = time.monotonic() + self.retry
-                    raise
-            if self._error is not None:
-                raise self._error
-            return self._value
+            return self._known()
+        finally:
+            self._lock.release()
+
+    def _known(self) -> list[KeyUsage]:
+        if self._error is not None:
+            raise DatabaseUnavailable(self._error)  # a fresh exception for each caller
+        return self._value

@@ -107,8 +107,15 @@ class DailyFileHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = (self.format(record) + "\n").encode("utf-8", "replace")
-            os.write(self._ensure_file(), line)
-        except Exception as exc:  # noqa: BLE001 - a log failure must never break a request
+        except Exception:  # noqa: BLE001 - a bad log call: logging's own report
+            self.handleError(record)
+            return
+        try:
+            written = os.write(self._ensure_file(), line)
+            if written < len(line):  # the disk filled mid-line: end it, count it lost
+                os.write(self._ensure_file(), b"\n")
+                self._lost(OSError(f"a line was cut after {written} bytes"))
+        except OSError as exc:  # a full or gone disk must never break a request
             self._lost(exc)
 
     def _lost(self, exc: Exception) -> None:

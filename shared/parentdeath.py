@@ -19,6 +19,9 @@ import sys
 
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+# Looked up now, not in a forked child (pgtools' preexec): dlsym after a
+# fork in a threaded process may deadlock.
+_PRCTL = _LIBC.prctl if _LIBC is not None else None
 
 
 def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> bool:
@@ -26,9 +29,9 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> boo
     pid the parent had (default: the current one); if it is already gone,
     ``sig`` is sent now. False where the system cannot do it."""
     expected = os.getppid() if parent is None else parent
-    if _LIBC is None:
+    if _PRCTL is None:
         return False
-    if _LIBC.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+    if _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         return False
     if os.getppid() != expected:  # it died before prctl took effect
         os.kill(os.getpid(), sig)

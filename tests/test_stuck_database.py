@@ -18,6 +18,7 @@ from tests.conftest import admin_connection, create_database
 from tests.fakes.telegram import BOT_TOKEN
 from tests.keyshare_helpers import secp_key, share_hex, v1_get, v1_register
 from tests.node_process import NodeProcess, database_env
+from tests.processes import wait_until
 
 QUERY_TIMEOUT = 2.0  # DB_QUERY_TIMEOUT_SECONDS: lock_timeout 1 s, cut after 4 s
 
@@ -117,6 +118,10 @@ def test_a_frozen_database_gets_prompt_answers_and_the_node_recovers(node, pg_se
     # A monitor hears back within its own few seconds.
     assert probes["/status"][0] == 200 and probes["/status"][1] < 8, probes
     assert probes["/health"][0] in (200, 503) and probes["/health"][1] < 8, probes
+    assert any(status == 503 for status, _, _ in results)
+    # After a cut the API fails at once for a few seconds (a breaker: queued
+    # requests must not each wait out a deadline), then tries again.
+    assert wait_until(lambda: timed_get(node, user, key)[0] == 200, 15)
     status, _, body = timed_get(node, user, key)
     assert status == 200 and body["data"]["share"] == share
     assert "db.no_answer" in node.log_text()

@@ -170,11 +170,11 @@ def key_rotation(ctx) -> str | None:
 
 
 def free_bytes(folder: Path) -> int | None:
-    while not folder.exists() and folder != folder.parent:  # not created yet: its filesystem
-        folder = folder.parent
     try:
+        while not folder.exists() and folder != folder.parent:  # not created yet: its filesystem
+            folder = folder.parent
         return shutil.disk_usage(folder).free
-    except OSError:
+    except OSError:  # e.g. a parent we may not look into
         return None
 
 

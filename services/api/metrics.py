@@ -42,7 +42,15 @@ def samples_folder(run_dir: Path, memory: Path = SHARED_MEMORY) -> Path:
     fallback = run_dir / "metrics"
     if not (memory.is_dir() and os.access(memory, os.W_OK | os.X_OK)):
         return fallback
-    tag = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    # The folder's identity, not only its path: two containers sharing
+    # /dev/shm may each have a /data/run of their own.
+    try:
+        where = run_dir.resolve()
+        info = where.stat()
+        identity = f"{where}:{info.st_dev}:{info.st_ino}"
+    except OSError:
+        return fallback
+    tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
     folder = memory / f"ksnode-metrics-{os.getuid()}-{tag}"
     try:
         folder.mkdir(mode=0o700)
@@ -68,6 +76,15 @@ def enable_multiprocess(folder: Path, *, fresh: bool = True) -> None:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)  # read by prometheus_client when it writes samples
     values.ValueClass = values.MultiProcessValue()
+
+
+def ensure_samples_folder() -> None:
+    """In a new worker, before its first sample: the folder again, should it
+    be gone (systemd-logind's RemoveIPC empties /dev/shm of a user who logs
+    out; a hand may delete it). Without it the worker could not start."""
+    folder = multiprocess_folder()
+    if folder is not None:
+        Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def remove_samples(folder: Path) -> None:

@@ -37,7 +37,12 @@ from services.api.context import NodeContext
 from services.api.gate import GatedApp
 from services.api.handover import parse_args, reexec
 from services.api.limits import ConnectionLimits
-from services.api.metrics import enable_multiprocess, remove_samples, samples_folder
+from services.api.metrics import (
+    enable_multiprocess,
+    ensure_samples_folder,
+    remove_samples,
+    samples_folder,
+)
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
 from services.api.workerpool import WorkerPool
@@ -212,16 +217,15 @@ def main(argv: list[str] | None = None) -> None:
         enable_multiprocess(samples, fresh=handover.fd is None)
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         parent = os.getpid()
+
+        def run_worker(slot: int) -> None:  # in the forked worker
+            ensure_samples_folder()
+            db = Database(config, query_timeout=config.db_query_timeout_seconds)
+            serve(replace(ctx, db=db), sock, table, slot, runtime.log, parent)
+
         pool = WorkerPool(
             workers,
-            lambda slot: serve(
-                replace(ctx, db=Database(config, query_timeout=config.db_query_timeout_seconds)),
-                sock,
-                table,
-                slot,
-                runtime.log,
-                parent,
-            ),
+            run_worker,
             table,
             runtime.log,
         )
@@ -231,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
             if not pool.reload_requested or pool.stopping:
                 break
             pool.reload_requested = False  # a SIGHUP during the check asks again
-            problem = check_code(["api"])
+            problem = check_code(["api"], cancel=lambda: pool.stopping)
             if pool.stopping:
                 continue  # SIGTERM during the check: stop, as asked
             if problem is None:
