@@ -23,14 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from load import free_port, loader_for  # noqa: E402
+from loaders import register_v1_share  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.audit_trail import node_key  # noqa: E402
@@ -119,15 +118,7 @@ def main() -> None:
             programs += [off, on]
             user = str(int(time.time() * 1000))
             headers = {"Authorization": bearer_header(user, BOT_TOKEN)}
-            public = "02" + os.urandom(32).hex()
-            body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": public}
-            r = requests.post(
-                on_url + "/keyshare/v1/register",
-                json={**body, "share": os.urandom(64).hex()},
-                headers=headers,
-                timeout=10,
-            )
-            r.raise_for_status()
+            body = register_v1_share(on_url, headers)
             scenario = {
                 "name": f"v1 {args.route}",
                 "method": "POST",

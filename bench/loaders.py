@@ -51,6 +51,27 @@ end
 """
 
 
+def register_v1_share(url: str, headers: dict[str, str]) -> dict:
+    """Register a fresh secp256k1 key with a random share (v1), for a read
+    scenario; returns the body without the share, which reads it back."""
+    import requests
+
+    body = {
+        "auth_type": "telegram",
+        "curve_type": "secp256k1",
+        "public_key": "02" + os.urandom(32).hex(),
+    }
+    r = requests.post(
+        url + "/keyshare/v1/register",
+        json={**body, "share": os.urandom(64).hex()},
+        headers=headers,
+        timeout=10,
+    )
+    if r.status_code != 200:
+        raise SystemExit(f"registering the benchmark's share failed: {r.status_code} {r.text}")
+    return body
+
+
 def wrk_load(url: str, scenario: dict, headers: dict, concurrency: int, duration: float) -> dict:
     lua_body = "nil" if scenario["body"] is None else json.dumps(scenario["body"])
     script = WRK_SCRIPT % {

@@ -34,14 +34,13 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from loaders import python_load  # noqa: E402
+from loaders import python_load, register_v1_share  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
@@ -128,20 +127,12 @@ def start_api(env: dict[str, str], port: int) -> subprocess.Popen:
 
 
 def v1_get_scenario(url: str, headers: dict[str, str]) -> dict:
-    key = "02" + os.urandom(32).hex()
-    body = {"auth_type": "telegram", "curve_type": "secp256k1", "public_key": key}
-    r = requests.post(
-        url + "/keyshare/v1/register",
-        json={**body, "share": os.urandom(64).hex()},
-        headers=headers,
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
+    body = register_v1_share(url, headers)
     return {
         "name": "v1 get",
         "method": "POST",
         "path": "/keyshare/v1/",
-        "body": json.dumps({"auth_type": "telegram", "public_key": key}),
+        "body": json.dumps({"auth_type": "telegram", "public_key": body["public_key"]}),
         "register": False,
     }
 

@@ -219,7 +219,7 @@ class Database:
             broken = is_connection_error(exc) or conn.closed != 0
             raise
         finally:
-            if WATCHDOG.was_cut(conn):
+            if limit and WATCHDOG.was_cut(conn):  # only a watched block can be cut
                 broken = True
                 self._breaker_until = time.monotonic() + BREAKER_SECONDS
                 self._suspect = True

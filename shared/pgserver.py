@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.pids import pid_alive
+
 SERVICE_USER = "ksnode_pg"
 
 
@@ -153,13 +155,7 @@ class EmbeddedPostgres:
             pid, port = int(lines[0]), int(lines[3])
         except ValueError:
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return port
+        return port if pid_alive(pid) else None
 
     # -- lifecycle -----------------------------------------------------------
     def init(self) -> None:

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from shared.config import Config
+from shared.pids import pid_alive
 
 LOCK_NAME = "ksnode.lock"
 
@@ -30,13 +31,7 @@ def _live_pid(path: Path) -> int | None:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return pid
+    return pid if pid_alive(pid) else None
 
 
 class HomeLock:

@@ -3,7 +3,6 @@ recording what really happened."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from pathlib import Path
@@ -14,21 +13,12 @@ from services.backup_worker.dump import TMP_SUFFIX
 from services.backup_worker.restore import APPLICATION_NAME, LIST_PREFIX, LIST_SUFFIX
 from services.backup_worker.selfcheck import drop_databases
 from shared.db import Database
+from shared.pids import pid_alive
 from shared.store import contents, dumps, jobs
 
 # How long a killed pg_restore's server session may take to notice its
 # client is gone and roll back (or finish committing).
 SESSION_GONE_SECONDS = 60.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_leftovers(dump_dir: Path) -> int:
@@ -97,7 +87,7 @@ def recover(db: Database, dump_dir: Path) -> dict[str, int]:
     counts["restores_committed"] = 0
     for job_id, kind, claimed_by, result in running:
         claim_host, _, pid = (claimed_by or "").rpartition(":")
-        if claim_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+        if claim_host != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
         if kind == "restore":
             state, error = restore_outcome(db, result)
