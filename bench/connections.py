@@ -32,8 +32,6 @@ import json
 import multiprocessing
 import os
 import selectors
-import shutil
-import signal
 import socket
 import sys
 import time
@@ -41,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import seed, start_node  # noqa: E402
+from load import seed, start_node, stop_node  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 SLOWLORIS_LINE_SECONDS = 5.0
@@ -319,10 +317,7 @@ def main() -> None:
             rows, stats = run_scenario(name, sources, args, host, port, client, routes)
             results.append((name, rows, stats))
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-            shutil.rmtree(home.parent, ignore_errors=True)
+        stop_node(process, home)
     print(f"\ncores: {os.cpu_count()}; client timeout {args.timeout:.0f} s")
     print(
         f"{'scenario':<48}{'route':<13}{'conn':<11}{'p50 ms':>9}{'p99 ms':>9}"

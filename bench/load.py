@@ -59,6 +59,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_node(process: subprocess.Popen | None, home: Path | None) -> None:
+    """Stop a node of start_node and remove its temporary folder."""
+    if process is None:
+        return
+    process.send_signal(signal.SIGTERM)
+    process.wait(60)
+    if home is not None:
+        shutil.rmtree(home.parent, ignore_errors=True)
+
+
 def start_node(bot_token: str) -> tuple[subprocess.Popen, str, Path]:
     home = Path(tempfile.mkdtemp(prefix="ksnode-bench-")) / "var"
     port = free_port()
@@ -278,10 +288,7 @@ def main() -> None:
                 )
         rss_after = api_rss_kib(home)
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-            shutil.rmtree(home.parent, ignore_errors=True)
+        stop_node(process, home)
     print(f"\n{args.duration:.0f} s per scenario; cores: {os.cpu_count()}")
     print(
         f"{'conc':>4}  {'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs /status':>11}"
