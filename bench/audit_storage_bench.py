@@ -194,6 +194,7 @@ def main() -> None:
                 {
                     "DB_HOST": running.host,
                     "DB_PORT": str(running.port),
+                    "DB_PASSWORD": running.password,
                     "DB_NAME": "bench",
                     "ENCRYPTION_SECRET_PATH": str(secret),
                     "KSNODE_HOME": str(root / "home"),

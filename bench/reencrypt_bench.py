@@ -168,6 +168,7 @@ def main() -> None:
                 "PATH": os.environ.get("PATH", ""),
                 "DB_HOST": running.host,
                 "DB_PORT": str(running.port),
+                "DB_PASSWORD": running.password,
                 "DB_NAME": dbname,
                 "KSNODE_HOME": str(work / "home"),
                 "LOG_LEVEL": "warning",

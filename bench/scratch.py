@@ -52,6 +52,7 @@ def node_db_env(pg: RunningServer) -> dict[str, str]:
         "DB_HOST": pg.host,
         "DB_PORT": str(pg.port),
         "DB_USER": "postgres",
+        "DB_PASSWORD": pg.password,
         "DB_NAME": create_database(pg),
     }
 
@@ -68,6 +69,7 @@ def filled_database(
             "DB_HOST": pg.host,
             "DB_PORT": str(pg.port),
             "DB_NAME": "bench",
+            "DB_PASSWORD": pg.password,
             "ENCRYPTION_SECRET_PATH": str(work / "secret"),
             "DUMP_DIR": str(work / "dump"),
             "BACKUP_RETENTION_DAYS": "1000",

@@ -175,8 +175,12 @@ class Config:
     def effective_auth0_jwks_url(self) -> str:
         return self.auth0_jwks_url or f"https://{self.auth0_domain}/.well-known/jwks.json"
 
-    def with_db(self, host: str, port: int) -> Config:
-        return replace(self, db_host=host, db_port=port)
+    def with_db(self, host: str, port: int, password: str | None = None) -> Config:
+        """This config pointed at a started server (``password``: the embedded
+        one's, from its password file)."""
+        if password is None:
+            return replace(self, db_host=host, db_port=port)
+        return replace(self, db_host=host, db_port=port, db_password=Secret(password))
 
     def redacted(self) -> dict[str, object]:
         """Settings as a dict safe to log: secrets show only whether they are set."""

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from shared.accounts import AccountError, program_account
 from shared.config import Config, child_environment
 from shared.crypto import Cipher, SecretError
 from shared.db import Database, DatabaseUnavailable, connect
@@ -27,6 +28,7 @@ from shared.listener import ListenError, SocketKeeper
 from shared.logfollow import FollowFolder
 from shared.logrelay import Relay
 from shared.migrations import run_migrations
+from shared.pgauth import PASSWORD_FILE
 from shared.pgserver import EmbeddedPostgres, EmbeddedPostgresError
 from shared.pgwatch import EmbeddedWatch
 from shared.preflight import (
@@ -38,6 +40,7 @@ from shared.preflight import (
     check_writable,
 )
 from shared.privatefiles import check_at_start, warn_if_others_may_read
+from shared.programuser import HandOverError, handed_over, own_user_name, without_user_lines
 from shared.secretfiles import create_dev_secret, load_cipher
 from shared.store.server import database_encoding
 from shared.version import PROJECT_ROOT
@@ -87,6 +90,16 @@ def database(
         server.create_database(config.db_name)
     except EmbeddedPostgresError as exc:
         raise LaunchError(str(exc)) from None
+    if running.auth_switched:
+        # The one line an operator upgrading from a trust-era home sees.
+        log.warning(
+            "embedded postgres switched from trust to password authentication "
+            "(scram-sha-256, password in pg_password); its data is kept",
+            extra={
+                "event": "embedded_pg.auth_switched",
+                "password_file": str(server.password_file),
+            },
+        )
     log.info(
         "embedded postgres started" if running.started_here else "embedded postgres reused",
         extra={
@@ -101,7 +114,7 @@ def database(
     watcher = EmbeddedWatch(server, running.port) if watch else None
     try:
         with watcher or contextlib.nullcontext():
-            yield config.with_db(running.host, running.port)
+            yield config.with_db(running.host, running.port, running.password)
     finally:
         if owned and not keep_running:
             server.stop()
@@ -216,8 +229,39 @@ def _supervisord_user() -> list[str]:
     return ["-u", str(os.getuid())]
 
 
-def run_supervisord(config: Config, conf: Path) -> int:
-    env = child_environment(config)
+def program_environment(config: Config, embedded: bool) -> dict[str, str]:
+    """The programs' environment; with the embedded database, its password
+    as a file (never on a command line, never in the environment)."""
+    extra = {}
+    if embedded:
+        # Empty DB_PASSWORD: one from the env file would clash with the file.
+        extra = {"DB_PASSWORD": "", "DB_PASSWORD_FILE": str(config.home / PASSWORD_FILE)}
+    return child_environment(config, extra)
+
+
+def run_supervisord(
+    config: Config,
+    conf: Path,
+    *,
+    embedded: bool = False,
+    keeper: SocketKeeper | None = None,
+) -> int:
+    try:
+        account = program_account()
+    except AccountError as exc:
+        raise LaunchError(str(exc)) from None
+    if account is None and own_user_name() is None:
+        conf = without_user_lines(conf, config.run_dir)
+    try:
+        with handed_over(config, program_environment(config, embedded), account) as env:
+            if keeper is not None and account is not None:
+                keeper.allow(account.pw_uid)
+            return _run_supervisord(config, conf, env)
+    except HandOverError as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def _run_supervisord(config: Config, conf: Path, env: dict[str, str]) -> int:
     command = [
         sys.executable,
         "-m",
@@ -302,7 +346,7 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
                     "socket": str(ready.run_dir / "supervisor.sock"),
                 },
             )
-            code = run_supervisord(ready, conf)
+            code = run_supervisord(ready, conf, embedded=config.embedded_db, keeper=keeper)
             log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
             return code
     finally:

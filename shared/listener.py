@@ -74,6 +74,7 @@ class SocketKeeper:
         self._server: socket.socket | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._allowed_uids = {os.getuid()}
 
     def __enter__(self) -> SocketKeeper:
         if self.listening is None:
@@ -97,6 +98,12 @@ class SocketKeeper:
         self._thread = threading.Thread(target=self._serve, name="socket-keeper", daemon=True)
         self._thread.start()
 
+    def allow(self, uid: int) -> None:
+        """Lend the socket to the programs' account too (``ksnode up`` as root
+        runs them as ``ksnode``): it owns the keeper's file, still 0600."""
+        os.chown(self.path, uid, -1)
+        self._allowed_uids.add(uid)
+
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -119,7 +126,7 @@ class SocketKeeper:
             with conn:
                 try:
                     conn.settimeout(FETCH_TIMEOUT_SECONDS)
-                    if _peer_uid(conn) != os.getuid():
+                    if _peer_uid(conn) not in self._allowed_uids:
                         continue
                     socket.send_fds(conn, [b"K"], [self.listening.fileno()])
                 except OSError as exc:

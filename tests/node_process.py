@@ -24,6 +24,7 @@ def database_env(pg_server, dbname: str) -> dict[str, str]:
         "DB_HOST": pg_server.host,
         "DB_PORT": str(pg_server.port),
         "DB_USER": "postgres",
+        "DB_PASSWORD": pg_server.password,
         "DB_NAME": dbname,
     }
 

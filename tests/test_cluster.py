@@ -58,7 +58,11 @@ def cluster(pg_server, tmp_path_factory):
             print(node.up_output()[-3000:])
         raise
     conn = psycopg2.connect(
-        host=pg_server.host, port=pg_server.port, user="postgres", dbname=dbname
+        host=pg_server.host,
+        port=pg_server.port,
+        user="postgres",
+        password=pg_server.password,
+        dbname=dbname,
     )
     conn.autocommit = True
     yield nodes[0], nodes[1], conn

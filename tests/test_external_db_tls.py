@@ -58,13 +58,17 @@ def tls_server(tmp_path_factory):
     server.install_file("server.key", server_key)
     server.install_file(
         "pg_hba.conf",
-        b"local all all trust\n"
+        b"local all all scram-sha-256\n"
         b"hostssl all all 127.0.0.1/32 scram-sha-256\n"
         b"host all all 127.0.0.1/32 reject\n",
     )
     running = server.start()
     conn = psycopg2.connect(
-        host=str(server.socket_dir), port=running.port, user="postgres", dbname="postgres"
+        host=str(server.socket_dir),
+        port=running.port,
+        user="postgres",
+        password=running.password,
+        dbname="postgres",
     )
     conn.autocommit = True
     with conn.cursor() as cur:

@@ -16,11 +16,18 @@ from shared.pgserver import EmbeddedPostgres, free_port
 from tests.node_process import NodeProcess
 from tests.processes import wait_until
 
+LATE_PASSWORD = "late-database-password"
+
 
 @pytest.fixture()
 def late_node(tmp_path):
     db_port = free_port()
-    db_env = {"DB_HOST": "127.0.0.1", "DB_PORT": str(db_port), "DB_USER": "postgres"}
+    db_env = {
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(db_port),
+        "DB_USER": "postgres",
+        "DB_PASSWORD": LATE_PASSWORD,
+    }
     node = NodeProcess.build(tmp_path / "var", {**db_env, "DB_NAME": "key_share_node"})
     node.launch()
     yield node, db_port
@@ -42,6 +49,9 @@ def test_up_waits_for_a_late_database_then_serves(late_node, tmp_path):
     assert "Connection refused" in node.up_output()
     assert refused(node.port)  # not a client left hanging in a backlog
     server = EmbeddedPostgres(tmp_path / "late_pg" / "pg_data", port=db_port)
+    # The node was given the password before the server existed: seed its file.
+    server.password_file.parent.mkdir(parents=True)
+    server.password_file.write_text(LATE_PASSWORD)
     server.start()
     try:
         server.create_database("key_share_node")

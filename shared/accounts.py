@@ -1,0 +1,77 @@
+"""System accounts `ksnode up` uses when it is started as root.
+
+Postgres refuses to run as root, and the internet-facing programs should not
+either: as root, ``ksnode up`` creates (or reuses) two unprivileged system
+users, ``ksnode_pg`` for the embedded Postgres and ``ksnode`` for the API,
+backup worker and reporter. Started as any other user, nobody is switched
+to: everything runs as that user (the Docker image's 1000:1000).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import subprocess
+from pathlib import Path
+
+POSTGRES_USER = "ksnode_pg"
+PROGRAM_USER = "ksnode"
+
+
+class AccountError(Exception):
+    """A system user could not be created (the message says why)."""
+
+
+def system_account(name: str) -> pwd.struct_passwd | None:
+    """The account ``name`` (created if missing) when we are root, else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+    )
+    # Two starts racing for the same name: the loser finds it made.
+    if result.returncode != 0 and "already exists" not in result.stderr:
+        raise AccountError(f"cannot create system user {name}: {result.stderr.strip()}")
+    return pwd.getpwnam(name)
+
+
+def program_account() -> pwd.struct_passwd | None:
+    """Who the three programs run as: None (ourselves) unless we are root."""
+    return system_account(PROGRAM_USER)
+
+
+def let_others_traverse(path: Path) -> None:
+    """An account other than ours must be able to reach ``path`` (search
+    permission only: nothing becomes listable or readable)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def give(path: Path, account: pwd.struct_passwd) -> None:
+    """Make ``account`` the owner of ``path`` (not following a link)."""
+    os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+
+
+def give_tree(root: Path, account: pwd.struct_passwd, skip: frozenset[Path] = frozenset()) -> None:
+    """``give`` ``root`` and everything below it, except the paths in ``skip``
+    (and what is below them)."""
+    if root in skip or not root.exists():
+        return
+    give(root, account)
+    if root.is_symlink() or not root.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [name for name in dirnames if here / name not in skip]
+        for name in [*dirnames, *filenames]:
+            if here / name not in skip:
+                give(here / name, account)
