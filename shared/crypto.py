@@ -1,6 +1,6 @@
 """Encryption at rest.
 
-Three formats are read:
+Four formats are read:
 
 * **legacy** (the reference node, spec §8.1): base64 of
   ``salt(16) | iv(12) | tag(16) | ciphertext`` with a key derived by
@@ -11,11 +11,18 @@ Three formats are read:
   urlsafe-base64(nonce(12) | ciphertext | tag)``, AES-256-GCM under one key
   derived once per process, with associated data naming the row the value
   belongs to, so a ciphertext copied into another row fails to decrypt.
-* **ksn2** (ours, written now): ``ksn2.<key id>.`` + the same sealed bytes as
-  ksn1 under the same key. The key id names the secret that sealed the value
+* **ksn2** (ours, before owner binding): ``ksn2.<key id>.`` + the same sealed
+  bytes as ksn1 under the same key. The key id names the secret that sealed the value
   so a read picks its key without trial decryption. It is derived from the
   secret with its own PBKDF2 salt, so it costs as much to test a guessed
   secret against a key id as against a ciphertext, and says nothing else.
+* **ksn3** (ours, written now): ``ksn3.<key id>.`` + sealed bytes as ksn2,
+  under the same key, but the associated data names the value's owner
+  (shared/binding.py), not only its row: a share whose wallet was given to
+  another user, or whose user's identity was changed, in the database does
+  not open (``BindingMismatch``). Its associated data starts with a tag that
+  no ksn1/ksn2 associated data has, so relabelling a value cannot move it
+  between formats.
 
 The ``.`` never occurs in standard base64, so the formats cannot be confused.
 A ``Cipher`` holds the current secret (all writes) and any previous secrets
@@ -39,6 +46,10 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.binding import Binding
+from shared.binding import keypair_aad as keypair_aad  # re-exported: callers import it from here
+from shared.binding import share_aad as share_aad
+
 PBKDF2_ITERATIONS = 100_000
 KEY_BYTES = 32
 LEGACY_SALT_BYTES = 16
@@ -46,6 +57,8 @@ LEGACY_IV_BYTES = 12
 TAG_BYTES = 16
 ENVELOPE_PREFIX = "ksn1."
 KEYED_PREFIX = "ksn2."
+BOUND_PREFIX = "ksn3."  # same length as KEYED_PREFIX: both heads are KEYED_HEAD_LEN long
+NAMED_FORMATS = ("ksn2", "ksn3")  # formats whose head names their key id
 ENVELOPE_SALT = b"ksnode/envelope/v1"
 KEY_ID_SALT = b"ksnode/key-id/v1"
 KEY_ID_HEX = 12
@@ -61,6 +74,16 @@ class SecretError(Exception):
 
 class DecryptError(Exception):
     """A stored value could not be decrypted (wrong secret, tampered, wrong row)."""
+
+
+class AuthenticationFailed(DecryptError):
+    """An envelope's tag does not verify under the key and associated data given."""
+
+
+class BindingMismatch(DecryptError):
+    """A ksn3 value does not open with the owner the database names now: its
+    owner, identity, wallet, curve or public key changed since it was sealed
+    (or the value itself was altered or copied from another row)."""
 
 
 class UnknownKeyId(DecryptError):
@@ -98,9 +121,11 @@ def key_id(secret: str) -> str:
 
 
 def value_format(stored: str | bytes | memoryview) -> tuple[str, str | None]:
-    """("legacy" | "ksn1" | "ksn2", key id or None) of a stored value, from its
-    head alone (no decryption)."""
+    """("legacy" | "ksn1" | "ksn2" | "ksn3", key id or None) of a stored value,
+    from its head alone (no decryption)."""
     text = _as_text(stored)
+    if text.startswith(BOUND_PREFIX):
+        return "ksn3", text[len(BOUND_PREFIX) : KEYED_HEAD_LEN - 1]
     if text.startswith(KEYED_PREFIX):
         return "ksn2", text[len(KEYED_PREFIX) : KEYED_HEAD_LEN - 1]
     if text.startswith(ENVELOPE_PREFIX):
@@ -184,16 +209,28 @@ class Cipher:
 
     @property
     def current_head(self) -> str:
-        """The leading text of every value this cipher writes."""
+        """The leading text of a ksn2 value under the current secret."""
         return f"{KEYED_PREFIX}{self.current_key_id}."
 
+    @property
+    def bound_head(self) -> str:
+        """The leading text of every value the node writes (ksn3, current secret)."""
+        return f"{BOUND_PREFIX}{self.current_key_id}."
+
     # -- writing -----------------------------------------------------------
+    def seal(self, plaintext: str, binding: Binding) -> str:
+        """A ksn3 value under the current secret, bound to its owner."""
+        return self._envelope(self.bound_head, plaintext, binding.owner)
+
     def encrypt(self, plaintext: str, aad: str) -> str:
-        """A ksn2 value under the current secret, bound to its row by ``aad``."""
-        key = self._keys[0]
+        """A ksn2 value (bound to its row only). The node no longer writes
+        these; kept for tools and tests that make a pre-binding database."""
+        return self._envelope(self.current_head, plaintext, aad)
+
+    def _envelope(self, head: str, plaintext: str, aad: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = key.aead.encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
-        return self.current_head + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        sealed = self._keys[0].aead.encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
+        return head + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def encrypt_legacy(self, plaintext: str, salt: bytes) -> str:
         """The reference's format (spec §8.1) under the current secret, for
@@ -203,28 +240,46 @@ class Cipher:
         return _seal_legacy(self._keys[0].legacy_aead(salt), salt, plaintext)
 
     # -- reading -----------------------------------------------------------
-    def decrypt(self, stored: str | bytes | memoryview, aad: str) -> str:
+    def decrypt(self, stored: str | bytes | memoryview, aad: str | Binding) -> str:
         """Decrypt a stored value in any format. ``aad`` is only used by the
-        envelopes (legacy values are not bound to their row)."""
+        envelopes (legacy values are not bound to their row); a ksn3 value
+        needs a Binding (a row's aad alone cannot open it)."""
         return self.open(stored, aad)[1]
 
-    def open(self, stored: str | bytes | memoryview, aad: str) -> tuple[str, str]:
+    def open(self, stored: str | bytes | memoryview, aad: str | Binding) -> tuple[str, str]:
         """(key id of the secret that sealed it, plaintext)."""
         text = _as_text(stored)
+        row_aad = aad.row if isinstance(aad, Binding) else aad
+        if text.startswith(BOUND_PREFIX):
+            if not isinstance(aad, Binding):
+                raise DecryptError("a ksn3 value opens only with its owner binding")
+            key = self._named_key(text)
+            try:
+                return key.key_id, _open_envelope(key.aead, text[KEYED_HEAD_LEN:], aad.owner)
+            except AuthenticationFailed:
+                raise BindingMismatch(
+                    "the value does not open with the owner, wallet and key the database "
+                    "names now (changed in the database, or the value was altered)"
+                ) from None
         if text.startswith(KEYED_PREFIX):
-            kid = text[len(KEYED_PREFIX) : KEYED_HEAD_LEN - 1]
-            if text[KEYED_HEAD_LEN - 1 : KEYED_HEAD_LEN] != ".":
-                raise DecryptError("stored value has a malformed key id")
-            key = self._by_id.get(kid)
-            if key is None:
-                raise UnknownKeyId(kid)
-            return kid, _open_envelope(key.aead, text[KEYED_HEAD_LEN:], aad)
+            key = self._named_key(text)
+            return key.key_id, _open_envelope(key.aead, text[KEYED_HEAD_LEN:], row_aad)
         if text.startswith(ENVELOPE_PREFIX):
             return self._first_that_opens(
-                lambda key: _open_envelope(key.aead, text[len(ENVELOPE_PREFIX) :], aad)
+                lambda key: _open_envelope(key.aead, text[len(ENVELOPE_PREFIX) :], row_aad)
             )
         parts = _legacy_parts(text)
         return self._first_that_opens(lambda key: _open_legacy(key, *parts))
+
+    def _named_key(self, text: str) -> _Key:
+        """The key a ksn2/ksn3 value names in its head."""
+        kid = text[len(KEYED_PREFIX) : KEYED_HEAD_LEN - 1]
+        if text[KEYED_HEAD_LEN - 1 : KEYED_HEAD_LEN] != ".":
+            raise DecryptError("stored value has a malformed key id")
+        key = self._by_id.get(kid)
+        if key is None:
+            raise UnknownKeyId(kid)
+        return key
 
     def _first_that_opens(self, attempt) -> tuple[str, str]:
         # The key that opened the last unnamed value goes first: during a
@@ -255,7 +310,7 @@ def _open_envelope(aead: AESGCM, body: str, aad: str) -> str:
     try:
         plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode("utf-8"))
     except InvalidTag:
-        raise DecryptError(
+        raise AuthenticationFailed(
             "authentication failed (wrong secret, tampered value or wrong row)"
         ) from None
     return _utf8(plain)
@@ -283,16 +338,6 @@ def _open_legacy(key: _Key, salt: bytes, iv: bytes, tag: bytes, ciphertext: byte
     except InvalidTag:
         raise DecryptError("authentication failed (wrong secret or tampered value)") from None
     return _utf8(plain)
-
-
-def share_aad(wallet_id: str) -> str:
-    """Associated data binding a key share ciphertext to its wallet row."""
-    return f'"2_key_shares".wallet_id={wallet_id}'
-
-
-def keypair_aad(keypair_id: str) -> str:
-    """Associated data binding a server private key to its keypair row."""
-    return f'"2_server_keypairs".keypair_id={keypair_id}'
 
 
 def _as_text(stored: str | bytes | memoryview) -> str:

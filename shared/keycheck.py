@@ -1,12 +1,13 @@
 """Which secrets the stored values are under, and whether this node can read them.
 
 ``verify_keys`` runs before anything is served (``ksnode up`` and each
-program's start): a ksn2 value names its key id, so rows under a key id that
+program's start): a ksn2/ksn3 value names its key id, so rows under a key id that
 no configured secret matches are counted exactly and refused in one line.
 ksn1 and legacy values do not name their secret; one of each (per table) is
 test-decrypted, which catches a wrong secret on a database that has no ksn2
 rows yet. ``rotation_reason`` is what /health shows while rows under previous
-secrets remain.
+secrets remain; ``unbound_reason`` while rows are in a format not sealed to
+their owner (legacy, ksn1, ksn2: shared/binding.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.crypto import Cipher, DecryptError, value_format
+from shared.crypto import NAMED_FORMATS, Cipher, DecryptError, value_format
 from shared.db import DatabaseUnavailable
 from shared.errortext import first_line
 from shared.store import sealed
@@ -30,13 +31,13 @@ class KeyCheckFailed(Exception):
 @dataclass(frozen=True)
 class KeyUsage:
     column: str  # "key_shares" | "server_keypairs"
-    format: str  # "ksn2" | "ksn1" | "legacy"
+    format: str  # "ksn3" | "ksn2" | "ksn1" | "legacy"
     key_id: str  # "" when the format does not name its key
     rows: int
 
     def state(self, cipher: Cipher) -> str:
-        """current | previous | unknown (ksn2), or unnamed (ksn1, legacy)."""
-        if self.format != "ksn2":
+        """current | previous | unknown (ksn2, ksn3), or unnamed (ksn1, legacy)."""
+        if self.format not in NAMED_FORMATS:
             return "unnamed"
         if self.key_id == cipher.current_key_id:
             return "current"
@@ -70,13 +71,13 @@ def unknown_key_problem(usage: list[KeyUsage], cipher: Cipher) -> str | None:
 def sample_problem(cur, usage: list[KeyUsage], cipher: Cipher) -> str | None:
     """Decrypt one ksn1 and one legacy value per table with the configured secrets."""
     for u in usage:
-        if u.format == "ksn2":
+        if u.format in NAMED_FORMATS:
             continue
         column = sealed.SHARES if u.column == sealed.SHARES.name else sealed.KEYPAIRS
         row = sealed.first_of_format(cur, column, u.format)
         if row is not None:
             try:
-                cipher.decrypt(row.value, column.aad(row.row_key))
+                cipher.decrypt(row.value, row.binding)
             except DecryptError:
                 return (
                     f"{_label(u.column, u.rows)} in the {u.format} format: one checked "
@@ -114,6 +115,28 @@ def rotation_reason(usage: list[KeyUsage], cipher: Cipher) -> str | None:
     return (
         f"key rotation unfinished: {waiting} key shares are not yet under the current secret "
         f"(key id {cipher.current_key_id}); run `ksnode reencrypt`"
+    )
+
+
+def unbound_counts(usage: list[KeyUsage]) -> dict[str, int]:
+    """Rows per table in a format not sealed to their owner (all but ksn3)."""
+    counts = {c.name: 0 for c in sealed.COLUMNS}
+    for u in usage:
+        if u.format != "ksn3":
+            counts[u.column] = counts.get(u.column, 0) + u.rows
+    return counts
+
+
+def unbound_reason(usage: list[KeyUsage]) -> str | None:
+    """Why /health is degraded while rows are not sealed to their owner, or None."""
+    counts = unbound_counts(usage)
+    if not any(counts.values()):
+        return None
+    what = " and ".join(_label(column, rows) for column, rows in counts.items() if rows)
+    return (
+        f"{what} not yet sealed to their owner (legacy, ksn1 or ksn2 format): "
+        "someone who can write the database could hand them to another login; "
+        "run `ksnode reencrypt`"
     )
 
 

@@ -2,7 +2,8 @@
 
 The active keypair is the active row with the highest version. Its private
 key (the 32-byte seed as lowercase hex) is stored encrypted; rows written by
-the reference use the legacy format, ours the AAD-bound envelope. The public
+the reference use the legacy format, ours the envelope sealed to the keypair's row id and public key (ksn3,
+shared/binding.py), so a public key swapped in the database does not open. The public
 key is used as stored (not re-derived), as the reference does.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.crypto import Cipher, keypair_aad
+from shared.binding import keypair_binding
+from shared.crypto import Cipher
 from shared.store.tables import SERVER_KEYPAIRS
 
 
@@ -61,7 +63,7 @@ def generate() -> tuple[bytes, bytes]:
 def _insert(cur, cipher: Cipher) -> ServerKeypair:
     seed, public = generate()
     keypair_id = str(uuid.uuid4())
-    enc = cipher.encrypt(seed.hex(), keypair_aad(keypair_id))
+    enc = cipher.seal(seed.hex(), keypair_binding(keypair_id, public))
     cur.execute(
         f"INSERT INTO {SERVER_KEYPAIRS} (keypair_id, public_key, enc_private_key, is_active)"
         " VALUES (%s, %s, %s, true) RETURNING version",
@@ -88,7 +90,7 @@ def load_or_create(db, cipher: Cipher) -> tuple[ServerKeypair, bool]:
             return _insert(cur, cipher), True
     keypair_id, version, public_key, enc_private_key = row
     try:
-        seed_hex = cipher.decrypt(enc_private_key, keypair_aad(keypair_id))
+        seed_hex = cipher.decrypt(enc_private_key, keypair_binding(keypair_id, bytes(public_key)))
         seed = bytes.fromhex(seed_hex)
     except Exception as exc:  # noqa: BLE001 - turned into one clear startup error
         raise KeypairError(

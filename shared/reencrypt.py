@@ -1,5 +1,8 @@
-"""Rewrap stored values under the current secret, or into the reference's
-legacy format (``ksnode reencrypt``), while the node keeps serving.
+"""Rewrap stored values under the current secret and sealed to their owner
+(ksn3, shared/binding.py), or into the reference's legacy format (``ksnode
+reencrypt --to legacy``, which gives the binding up), while the node keeps
+serving. ksn1, ksn2 and adopted legacy rows are bound to the owner the
+database names when they are rewritten.
 
 Per batch of rows, in id order:
 
@@ -7,8 +10,8 @@ Per batch of rows, in id order:
 2. decrypt them outside any transaction (a legacy value costs one PBKDF2:
    row locks must not wait for that);
 3. in one transaction, lock those rows ``FOR UPDATE SKIP LOCKED``; a row that
-   another transaction holds, or whose value changed since step 1 (the API,
-   another run), is left for a later pass; each new value is decrypted back
+   another transaction holds, or whose value or owner changed since step 1
+   (the API, another run), is left for a later pass; each new value is decrypted back
    and compared with the plaintext before it is written; commit.
 
 Every committed batch leaves each row in its old or its new format, both
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from shared.binding import Binding
 from shared.crypto import LEGACY_SALT_BYTES, Cipher, DecryptError
 from shared.keycheck import KeyUsage
 from shared.store import sealed
@@ -63,7 +67,7 @@ class Outcome:
 
 def target_head(cipher: Cipher, target: str) -> str | None:
     """The head of values already in the target (None: the legacy format)."""
-    return cipher.current_head if target == CURRENT else None
+    return cipher.bound_head if target == CURRENT else None
 
 
 def check_target(cipher: Cipher, target: str) -> None:
@@ -88,7 +92,7 @@ def pending_in(usage: list[KeyUsage], cipher: Cipher, target: str) -> dict[str, 
     pending = {c.name: 0 for c in sealed.COLUMNS}
     for u in usage:
         if target == CURRENT:
-            done = u.format == "ksn2" and u.key_id == cipher.current_key_id
+            done = u.format == "ksn3" and u.key_id == cipher.current_key_id
         else:
             done = u.format == "legacy"
         if not done:
@@ -187,7 +191,7 @@ class Reencryptor:
 
     def _open(self, column: SealedColumn, row: SealedRow) -> str | None:
         try:
-            return self.cipher.decrypt(row.value, column.aad(row.row_key))
+            return self.cipher.decrypt(row.value, row.binding)
         except DecryptError as exc:
             self.outcome.failed[row.row_id] = str(exc)
             log.error(
@@ -201,10 +205,10 @@ class Reencryptor:
             )
             return None
 
-    def _seal(self, plaintext: str, aad: str, salt: bytes) -> str:
+    def _seal(self, plaintext: str, binding: Binding, salt: bytes) -> str:
         if self.target == LEGACY:
             return self.cipher.encrypt_legacy(plaintext, salt)
-        return self.cipher.encrypt(plaintext, aad)
+        return self.cipher.seal(plaintext, binding)
 
     def _write(self, column: SealedColumn, opened: list[tuple[SealedRow, str]]) -> int:
         if not opened:
@@ -215,12 +219,12 @@ class Reencryptor:
         with self.db.transaction() as cur:
             current = sealed.lock(cur, column, [row.row_id for row, _ in opened])
             for row, plaintext in opened:
-                if current.get(row.row_id) != row.value:
+                now = current.get(row.row_id)
+                if now is None or now.value != row.value or now.binding != row.binding:
                     continue  # held by another transaction, or rewritten meanwhile
-                aad = column.aad(row.row_key)
-                new = self._seal(plaintext, aad, salt)
+                new = self._seal(plaintext, row.binding, salt)
                 try:
-                    check = self.cipher.decrypt(new, aad)
+                    check = self.cipher.decrypt(new, row.binding)
                 except DecryptError:
                     check = None
                 if check != plaintext:

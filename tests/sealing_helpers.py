@@ -114,6 +114,17 @@ def stored_values(db) -> dict[str, str]:
         return {w: bytes(v).decode("ascii") for w, v in cur.fetchall()}
 
 
+def opened_values(db, cipher) -> dict[str, str]:
+    """wallet_id -> plaintext of every key share, each opened with what it is
+    sealed to as the database says now (its row, or for ksn3 its owner)."""
+    from shared.store.sealed import SHARES, row_of
+
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {SHARES.select} FROM {SHARES.source}")
+        rows = [row_of(SHARES, row) for row in cur.fetchall()]
+    return {row.row_key: cipher.decrypt(row.value, row.binding) for row in rows}
+
+
 def write_secret(folder: Path, name: str, value: str) -> Path:
     path = folder / name
     path.write_text(value)

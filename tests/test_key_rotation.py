@@ -83,7 +83,7 @@ def test_rotation_keeps_every_share_served(node_with, db, env_for, dbname, modul
     # Step 2: reencrypt, as the operator runs it.
     result = ksnode(env, "reencrypt", "--yes", "--no-backup", "--batch-size", "7")
     assert result.returncode == 0, result.stdout + result.stderr
-    head = f"ksn2.{key_id(NEW_SECRET)}."
+    head = f"ksn3.{key_id(NEW_SECRET)}."
     assert all(v.startswith(head) for v in stored_values(db).values())
     assert all(v.startswith(head) for v in keypair_values(db))
     assert TEST_SECRET not in result.stdout + result.stderr

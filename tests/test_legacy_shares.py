@@ -75,6 +75,7 @@ def test_envelope_copied_to_another_row_does_not_decrypt(api, db):
             (bytes.fromhex(a), bytes.fromhex(b)),
         )
     r = wallet.post("/keyshare/v1/", {"public_key": b})
-    assert r.status_code == 500
-    assert r.json()["code"] == "UNKNOWN_ERROR"
+    # A ksn3 envelope names its wallet: a copy refuses this row's owner binding.
+    assert r.status_code == 409
+    assert r.json()["code"] == "SHARE_OWNER_MISMATCH"
     assert "Traceback" not in r.text

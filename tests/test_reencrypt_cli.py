@@ -116,7 +116,7 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
         (record,) = [x.as_json() for x in audit_store.scan(conn) if x.record.event == "reencrypt"]
     assert record["outcome"] == "ok" and record["client"].startswith("local:")
     assert record["detail"]["rewritten"] == 7 and record["detail"]["key_id"] == key_id(NEW)
-    head = f"ksn2.{key_id(NEW)}."
+    head = f"ksn3.{key_id(NEW)}."
     assert all(v.startswith(head) for v in stored_values(db).values())
 
     # The rotation done, /health drops its reason and the gauge shows one key.
@@ -125,7 +125,7 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
     try:
         reasons = [x["reason"] for x in server.get("/health").json()["reasons"]]
         assert "key_rotation_unfinished" not in reasons
-        labels = {"table": "key_shares", "format": "ksn2", "key_id": key_id(NEW)}
+        labels = {"table": "key_shares", "format": "ksn3", "key_id": key_id(NEW)}
         assert value(scrape(server), "ksnode_encrypted_values", **labels, secret="current") == 7
     finally:
         server.stop()
@@ -186,5 +186,5 @@ def test_on_a_terminal_it_asks_then_draws_a_progress_bar(
     text = seen.decode(errors="replace")
     assert f"Rewrite {expected} values in database" in text
     assert f"[{'#' * 30}] {expected}/{expected} rows" in text and "rows/s, ETA" in text
-    head = f"ksn2.{key_id('the newest secret')}."
+    head = f"ksn3.{key_id('the newest secret')}."
     assert all(v.startswith(head) for v in stored_values(db).values())

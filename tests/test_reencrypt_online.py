@@ -129,6 +129,6 @@ def test_reencrypt_under_load_has_no_errors_and_no_mismatches(
     assert load.errors == []
     assert load.mismatches == []
     # Rows registered during the run are under the new secret too.
-    head = f"ksn2.{key_id(NEW)}."
+    head = f"ksn3.{key_id(NEW)}."
     assert [w for w, v in stored_values(db).items() if not v.startswith(head)] == []
     assert all_served(rotated_api, load.entries) == []

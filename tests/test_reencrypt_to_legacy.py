@@ -71,7 +71,7 @@ def test_legacy_output_is_read_by_a_spec_implementation_and_by_our_node(
 def test_reencrypt_brings_legacy_rows_back_to_the_current_format(api, db, env_for, dbname, entries):
     result = ksnode(env_for(dbname), "reencrypt", "--yes", "--no-backup", "--jobs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    head = f"ksn2.{key_id(TEST_SECRET)}."
+    head = f"ksn3.{key_id(TEST_SECRET)}."
     assert all(v.startswith(head) for v in stored_values(db).values())
     assert all(enc.startswith(head) for _, enc in keypair_rows(db))
     assert all_served(api, entries) == []

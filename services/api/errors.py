@@ -41,6 +41,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "BACKUP_TIMEOUT": 504,
     "BACKUP_BUSY": 409,
     "ADMIN_DISABLED": 503,
+    # a ksn3 share whose owner or identity was changed in the database
+    "SHARE_OWNER_MISMATCH": 409,
     # the HTTP server's own answers, before the application (http_errors.py)
     "REQUEST_TIMEOUT": 408,
     "HEADERS_TOO_LARGE": 431,

@@ -33,6 +33,8 @@ REASONS = (
     "disk_low_space",
     "drill_failed",
     "key_rotation_unfinished",
+    "shares_unbound",
+    "share_binding_mismatch",
 )
 
 
@@ -152,6 +154,7 @@ def assess(ctx) -> dict[str, Any]:
     rotation = key_rotation(ctx)
     if rotation:
         reasons.append({"reason": "key_rotation_unfinished", "detail": rotation})
+    reasons.extend(binding_reasons(ctx))
     body["status"] = "degraded" if reasons else "ok"
     return body
 
@@ -167,6 +170,34 @@ def key_rotation(ctx) -> str | None:
         return rotation_reason(probe.read(ctx.db), ctx.cipher)
     except Exception:  # noqa: BLE001 - the database part above reports outages
         return None
+
+
+def binding_reasons(ctx) -> list[dict[str, Any]]:
+    """Rows not sealed to their owner yet (counted by the key usage probe),
+    and shares that refused the owner the database names now."""
+    from services.api.binding_health import mismatched_wallets
+    from shared.keycheck import UsageProbe, unbound_counts, unbound_reason
+
+    found: list[dict[str, Any]] = []
+    probe = ctx.extras.setdefault("key_usage", UsageProbe())
+    try:
+        usage = probe.read(ctx.db)
+    except Exception:  # noqa: BLE001 - the database part above reports outages
+        usage = None
+    if usage is not None and (detail := unbound_reason(usage)):
+        found.append({"reason": "shares_unbound", "detail": detail, **unbound_counts(usage)})
+    mismatched = mismatched_wallets(ctx)
+    if mismatched:
+        found.append(
+            {
+                "reason": "share_binding_mismatch",
+                "count": mismatched,
+                "detail": f"{mismatched} key share(s) refused: the wallet's owner or the "
+                "owner's identity was changed in the database since the share was sealed; "
+                "never served (error log event share.owner_mismatch names the wallets)",
+            }
+        )
+    return found
 
 
 def free_bytes(folder: Path) -> int | None:

@@ -243,7 +243,7 @@ def health_gauges(health: dict):
 def key_usage_gauge(ctx):
     """Encrypted values per table, format and key id (keycheck.py); ``secret``
     is current, previous, unknown, or unnamed for ksn1/legacy values."""
-    from shared.keycheck import UsageProbe
+    from shared.keycheck import UsageProbe, unbound_counts
 
     probe = ctx.extras.setdefault("key_usage", UsageProbe())
     try:
@@ -258,6 +258,15 @@ def key_usage_gauge(ctx):
     for u in usage:
         gauge.add_metric([u.column, u.format, u.key_id, u.state(ctx.cipher)], u.rows)
     yield gauge
+    unbound = GaugeMetricFamily(
+        "ksnode_unbound_sealed_values",
+        "stored encrypted values not sealed to their owner (legacy, ksn1, ksn2); "
+        "ksnode reencrypt binds them",
+        labels=["table"],
+    )
+    for table, rows in unbound_counts(usage).items():
+        unbound.add_metric([table], rows)
+    yield unbound
 
 
 def scrape_registry(app_registry: CollectorRegistry, ctx) -> CollectorRegistry:

@@ -7,13 +7,15 @@ import hmac
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import psycopg2.errors
+from flask import Response, after_this_request
 
 from services.api.context import node
 from services.api.errors import RESHARE_MISMATCH_STATUS, ApiError
-from shared.crypto import DecryptError, share_aad
-from shared.store import shares
+from shared.crypto import BindingMismatch, DecryptError
+from shared.store import binding_mismatches, shares
 from shared.store.shares import WalletShare
 from shared.store.wallets import DuplicatePublicKey
 
@@ -21,10 +23,15 @@ log = logging.getLogger(__name__)
 
 
 def decrypt_share(entry: WalletShare) -> str:
-    """The stored share's hex text, as the reference returns it."""
+    """The stored share's hex text, as the reference returns it.
+
+    A ksn3 share opens only with the owner the lookup read in the same query
+    (entry.binding); one that refuses it is never served to anybody."""
     assert entry.enc_share is not None and entry.wallet_id is not None
     try:
-        return node().cipher.decrypt(entry.enc_share, share_aad(entry.wallet_id))
+        return node().cipher.decrypt(entry.enc_share, entry.binding)
+    except BindingMismatch:
+        owner_mismatch(entry.wallet_id)
     except DecryptError as exc:
         log.error(
             "key share does not decrypt",
@@ -35,6 +42,38 @@ def decrypt_share(entry: WalletShare) -> str:
             },
         )
         raise ApiError("UNKNOWN_ERROR", "Failed to decrypt key share") from None
+
+
+def owner_mismatch(wallet_id: str) -> NoReturn:
+    """Log, remember for /health, and answer 409 SHARE_OWNER_MISMATCH. The
+    route's audit record carries the code (services/api/audit.py)."""
+    log.error(
+        "key share refused: its owner or identity was changed in the database",
+        extra={"event": "share.owner_mismatch", "wallet_id": wallet_id},
+    )
+
+    # After the route: its transaction (a reshare's) rolls back on this
+    # error, and the record must stay.
+    @after_this_request
+    def remember(response: Response) -> Response:
+        try:
+            with node().db.transaction() as cur:
+                binding_mismatches.record(cur, wallet_id)
+        except Exception as exc:  # noqa: BLE001 - the answer and the log line stand
+            log.error(
+                "could not record a share owner mismatch",
+                extra={
+                    "event": "share.owner_mismatch_unrecorded",
+                    "wallet_id": wallet_id,
+                    "reason": type(exc).__name__,
+                },
+            )
+        return response
+
+    raise ApiError(
+        "SHARE_OWNER_MISMATCH",
+        "Key share is not sealed to this wallet's owner: it was changed in the database",
+    )
 
 
 @contextmanager

@@ -31,7 +31,8 @@ def add_commands(sub) -> None:
         "--to",
         choices=("current", "legacy"),
         default="current",
-        help="current: ksn2 under ENCRYPTION_SECRET_PATH (default); legacy: the reference's format",
+        help="current: ksn3 (sealed to its owner) under ENCRYPTION_SECRET_PATH (default); "
+        "legacy: the reference's format (gives the owner binding up)",
     )
     p.add_argument("--dry-run", action="store_true", help="print rows per key id/format only")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

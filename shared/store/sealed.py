@@ -2,16 +2,20 @@
 locking and rewriting them in batches for ``ksnode reencrypt``.
 
 A value's format and key id are in its first bytes (crypto.KEYED_HEAD_LEN:
-``ksn2.<key id>.``, ``ksn1.`` or anything else for the reference's legacy
-base64), so both are read in SQL without decrypting anything.
+``ksn3.<key id>.``, ``ksn2.<key id>.``, ``ksn1.`` or anything else for the
+reference's legacy base64), so both are read in SQL without decrypting
+anything. Rows are read with what their ksn3 seal names (shared/binding.py):
+for a key share its wallet and the wallet owner's identity, joined in the
+same query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.crypto import ENVELOPE_PREFIX, KEYED_HEAD_LEN, KEYED_PREFIX, keypair_aad, share_aad
-from shared.store.tables import KEY_SHARES, SERVER_KEYPAIRS
+from shared.binding import Binding, keypair_binding, share_binding
+from shared.crypto import BOUND_PREFIX, ENVELOPE_PREFIX, KEYED_HEAD_LEN, KEYED_PREFIX
+from shared.store.tables import KEY_SHARES, SERVER_KEYPAIRS, USERS, WALLETS
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -24,21 +28,54 @@ class SealedColumn:
     aad_column: str  # the row identity the envelope's associated data names
     value_column: str
     is_bytea: bool
+    # The table aliased ``s`` and whatever the binding's columns come from.
+    source: str
+    # SQL for the binding's columns after the row key (see binding()).
+    binding_columns: str
 
-    def aad(self, row_key: str) -> str:
-        return share_aad(row_key) if self is SHARES else keypair_aad(row_key)
+    def binding(self, row_key: str, extra: tuple) -> Binding:
+        if self is SHARES:
+            auth_type, user_auth_id, curve, public_key = extra
+            return share_binding(row_key, auth_type, user_auth_id, curve, _bytes(public_key))
+        return keypair_binding(row_key, _bytes(extra[0]))
 
     @property
     def head(self) -> str:
         """SQL for the value's leading text (format and key id)."""
+        value = f"s.{self.value_column}"
         if self.is_bytea:
-            return f"encode(substring({self.value_column} from 1 for {KEYED_HEAD_LEN}), 'escape')"
-        return f"substring({self.value_column} from 1 for {KEYED_HEAD_LEN})"
+            return f"encode(substring({value} from 1 for {KEYED_HEAD_LEN}), 'escape')"
+        return f"substring({value} from 1 for {KEYED_HEAD_LEN})"
+
+    @property
+    def select(self) -> str:
+        """SELECT list of a SealedRow (see row_of)."""
+        return (
+            f"s.{self.id_column}::text, s.{self.aad_column}::text, s.{self.value_column},"
+            f" {self.binding_columns}"
+        )
 
 
-SHARES = SealedColumn("key_shares", KEY_SHARES, "share_id", "wallet_id", "enc_share", True)
+SHARES = SealedColumn(
+    "key_shares",
+    KEY_SHARES,
+    "share_id",
+    "wallet_id",
+    "enc_share",
+    True,
+    f"{KEY_SHARES} s LEFT JOIN {WALLETS} w ON w.wallet_id = s.wallet_id"
+    f" LEFT JOIN {USERS} o ON o.user_id = w.user_id",
+    "o.auth_type, o.user_auth_id, w.curve_type, w.public_key",
+)
 KEYPAIRS = SealedColumn(
-    "server_keypairs", SERVER_KEYPAIRS, "keypair_id", "keypair_id", "enc_private_key", False
+    "server_keypairs",
+    SERVER_KEYPAIRS,
+    "keypair_id",
+    "keypair_id",
+    "enc_private_key",
+    False,
+    f"{SERVER_KEYPAIRS} s",
+    "s.public_key",
 )
 COLUMNS = (SHARES, KEYPAIRS)
 
@@ -48,20 +85,30 @@ class SealedRow:
     row_id: str
     row_key: str
     value: str
+    binding: Binding
+
+
+def _bytes(value) -> bytes | None:
+    return bytes(value) if value is not None else None
+
+
+def row_of(column: SealedColumn, row: tuple) -> SealedRow:
+    row_id, row_key, value, *extra = row
+    return SealedRow(row_id, row_key, _text(value), column.binding(row_key, tuple(extra)))
 
 
 def _group() -> str:
     return (
-        f"CASE WHEN left(h, 5) = '{KEYED_PREFIX}' THEN h"
+        f"CASE WHEN left(h, 5) IN ('{KEYED_PREFIX}', '{BOUND_PREFIX}') THEN h"
         f" WHEN left(h, 5) = '{ENVELOPE_PREFIX}' THEN '{ENVELOPE_PREFIX}' ELSE '' END"
     )
 
 
 def count_by_head(cur) -> list[tuple[str, str, int]]:
-    """(column name, head, rows): head is ``ksn2.<key id>.``, ``ksn1.`` or
-    "" (legacy). One scan of each table."""
+    """(column name, head, rows): head is ``ksn3.<key id>.``, ``ksn2.<key id>.``,
+    ``ksn1.`` or "" (legacy). One scan of each table."""
     parts = [
-        f"SELECT '{c.name}', {_group()}, count(*) FROM (SELECT {c.head} AS h FROM {c.table}) v"
+        f"SELECT '{c.name}', {_group()}, count(*) FROM (SELECT {c.head} AS h FROM {c.table} s) v"
         " GROUP BY 2"
         for c in COLUMNS
     ]
@@ -71,15 +118,19 @@ def count_by_head(cur) -> list[tuple[str, str, int]]:
 
 def _pending(column: SealedColumn, target_head: str | None) -> tuple[str, tuple]:
     """WHERE clause of values not in the target: ``target_head`` is the
-    current ``ksn2.<key id>.``, or None for the legacy format."""
+    current ``ksn3.<key id>.``, or None for the legacy format."""
     if target_head is None:
-        return f"left({column.head}, 5) IN (%s, %s)", (KEYED_PREFIX, ENVELOPE_PREFIX)
+        return f"left({column.head}, 5) IN (%s, %s, %s)", (
+            BOUND_PREFIX,
+            KEYED_PREFIX,
+            ENVELOPE_PREFIX,
+        )
     return f"{column.head} <> %s", (target_head,)
 
 
 def count_pending(cur, column: SealedColumn, target_head: str | None) -> int:
     where, params = _pending(column, target_head)
-    cur.execute(f"SELECT count(*) FROM {column.table} WHERE {where}", params)
+    cur.execute(f"SELECT count(*) FROM {column.table} s WHERE {where}", params)
     return int(cur.fetchone()[0])
 
 
@@ -88,14 +139,11 @@ def first_of_format(cur, column: SealedColumn, fmt: str) -> SealedRow | None:
     if fmt == "ksn1":
         where, params = f"left({column.head}, 5) = %s", (ENVELOPE_PREFIX,)
     else:
-        where, params = f"left({column.head}, 5) NOT IN (%s, %s)", (KEYED_PREFIX, ENVELOPE_PREFIX)
-    cur.execute(
-        f"SELECT {column.id_column}::text, {column.aad_column}::text, {column.value_column}"
-        f" FROM {column.table} WHERE {where} LIMIT 1",
-        params,
-    )
+        where = f"left({column.head}, 5) NOT IN (%s, %s, %s)"
+        params = (BOUND_PREFIX, KEYED_PREFIX, ENVELOPE_PREFIX)
+    cur.execute(f"SELECT {column.select} FROM {column.source} WHERE {where} LIMIT 1", params)
     row = cur.fetchone()
-    return SealedRow(row[0], row[1], _text(row[2])) if row else None
+    return row_of(column, row) if row else None
 
 
 def _text(value) -> str:
@@ -112,23 +160,24 @@ def pending_after(
     (a keyset scan: each batch is one index range, whatever the table size)."""
     where, params = _pending(column, target_head)
     cur.execute(
-        f"SELECT {column.id_column}::text, {column.aad_column}::text, {column.value_column}"
-        f" FROM {column.table} WHERE {column.id_column} > %s::uuid AND {where}"
-        f" ORDER BY {column.id_column} LIMIT %s",
+        f"SELECT {column.select} FROM {column.source}"
+        f" WHERE s.{column.id_column} > %s::uuid AND {where}"
+        f" ORDER BY s.{column.id_column} LIMIT %s",
         (after_id, *params, limit),
     )
-    return [SealedRow(i, k, _text(v)) for i, k, v in cur.fetchall()]
+    return [row_of(column, row) for row in cur.fetchall()]
 
 
-def lock(cur, column: SealedColumn, row_ids: list[str]) -> dict[str, str]:
+def lock(cur, column: SealedColumn, row_ids: list[str]) -> dict[str, SealedRow]:
     """Lock these rows for this transaction, skipping rows another transaction
-    holds (the API stamping a reshare, another reencrypt); id -> current value."""
+    holds (the API stamping a reshare, another reencrypt); id -> the row as it
+    is now (value and binding: a value is sealed to the owner read here)."""
     cur.execute(
-        f"SELECT {column.id_column}::text, {column.value_column} FROM {column.table}"
-        f" WHERE {column.id_column} = ANY(%s::uuid[]) FOR UPDATE SKIP LOCKED",
+        f"SELECT {column.select} FROM {column.source}"
+        f" WHERE s.{column.id_column} = ANY(%s::uuid[]) FOR UPDATE OF s SKIP LOCKED",
         (row_ids,),
     )
-    return {i: _text(v) for i, v in cur.fetchall()}
+    return {row[0]: row_of(column, row) for row in cur.fetchall()}
 
 
 def rewrite(cur, column: SealedColumn, row_id: str, value: str) -> None:

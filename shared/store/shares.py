@@ -1,10 +1,13 @@
 """Reading key shares: user, wallet and share of each requested public key in
-one round trip, so a fetch costs one query however the checks turn out."""
+one round trip, so a fetch costs one query however the checks turn out. The
+same query reads the wallet owner's identity and the wallet's curve and
+public key: what a ksn3 share is sealed to (shared/binding.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.binding import Binding, share_binding
 from shared.db import execute_prepared
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
@@ -18,16 +21,34 @@ class WalletShare:
     curve_type: str | None
     share_id: str | None
     enc_share: bytes | None
+    # The owner as the database names it now (the wallet's user row) and the
+    # wallet's public key: with wallet_id and curve_type, a ksn3 share's seal.
+    owner_auth_type: str | None = None
+    owner_user_auth_id: str | None = None
+    public_key: bytes | None = None
+
+    @property
+    def binding(self) -> Binding:
+        assert self.wallet_id is not None
+        return share_binding(
+            self.wallet_id,
+            self.owner_auth_type,
+            self.owner_user_auth_id,
+            self.curve_type,
+            self.public_key,
+        )
 
 
 # LATERAL ... LIMIT 1 keeps each key an index lookup whatever the table size
 # (a prepared statement's generic plan must not drift to a hash join).
 LOOKUP_SQL = (
     f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = $1 AND user_auth_id = $2 LIMIT 1),"
-    " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, s.share_id::text, s.enc_share"
+    " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, s.share_id::text, s.enc_share,"
+    " w.auth_type, w.user_auth_id, w.public_key"
     " FROM unnest($3::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
-    f" LEFT JOIN LATERAL (SELECT wallet_id, user_id, curve_type FROM {WALLETS}"
-    "  WHERE public_key = k.public_key LIMIT 1) w ON true"
+    " LEFT JOIN LATERAL (SELECT ww.wallet_id, ww.user_id, ww.curve_type, ww.public_key,"
+    f"  o.auth_type, o.user_auth_id FROM {WALLETS} ww LEFT JOIN {USERS} o ON o.user_id = ww.user_id"
+    "  WHERE ww.public_key = k.public_key LIMIT 1) w ON true"
     f" LEFT JOIN {KEY_SHARES} s ON s.wallet_id = w.wallet_id"
     " ORDER BY k.ord"
 )
@@ -48,8 +69,17 @@ def lookup(
     rows = cur.fetchall()
     user_id = rows[0][0] if rows else None
     entries = [
-        WalletShare(wallet_id, owner, curve, share_id, bytes(enc) if enc is not None else None)
-        for _, _, wallet_id, owner, curve, share_id, enc in rows
+        WalletShare(
+            wallet_id,
+            owner,
+            curve,
+            share_id,
+            bytes(enc) if enc is not None else None,
+            auth_type,
+            user_auth_id,
+            bytes(key) if key is not None else None,
+        )
+        for _, _, wallet_id, owner, curve, share_id, enc, auth_type, user_auth_id, key in rows
     ]
     return user_id, entries
 

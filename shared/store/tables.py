@@ -10,3 +10,4 @@ JOBS = "ksn_jobs"
 HEARTBEATS = "ksn_node_heartbeats"  # per node (0004); ksn_heartbeats is no longer read
 BACKUP_CHECKS = "ksn_backup_checks"
 BACKUP_DRILLS = "ksn_backup_drills"
+BINDING_MISMATCHES = "ksn_binding_mismatches"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from shared.crypto import Cipher, share_aad
+from shared.binding import share_binding
+from shared.crypto import Cipher
 from shared.store.tables import KEY_SHARES, WALLETS
 
 
@@ -26,14 +27,23 @@ def user_has_curve(cur, user_id: str, curve: str) -> bool:
 
 
 def create_with_share(
-    cur, cipher: Cipher, user_id: str, curve: str, public_key: bytes, share_hex: str
+    cur,
+    cipher: Cipher,
+    owner: tuple[str, str, str],
+    curve: str,
+    public_key: bytes,
+    share_hex: str,
 ) -> str:
     """Insert the wallet and its encrypted share; returns the wallet_id.
+
+    ``owner`` is (user_id, auth_type, user_auth_id) of the user row: the
+    share is sealed (ksn3) to that identity, the wallet, its curve and key.
 
     Raises DuplicatePublicKey (the caller's transaction must roll back) when
     the key is taken, including by a concurrent registration: ON CONFLICT
     waits for the other transaction instead of failing with a 500.
     """
+    user_id, auth_type, user_auth_id = owner
     wallet_id = str(uuid.uuid4())
     cur.execute(
         f"INSERT INTO {WALLETS} (wallet_id, user_id, curve_type, public_key)"
@@ -42,7 +52,8 @@ def create_with_share(
     )
     if cur.fetchone() is None:
         raise DuplicatePublicKey(public_key.hex())
-    enc = cipher.encrypt(share_hex.lower(), share_aad(wallet_id)).encode("ascii")
+    binding = share_binding(wallet_id, auth_type, user_auth_id, curve, public_key)
+    enc = cipher.seal(share_hex.lower(), binding).encode("ascii")
     cur.execute(
         f"INSERT INTO {KEY_SHARES} (share_id, wallet_id, enc_share, status)"
         " VALUES (%s, %s, %s, 'active')",

@@ -37,7 +37,8 @@ def register():
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
         with ctx.db.transaction() as cur:
             user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
-            wallets.create_with_share(cur, ctx.cipher, user_id, curve, key, share_bytes.hex())
+            owner = (user_id, identity.auth_type, identity.user_auth_id)
+            wallets.create_with_share(cur, ctx.cipher, owner, curve, key, share_bytes.hex())
     return ok(with_data=False)
 
 

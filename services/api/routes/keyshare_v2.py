@@ -67,7 +67,8 @@ def register_all(identity: Identity, entries: dict[str, tuple[bytes, bytes]]) ->
         user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
         for curve, (key, value) in entries.items():
             with unique_violation_as_duplicate(f"Duplicate public key for curve_type: {curve}"):
-                wallets.create_with_share(cur, ctx.cipher, user_id, curve, key, value.hex())
+                owner = (user_id, identity.auth_type, identity.user_auth_id)
+                wallets.create_with_share(cur, ctx.cipher, owner, curve, key, value.hex())
 
 
 @bp.post("")
@@ -132,7 +133,9 @@ def register_ed25519():
                 raise ApiError(
                     "WALLET_NOT_FOUND", "secp256k1 wallet not found (not an existing user)"
                 )
-            wallets.create_with_share(cur, ctx.cipher, user_id, "ed25519", key, value.hex())
+            # Found by exactly these two values: they are the user row's.
+            owner = (user_id, identity.auth_type, identity.user_auth_id)
+            wallets.create_with_share(cur, ctx.cipher, owner, "ed25519", key, value.hex())
     return ok(with_data=False)
 
 

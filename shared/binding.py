@@ -1,0 +1,71 @@
+"""What a sealed value is bound to: the associated data of its AES-GCM seal.
+
+ksn1 and ksn2 values name only their row (``row``): a ciphertext copied into
+another row fails, but a row handed to someone else by changing *other* rows
+(``"2_wallets".user_id``, ``"2_users".user_auth_id``) still opens. ksn3 values
+(``owner``) name everything that decides who receives the value, so a
+database writer without the secret cannot re-point a share at another login:
+the owner's ``auth_type`` and ``user_auth_id``, the ``wallet_id``, the
+``curve_type`` and the wallet's public key; for the server keypair its row id
+and public key.
+
+The ksn3 associated data is JSON with sorted keys and no whitespace, after a
+tag naming its kind: every field is quoted and escaped by JSON, so no two
+different sets of fields encode to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SHARE_TAG = "ksn3/key_share:"
+KEYPAIR_TAG = "ksn3/server_keypair:"
+
+
+@dataclass(frozen=True)
+class Binding:
+    row: str  # ksn1/ksn2 associated data: the row alone
+    owner: str  # ksn3 associated data: the row and who receives it
+
+
+def share_aad(wallet_id: str) -> str:
+    """Associated data binding a ksn1/ksn2 key share ciphertext to its wallet row."""
+    return f'"2_key_shares".wallet_id={wallet_id}'
+
+
+def keypair_aad(keypair_id: str) -> str:
+    """Associated data binding a ksn1/ksn2 server private key to its keypair row."""
+    return f'"2_server_keypairs".keypair_id={keypair_id}'
+
+
+def _encode(tag: str, fields: dict[str, str | None]) -> str:
+    return tag + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def share_binding(
+    wallet_id: str,
+    auth_type: str | None,
+    user_auth_id: str | None,
+    curve_type: str | None,
+    public_key: bytes | None,
+) -> Binding:
+    """A key share's binding, from its owner's row as the database has it now.
+    A missing owner (NULL) still encodes: it then matches no sealed value."""
+    fields = {
+        "auth_type": auth_type,
+        "curve_type": curve_type,
+        "public_key": public_key.hex() if public_key is not None else None,
+        "user_auth_id": user_auth_id,
+        "wallet_id": wallet_id,
+    }
+    return Binding(share_aad(wallet_id), _encode(SHARE_TAG, fields))
+
+
+def keypair_binding(keypair_id: str, public_key: bytes | None) -> Binding:
+    """The server keypair's binding: its row id and its public key."""
+    fields = {
+        "keypair_id": keypair_id,
+        "public_key": public_key.hex() if public_key is not None else None,
+    }
+    return Binding(keypair_aad(keypair_id), _encode(KEYPAIR_TAG, fields))
