@@ -30,6 +30,7 @@ X_USERINFO_URL_DEFAULT = "https://api.x.com/2/users/me"
 DISCORD_USERINFO_URL_DEFAULT = "https://discord.com/api/users/@me"
 
 ENV_FILE_VARIABLE = "KSNODE_ENV_FILE"
+OPS_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -83,6 +84,9 @@ class Config:
     telegram_bot_token: Secret = field(default_factory=lambda: Secret(""))
     oko_api_base_url: str | None = None
     ks_node_report_password: Secret = field(default_factory=lambda: Secret(""))
+    # Operator credential for /health, /metrics and the backup history's details
+    # (services/api/ops_token.py); empty: anonymous detail only
+    ops_token: Secret = field(default_factory=lambda: Secret(""))
     # Reporter
     report_interval_seconds: float = 180.0
     report_timeout_seconds: float = 10.0
@@ -419,6 +423,7 @@ def load_config(
         telegram_bot_token=r.secret("TELEGRAM_BOT_TOKEN"),
         oko_api_base_url=r.url("OKO_API_BASE_URL"),
         ks_node_report_password=r.secret("KS_NODE_REPORT_PASSWORD"),
+        ops_token=r.secret("OPS_TOKEN"),
         report_interval_seconds=r.float("REPORT_INTERVAL_SECONDS", 180.0, minimum=0.05),
         report_timeout_seconds=r.float("REPORT_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600),
         heartbeat_interval_seconds=r.float("HEARTBEAT_INTERVAL_SECONDS", 10.0, minimum=0.05),
@@ -459,6 +464,9 @@ def load_config(
         audit_checks=r.bool("AUDIT_CHECKS", False),
         encryption_secret_previous_paths=r.paths("ENCRYPTION_SECRET_PREVIOUS_PATHS"),
     )
+    if config.ops_token and len(config.ops_token) < OPS_TOKEN_MIN_LENGTH:
+        # A short token is guessable over HTTP, and /metrics has no guessing limit.
+        r.problems.append(f"OPS_TOKEN: at least {OPS_TOKEN_MIN_LENGTH} characters")
     if len(config.node_id) > 200:
         r.problems.append("NODE_ID: at most 200 characters")
     if config.db_host is not None and config.encryption_secret_path is None:

@@ -18,6 +18,7 @@ from shared.crypto import Cipher
 from shared.db import Database
 from shared.migrations import run_migrations
 from shared.pgserver import EmbeddedPostgres, RunningServer
+from tests.ops import OPS_TOKEN
 
 TEST_SECRET = "test_enc_secret"
 
@@ -82,6 +83,7 @@ def env_for(pg_server, module_tmp, secret_file) -> Callable[..., dict[str, str]]
             "TELEGRAM_BOT_TOKEN": "123456:TEST-bot-token",
             "RATE_LIMIT_PER_MINUTE": "0",
             "STATUS_CACHE_SECONDS": "0",
+            "OPS_TOKEN": OPS_TOKEN,
         }
         env.update(overrides)
         return env

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from shared.pgserver import free_port
+from tests.ops import OPS_TOKEN
 from tests.processes import terminate, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,7 @@ class NodeProcess:
                 "HEARTBEAT_INTERVAL_SECONDS": "1",
                 "BACKUP_SELFCHECK": "false",
                 "ADMIN_PASSWORD": "test-admin-password",
+                "OPS_TOKEN": OPS_TOKEN,
             }
         )
         env.update(overrides)

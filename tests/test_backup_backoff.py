@@ -13,6 +13,7 @@ from services.backup_worker import schedule
 from services.backup_worker.service import BackupService
 from tests.backup_helpers import REAL_TOOLS, fake_pg_dump
 from tests.filesystems import fill, small_tmpfs
+from tests.ops import OPS_HEADERS
 from tests.processes import wait_until
 from tests.worker_helpers import worker_env, worker_process
 
@@ -89,7 +90,7 @@ def test_disk_full_fails_fast_and_backs_off(full_dir, env_for, config, db, tmp_p
         # first attempt, the manual one, then retries after 1, 2, 4 s: a handful, not dozens
         assert 2 <= len(rows) <= 6, rows
         assert all("No space left on device" in error for error in rows)
-        health = api.get("/health").json()
+        health = api.get("/health", headers=OPS_HEADERS).json()
         failed = next(x for x in health["reasons"] if x["reason"] == "backup_failed")
         assert "No space left" in failed["detail"]
     # stopped (SIGTERM lets an attempt in progress end): no attempt left a file behind

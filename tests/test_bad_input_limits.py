@@ -21,6 +21,7 @@ from shared.reload import children
 from tests.api_program import start_api_program
 from tests.fakes.telegram import bearer
 from tests.keyshare_helpers import POST_ROUTES, ed_key, keyshare_bodies, secp_key, share_hex
+from tests.ops import OPS_HEADERS
 from tests.processes import terminate
 
 BODY_LIMIT = 100 * 1024
@@ -40,7 +41,9 @@ class Node:
         return sorted(children(self.program.pid))
 
     def api_health(self) -> dict:
-        return requests.get(self.url + "/health", timeout=10).json()["programs"]["api"]
+        return requests.get(self.url + "/health", timeout=10, headers=OPS_HEADERS).json()[
+            "programs"
+        ]["api"]
 
 
 @pytest.fixture(scope="module")

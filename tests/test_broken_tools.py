@@ -16,6 +16,7 @@ import pytest
 
 from shared.store import heartbeats
 from tests.backup_helpers import REAL_TOOLS
+from tests.ops import OPS_HEADERS
 from tests.processes import terminate, wait_until
 
 PASSWORD = "test-admin-password"
@@ -147,12 +148,12 @@ def test_broken_pg_dump_is_a_state_and_fixing_it_heals(supervised, start_api, db
     assert "cannot run" in r.json()["msg"]
     assert answered < 10
 
-    health = api.get("/health")
+    health = api.get("/health", headers=OPS_HEADERS)
     assert health.status_code == 200 and health.json()["status"] == "degraded"
     named = {x["reason"]: x for x in health.json()["reasons"]}
     assert "cannot run" in named["backup_tools_unusable"]["detail"]
     assert "backup_failed" in named and "selfcheck_failed" in named
-    metrics = api.get("/metrics").text
+    metrics = api.get("/metrics", headers=OPS_HEADERS).text
     assert 'ksnode_health_reason{reason="backup_tools_unusable"} 1.0' in metrics
     assert "ksnode_backup_tools_usable 0.0" in metrics
 

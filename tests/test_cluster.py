@@ -18,6 +18,7 @@ from tests.conftest import create_database
 from tests.fakes.telegram import BOT_TOKEN, bearer
 from tests.keyshare_helpers import new_user_id, secp_key, share_hex
 from tests.node_process import NodeProcess, database_env
+from tests.ops import OPS_HEADERS
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -180,7 +181,7 @@ def newest_dump_of(conn, node_id: str) -> str:
 
 
 def health(node: NodeProcess) -> dict:
-    return requests.get(node.url + "/health", timeout=10).json()
+    return requests.get(node.url + "/health", timeout=10, headers=OPS_HEADERS).json()
 
 
 def test_retention_marks_deleted_only_what_the_holding_node_deleted(cluster):
@@ -238,7 +239,7 @@ def test_health_and_metrics_report_each_nodes_own_programs(cluster):
         body = health(node)
         pids = node.pids()
         assert {p: body["programs"][p]["pid"] for p in pids} == pids
-        metrics = requests.get(node.url + "/metrics", timeout=10).text
+        metrics = requests.get(node.url + "/metrics", timeout=10, headers=OPS_HEADERS).text
         ages = re.findall(r'ksnode_heartbeat_age_seconds\{node_id="([^"]+)"', metrics)
         assert set(ages) == {body["node_id"]}
     # B's background programs stop: B's /health says so, A's stays healthy.
@@ -253,7 +254,7 @@ def test_health_and_metrics_report_each_nodes_own_programs(cluster):
 
         assert wait_until(b_degraded, 60, interval=1)
         # B still serves: degraded, 200, each stopped program named (issue 11: 503 = no database)
-        r = requests.get(b.url + "/health", timeout=10)
+        r = requests.get(b.url + "/health", timeout=10, headers=OPS_HEADERS)
         assert r.status_code == 200 and r.json()["status"] == "degraded"
         stale = {x.get("program") for x in r.json()["reasons"] if x["reason"] == "heartbeat_stale"}
         assert stale == {"backup_worker", "reporter"}

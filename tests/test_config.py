@@ -75,6 +75,18 @@ def test_secrets_are_not_shown_in_redacted_settings():
     assert "hunter2" not in repr(config)
 
 
+def test_ops_token_from_file_is_never_shown_and_must_not_be_short(tmp_path):
+    token = "ops-token-from-a-file-0123"
+    (tmp_path / "ops").write_text(token + "\n")  # Prometheus' credentials_file may end in \n
+    config = load_config({"OPS_TOKEN_FILE": str(tmp_path / "ops")})
+    assert config.ops_token == token
+    assert config.redacted()["ops_token"] == "set"
+    assert token not in repr(config)
+    with pytest.raises(ConfigError, match="OPS_TOKEN: at least 16 characters") as info:
+        load_config({"OPS_TOKEN": "short-token"})
+    assert "short-token" not in str(info.value)
+
+
 def test_cli_reports_bad_config_without_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "shared.cli", "migrate"],

@@ -24,6 +24,7 @@ from tests.hostile_clients import (
     start_api_workers,
     stop_api_program,
 )
+from tests.ops import OPS_HEADERS
 
 PER_CLIENT = 5
 HEADER_TIMEOUT = 1
@@ -48,7 +49,7 @@ def node(env_for, config, tmp_path_factory):
 
 def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics (all workers), keyed by name and labels."""
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10, headers=OPS_HEADERS).text
     out = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -23,6 +23,7 @@ from tests.fakes.telegram import BOT_TOKEN
 from tests.filesystems import FILLER, fill, small_tmpfs
 from tests.keyshare_helpers import secp_key, share_hex, v1_get, v1_register
 from tests.node_process import NodeProcess, database_env
+from tests.ops import OPS_HEADERS
 from tests.processes import wait_until
 
 PATHS = ("/status", "/health", "/metrics", "/no/such/route", "/openapi.json")
@@ -73,7 +74,7 @@ def test_a_worker_started_on_a_full_disk_serves(full_node):
         path = PATHS[i % len(PATHS)]
         try:
             with requests.Session() as session:  # new connections reach both workers
-                r = session.get(node.url + path, timeout=10)
+                r = session.get(node.url + path, timeout=10, headers=OPS_HEADERS)
             answers[f"{path} {r.status_code}"] = answers.get(f"{path} {r.status_code}", 0) + 1
             if r.status_code >= 500 and path != "/health":
                 failures.append(f"{path}: {r.status_code} {r.text[:200]}")
@@ -91,13 +92,13 @@ def test_a_worker_started_on_a_full_disk_serves(full_node):
 
 def test_health_names_the_full_folders(full_node):
     node, mount = full_node
-    body = requests.get(node.url + "/health", timeout=10).json()
+    body = requests.get(node.url + "/health", timeout=10, headers=OPS_HEADERS).json()
     low = {x["folder"]: x for x in body["reasons"] if x["reason"] == "disk_low_space"}
     assert set(low) == {"LOG_DIR", "KSNODE_HOME"}, body["reasons"]
     assert str(mount) in low["LOG_DIR"]["detail"]
     assert body["status"] == "degraded"
     assert body["disk"]["KSNODE_HOME"]["free_bytes"] == 0
-    metrics = requests.get(node.url + "/metrics", timeout=10).text
+    metrics = requests.get(node.url + "/metrics", timeout=10, headers=OPS_HEADERS).text
     assert 'ksnode_health_reason{reason="disk_low_space"} 1.0' in metrics
     assert 'ksnode_disk_free_bytes{folder="LOG_DIR"} 0.0' in metrics
 

@@ -12,6 +12,7 @@ from shared.db import Database
 from shared.pgserver import free_port
 from shared.store import backup_checks, drills, heartbeats
 from tests.conftest import ApiServer, build_node_context
+from tests.ops import OPS_HEADERS
 
 PROGRAMS = ("api", "backup_worker", "reporter")
 
@@ -38,12 +39,12 @@ def healthy(db, config):
 
 
 def reasons(api) -> tuple[int, dict]:
-    r = api.get("/health")
+    r = api.get("/health", headers=OPS_HEADERS)
     return r.status_code, r.json()
 
 
 def gauge(api, reason: str) -> str:
-    for line in api.get("/metrics").text.splitlines():
+    for line in api.get("/metrics", headers=OPS_HEADERS).text.splitlines():
         if line.startswith(f'ksnode_health_reason{{reason="{reason}"}}'):
             return line.split()[-1]
     raise AssertionError(f"no gauge for {reason}")
@@ -62,7 +63,7 @@ def test_healthy_node_is_ok(api, healthy):
     status, body = reasons(api)
     assert status == 200 and body["status"] == "ok" and body["reasons"] == [], body
     assert gauge(api, "backup_failed") == "0.0"
-    assert "ksnode_health_status 0.0" in api.get("/metrics").text
+    assert "ksnode_health_status 0.0" in api.get("/metrics", headers=OPS_HEADERS).text
 
 
 def test_last_backup_failed(api, healthy):
@@ -93,7 +94,7 @@ def test_backup_tools_unusable(api, healthy):
             {"tools_error": "cannot run /x/pg_dump"},
         )
     assert_only(api, "backup_tools_unusable", "/x/pg_dump")
-    assert "ksnode_backup_tools_usable 0.0" in api.get("/metrics").text
+    assert "ksnode_backup_tools_usable 0.0" in api.get("/metrics", headers=OPS_HEADERS).text
 
 
 def test_selfcheck_failed(api, healthy):
@@ -122,7 +123,7 @@ def test_drill_failed(api, healthy):
     with healthy.cursor() as cur:
         drills.record(cur, None, False, "2_key_shares: 9 rows, 10 recorded at dump time", 1.0)
     assert_only(api, "drill_failed", "2_key_shares")
-    assert "ksnode_last_drill_ok 0.0" in api.get("/metrics").text
+    assert "ksnode_last_drill_ok 0.0" in api.get("/metrics", headers=OPS_HEADERS).text
 
 
 def test_no_database_is_down_503(config, db, cipher):
@@ -132,12 +133,12 @@ def test_no_database_is_down_503(config, db, cipher):
     dead = Database(dataclasses.replace(config, db_port=free_port()), acquire_timeout=2)
     server = ApiServer(create_app(dataclasses.replace(ctx, db=dead))).start()
     try:
-        r = server.get("/health")
+        r = server.get("/health", headers=OPS_HEADERS)
         assert r.status_code == 503
         body = r.json()
         assert body["status"] == "down" and body["db"]["connected"] is False
         assert [x["reason"] for x in body["reasons"]] == ["database_unavailable"]
-        metrics = server.get("/metrics").text
+        metrics = server.get("/metrics", headers=OPS_HEADERS).text
         assert "ksnode_health_status 2.0" in metrics
         assert 'ksnode_health_reason{reason="database_unavailable"} 1.0' in metrics
     finally:

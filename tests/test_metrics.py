@@ -2,9 +2,11 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.ops import OPS_HEADERS
+
 
 def scrape(api) -> dict[tuple[str, tuple], float]:
-    r = api.get("/metrics")
+    r = api.get("/metrics", headers=OPS_HEADERS)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/plain")
     samples = {}

@@ -18,6 +18,7 @@ from services.api.metrics import SHARED_MEMORY, samples_folder
 from shared.reload import children
 from tests.conftest import create_database
 from tests.node_process import NodeProcess, database_env
+from tests.ops import OPS_HEADERS
 from tests.processes import wait_until
 
 
@@ -49,11 +50,13 @@ def test_a_removed_samples_folder_does_not_stop_new_workers(node):
         lambda: (c := set(children(master))) and len(c) == 2 and not c & before and c, 20
     )
     assert replaced, "the workers were not replaced"
-    assert wait_until(lambda: requests.get(node.url + "/metrics", timeout=5).ok, 20)
+    assert wait_until(
+        lambda: requests.get(node.url + "/metrics", timeout=5, headers=OPS_HEADERS).ok, 20
+    )
     assert folder.is_dir()
     # The replacements stay up (a worker that cannot start is restarted in a loop).
     assert wait_until(lambda: set(children(master)) == replaced, 3)
-    r = requests.get(node.url + "/metrics", timeout=5)
+    r = requests.get(node.url + "/metrics", timeout=5, headers=OPS_HEADERS)
     assert "ksnode_http_requests_total" in r.text
 
 

@@ -14,6 +14,7 @@ from shared.store import audit as audit_store
 from shared.store.tables import PG_DUMPS
 from tests.backup_helpers import BIN, fake_pg_dump
 from tests.conftest import TEST_SECRET, ApiServer, build_node_context
+from tests.ops import OPS_HEADERS
 from tests.sealing_helpers import (
     ksnode,
     seed_shares,
@@ -85,7 +86,7 @@ def test_health_and_metrics_show_an_unfinished_rotation(config, db, seeded):
     rotated = Cipher(NEW, [TEST_SECRET])
     server = ApiServer(create_app(build_node_context(config, db, rotated))).start()
     try:
-        r = server.get("/health")
+        r = server.get("/health", headers=OPS_HEADERS)
         assert r.status_code == 200 and r.json()["status"] == "degraded"
         rotation = [x for x in r.json()["reasons"] if x["reason"] == "key_rotation_unfinished"]
         assert len(rotation) == 1

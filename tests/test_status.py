@@ -4,6 +4,7 @@ import re
 
 from shared.store import backup_checks
 from shared.store.tables import PG_DUMPS
+from tests.ops import OPS_HEADERS
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -99,7 +100,7 @@ def test_health_reports_each_program(api, db, config):
     with db.transaction() as cur:
         for program in ("api", "backup_worker", "reporter"):
             heartbeats.start(cur, config.effective_node_id, program)
-    r = api.get("/health")
+    r = api.get("/health", headers=OPS_HEADERS)
     assert r.status_code == 200
     body = r.json()
     assert body["db"]["connected"] is True
@@ -109,7 +110,7 @@ def test_health_reports_each_program(api, db, config):
             "UPDATE ksn_node_heartbeats SET beat_at = now() - interval '1 hour'"
             " WHERE program = 'reporter'"
         )
-    r = api.get("/health")
+    r = api.get("/health", headers=OPS_HEADERS)
     # a stale heartbeat needs attention but the node serves: degraded, 200 (issue 11)
     assert r.status_code == 200 and r.json()["status"] == "degraded"
     assert r.json()["programs"]["reporter"]["running"] is False

@@ -51,15 +51,21 @@ def require_admin_password(body: dict) -> None:
     password = body.get("password")
     if not isinstance(password, str) or password == "":
         raise ApiError("UNAUTHORIZED", "Admin password is required")
+    if not admin_password_matches(password):
+        raise ApiError("UNAUTHORIZED", "Invalid admin password")
+
+
+def admin_password_matches(password: str) -> bool:
+    """True when ``password`` is ADMIN_PASSWORD (constant time, PBKDF2 as above)."""
+    ctx = node()
+    if not ctx.config.admin_password:
+        return False
     expected = ctx.extras.get("admin_password_key")
-    if expected is None and ctx.config.admin_password:
+    if expected is None:
         # surrogateescape: the environment's own bytes, even if not UTF-8
         configured = str(ctx.config.admin_password).encode("utf-8", "surrogateescape")
         expected = ctx.extras.setdefault("admin_password_key", _derive(configured))
     # A password that is not Unicode text (an unpaired surrogate) matches nothing.
-    if (
-        expected is None
-        or not utf8_encodable(password)
-        or not hmac.compare_digest(_derive(password.encode("utf-8")), expected)
-    ):
-        raise ApiError("UNAUTHORIZED", "Invalid admin password")
+    return utf8_encodable(password) and hmac.compare_digest(
+        _derive(password.encode("utf-8")), expected
+    )

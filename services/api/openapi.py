@@ -24,10 +24,12 @@ from services.api.openapi_schemas import (
     V1_PUBLIC_KEY,
     WALLET_KEYS,
     WALLET_SHARES,
+    error_responses,
     get,
     json_answer,
     obj,
     ok_response,
+    ops_detail,
     post,
 )
 
@@ -57,17 +59,27 @@ def _paths() -> dict[str, Any]:
             "Operator status (the reference's seven fields)",
             json_answer("Status", {"$ref": "#/components/schemas/Status"}),
         ),
-        "/health": get(
-            "ok / degraded (each reason named) / down; per-program heartbeats, backups",
-            json_answer("ok or degraded", {"$ref": "#/components/schemas/Health"}),
-            **{"503": json_answer("down: no database", {"$ref": "#/components/schemas/Health"})},
+        "/health": ops_detail(
+            get(
+                "ok / degraded (each reason named) / down. Anonymous: status and reason names"
+                " only; with the operator token (OPS_TOKEN): node id, programs, disks, backups",
+                json_answer("ok or degraded", {"$ref": "#/components/schemas/Health"}),
+                **{
+                    "503": json_answer("down: no database", {"$ref": "#/components/schemas/Health"})
+                },
+            )
         ),
-        "/metrics": get(
-            "Prometheus metrics",
-            {
-                "description": "Prometheus text format",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
-            },
+        "/metrics": ops_detail(
+            get(
+                "Prometheus metrics with the operator token (OPS_TOKEN). Anonymous: 401 when"
+                " OPS_TOKEN is set, else only ksnode_db_up, ksnode_health_status and"
+                " ksnode_health_reason",
+                {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **error_responses("UNAUTHORIZED"),
+            )
         ),
         "/keyshare/v1/register": post(
             "Register one wallet and its share",
@@ -271,7 +283,9 @@ def _paths() -> dict[str, Any]:
             tag=admin,
         ),
         "/pg_dump/v1/get_backup_history": post(
-            "Backup records, newest first (5/min)",
+            "Backup records, newest first (5/min). meta carries the reference's keys"
+            " (dump_size, dump_duration, error); sha256, verified, tables, node_id and reason"
+            " only with the admin password in the body or the operator token",
             obj(
                 {
                     "days": {
@@ -279,7 +293,11 @@ def _paths() -> dict[str, Any]:
                         "minimum": 1,
                         "maximum": 1000,
                         "description": "only the last N days; absent: all",
-                    }
+                    },
+                    "password": {
+                        "type": "string",
+                        "description": "ADMIN_PASSWORD: the full meta; a wrong one is ignored",
+                    },
                 }
             ),
             ok_response({"type": "array", "items": DUMP_ROW}),
@@ -307,7 +325,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "Google/Auth0 ID token, X/Discord access token, or the Telegram "
                     "login payload as JSON; the provider is the body's auth_type",
-                }
+                },
+                "ops": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "OPS_TOKEN, the operator's token: /health and /metrics in"
+                    " full, the backup history's full meta",
+                },
             },
             "schemas": {"Error": ERROR, "Status": STATUS, "Health": HEALTH},
         },

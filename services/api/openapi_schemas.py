@@ -104,6 +104,12 @@ def get(summary: str, ok: dict[str, Any], **more: dict[str, Any]) -> dict[str, A
     return {"get": {"summary": summary, "tags": ["Status"], "responses": responses}}
 
 
+def ops_detail(path: dict[str, Any]) -> dict[str, Any]:
+    """A route that answers anonymous callers too, in more detail for OPS_TOKEN."""
+    path["get"]["security"] = [{}, {"ops": []}]
+    return path
+
+
 WALLET_KEYS = obj({"secp256k1": HEX66, "ed25519": HEX64})
 SECP_ENTRY = obj({"public_key": HEX66, "share": SHARE}, ["public_key", "share"])
 ED_ENTRY = obj({"public_key": HEX64, "share": SHARE}, ["public_key", "share"])
@@ -165,7 +171,11 @@ HEALTH = obj(
                 ["reason"],
             ),
         },
-        "node_id": {"type": "string", "description": "this node (NODE_ID); programs are its own"},
+        "node_id": {
+            "type": "string",
+            "description": "this node (NODE_ID); programs are its own. This and every field"
+            " below: only with the operator token (OPS_TOKEN)",
+        },
         "db": obj({"connected": {"type": "boolean"}}, ["connected"]),
         "programs": {
             "type": "object",
@@ -189,5 +199,5 @@ HEALTH = obj(
             ),
         },
     },
-    ["status", "reasons", "db", "programs", "disk"],
+    ["status", "reasons"],
 )

@@ -43,6 +43,7 @@ from services.api.metrics import (
     remove_samples,
     samples_folder,
 )
+from services.api.ops_token import note_if_unset
 from services.api.ratelimit import build_limiters
 from services.api.shared_limiter import SharedFixedWindowLimiter
 from services.api.workerpool import WorkerPool
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     warn_if_disabled(config, runtime.log)
+    note_if_unset(config, runtime.log)
     table = ConnectionTable(workers)
     if workers == 1:
         serve(ctx, sock, table, 0, runtime.log)

@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from services.api.connection_metrics import ConnectionMetrics
 from services.api.context import node
 from services.api.metrics import NodeCollector, RequestMetrics, multiprocess_folder, scrape_registry
+from services.api.ops_token import is_operator, token_required
+from services.api.public_views import public_registry
 
 bp = Blueprint("metrics", __name__)
 
@@ -39,6 +41,15 @@ def _record(response: Response) -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    registry, _ = current_app.extensions["ksnode_metrics"]
-    body = generate_latest(scrape_registry(registry, node()))
+    """Everything for the operator's token. Anonymous: 401 when OPS_TOKEN is
+    set (a scrape missing its token fails loudly, not with half the series);
+    without OPS_TOKEN, only what anonymous /health says (public_views.py)."""
+    ctx = node()
+    if is_operator(request, ctx.config):
+        registry, _ = current_app.extensions["ksnode_metrics"]
+        body = generate_latest(scrape_registry(registry, ctx))
+    elif ctx.config.ops_token:
+        return token_required()
+    else:
+        body = generate_latest(public_registry(ctx))
     return Response(body, status=200, content_type=CONTENT_TYPE_LATEST)

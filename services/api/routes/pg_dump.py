@@ -11,14 +11,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
-from services.api.admin import check_route_limit, require_admin_password
+from services.api.admin import admin_password_matches, check_route_limit, require_admin_password
 from services.api.body import json_body
 from services.api.context import node
 from services.api.errors import ApiError, ok
 from services.api.gate import outside_gate
 from services.api.health import is_running
+from services.api.ops_token import is_operator
+from services.api.public_views import public_history_row
 from services.api.storable import text_problem
 from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
 from shared.store import dumps, heartbeats, jobs
@@ -164,7 +166,21 @@ def get_backup_history():
     limited = check_route_limit("history")
     if limited is not None:
         return limited
-    days = parse_days(json_body())
+    body = json_body()
+    days = parse_days(body)
     with node().db.cursor() as cur:
         rows = dumps.history(cur, days)
-    return ok([row.as_json() for row in rows])
+    if history_details_allowed(body):
+        return ok([row.as_json() for row in rows])
+    return ok([public_history_row(row.as_json()) for row in rows])
+
+
+def history_details_allowed(body: dict) -> bool:
+    """The history's extra meta (sha256, verified, tables, node_id, reason) for
+    the operator's token or the admin password; a wrong one is anonymous, as
+    the reference ignores a password here and answers 200."""
+    ctx = node()
+    if is_operator(request, ctx.config):
+        return True
+    password = body.get("password")
+    return isinstance(password, str) and password != "" and admin_password_matches(password)

@@ -7,11 +7,13 @@ import logging
 import threading
 import time
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from services.api.context import node
 from services.api.errors import json_response
 from services.api.health import PROBE_DB_SECONDS, assess
+from services.api.ops_token import is_operator
+from services.api.public_views import public_health
 from shared.db import execute_prepared
 from shared.store import heartbeats
 from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
@@ -86,6 +88,11 @@ def status() -> Response:
 
 @bp.get("/health")
 def health() -> Response:
-    """ok / degraded (200) / down (503), each reason named (services/api/health.py)."""
-    body = assess(node())
-    return json_response(body, 503 if body["status"] == "down" else 200)
+    """ok / degraded (200) / down (503), each reason named (services/api/health.py);
+    the details only for the operator's token (ops_token.py)."""
+    ctx = node()
+    body = assess(ctx)
+    code = 503 if body["status"] == "down" else 200
+    if not is_operator(request, ctx.config):
+        body = public_health(body)
+    return json_response(body, code)
