@@ -57,6 +57,12 @@ class Config:
     api_workers: int = 0  # 0: one per usable CPU core, at most 8
     rate_limit_per_minute: int = 100
     trust_proxy_hops: int = 0
+    # Wrong admin passwords: the longest wait a back-off imposes (admin_backoff.py).
+    admin_backoff_max_seconds: float = 300.0
+    # The admin routes' own limits and back-off. No setting reads it: the
+    # operator cannot turn them off; the test suite does, for tests of other
+    # things that call the admin routes many times (tests/conftest.py).
+    admin_limits: bool = True
     api_max_connections_per_client: int = 100  # 0: no cap
     api_header_timeout_seconds: float = 10.0
     api_idle_timeout_seconds: int = 60
@@ -396,6 +402,9 @@ def load_config(
         api_workers=r.int("API_WORKERS", 0, minimum=0, maximum=64),
         rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 100, minimum=0),
         trust_proxy_hops=r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10),
+        admin_backoff_max_seconds=r.float(
+            "ADMIN_BACKOFF_MAX_SECONDS", 300.0, minimum=1, maximum=86400
+        ),
         api_max_connections_per_client=r.int(
             "API_MAX_CONNECTIONS_PER_CLIENT", 100, minimum=0, maximum=100_000
         ),

@@ -209,7 +209,8 @@ def test_restore_of_a_dump_in_another_nodes_folder_is_refused_at_once(cluster):
     assert r.status_code == 400
     assert r.json()["code"] == "INVALID_DUMP_PATH"
     assert b_id in r.json()["msg"]
-    # On separate hosts the file is not even there: still named, still at once.
+    # On separate hosts the file is not even there: the same answer (a path
+    # outside DUMP_DIR is never looked at), still named, still at once.
     query(
         conn,
         f"INSERT INTO {PG_DUMPS} (dump_id, status, dump_path, meta)"
@@ -217,7 +218,7 @@ def test_restore_of_a_dump_in_another_nodes_folder_is_refused_at_once(cluster):
         ' \'{"node_id": "other-host:/srv/ksnode"}\')',
     )
     r = post(a, "/pg_dump/v1/restore", {"password": ADMIN, "dump_path": "/elsewhere/dump/x.dump"})
-    assert r.status_code == 400 and r.json()["code"] == "DUMP_FILE_NOT_FOUND"
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_DUMP_PATH"
     assert "other-host:/srv/ksnode" in r.json()["msg"]
     query(conn, f"DELETE FROM {PG_DUMPS} WHERE dump_path = '/elsewhere/dump/x.dump'")
 

@@ -80,3 +80,22 @@ def test_report_names_the_newest_active_key_after_rotation(runtime, db, cipher):
         new = keypairs.rotate(db, cipher)
         reporter.run_once()
     assert oko.reports[-1]["public_key"] == new.public_key_hex
+
+
+def test_a_redirect_is_a_failed_report_and_the_password_goes_nowhere_else(runtime, db, caplog):
+    # Two real servers on 127.0.0.1: the configured one answers 307 towards
+    # the other, which must receive nothing (no request, so no password).
+    with FakeOkoApi() as elsewhere, FakeOkoApi(redirect_to=elsewhere.url) as oko:
+        reporter, _ = reporter_for(runtime, oko.url)
+        with caplog.at_level(logging.ERROR, logger="reporter-test"):
+            result = reporter.run_once()
+    assert oko.paths == ["/tss/v1/ks_node/telemetry"]
+    assert oko.headers[0]["X-KS-NODE-PASSWORD"] == "report-pw"
+    assert elsewhere.paths == [] and elsewhere.headers == []
+    assert result["ok"] is False and result["status"] == 307
+    assert "307" in result["error"]
+    failed = [r for r in caplog.records if getattr(r, "event", None) == "telemetry.failed"]
+    assert [r.status for r in failed] == [307]
+    with db.cursor() as cur:
+        beat = heartbeats.all_beats(cur, runtime.config.effective_node_id)["reporter"]
+    assert beat["last_result"]["ok"] is False and beat["last_result"]["status"] == 307

@@ -27,9 +27,11 @@ def _derive(password: bytes) -> bytes:
 
 
 def check_route_limit(name: str) -> Any | None:
-    """None, or the 429 response when this client exceeded the route's limit."""
+    """None, or the 429 response when this client exceeded the route's limit.
+    The admin limits hold whatever RATE_LIMIT_PER_MINUTE says: with the
+    general limit off (0) they are all that slows password guessing."""
     ctx = node()
-    if ctx.config.rate_limit_per_minute <= 0:
+    if ctx.config.rate_limit_per_minute <= 0 and not ctx.config.admin_limits:
         return None
     decision = ctx.extras["limiters"][name].hit(client_key(request, ctx.config.trust_proxy_hops))
     g.rate_headers = decision.headers  # the route's limiter speaks last, like the reference
@@ -56,16 +58,33 @@ def require_admin_password(body: dict) -> None:
 
 
 def admin_password_matches(password: str) -> bool:
-    """True when ``password`` is ADMIN_PASSWORD (constant time, PBKDF2 as above)."""
+    """True when ``password`` is ADMIN_PASSWORD (constant time, PBKDF2 as above).
+    A client in back-off after wrong passwords gets 429 before any PBKDF2 runs."""
     ctx = node()
     if not ctx.config.admin_password:
         return False
+    backoff = ctx.extras.get("admin_backoff") if ctx.config.admin_limits else None
+    client = client_key(request, ctx.config.trust_proxy_hops)
+    if backoff is not None:
+        wait = backoff.admit(client)  # before any PBKDF2: a client in back-off costs nothing
+        if wait:
+            g.rate_headers = {**g.get("rate_headers", {}), "Retry-After": str(wait)}
+            raise ApiError("RATE_LIMIT_EXCEEDED", rate_limit_message(wait))
+    matches = _password_matches(ctx, password)
+    if matches and backoff is not None:
+        backoff.succeeded(client)
+    return matches
+
+
+def _password_matches(ctx, password: str) -> bool:
     expected = ctx.extras.get("admin_password_key")
     if expected is None:
         # surrogateescape: the environment's own bytes, even if not UTF-8
         configured = str(ctx.config.admin_password).encode("utf-8", "surrogateescape")
         expected = ctx.extras.setdefault("admin_password_key", _derive(configured))
     # A password that is not Unicode text (an unpaired surrogate) matches nothing.
-    return utf8_encodable(password) and hmac.compare_digest(
-        _derive(password.encode("utf-8")), expected
+    return (
+        expected is not None
+        and utf8_encodable(password)
+        and hmac.compare_digest(_derive(password.encode("utf-8")), expected)
     )

@@ -12,6 +12,7 @@ import psycopg2
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from services.api.admin_backoff import AdminBackoff
 from services.api.body import MAX_BODY_BYTES
 from services.api.context import NodeContext
 from services.api.errors import ApiError, error_response
@@ -68,6 +69,8 @@ def create_app(ctx: NodeContext) -> Flask:
         "limiters", build_limiters(ctx.config.rate_limit_per_minute, FixedWindowLimiter)
     )
     limiter = limiters["global"]
+    # Likewise the admin password back-off (made before the fork in server.py).
+    ctx.extras.setdefault("admin_backoff", AdminBackoff(ctx.config.admin_backoff_max_seconds))
 
     @app.before_request
     def _begin():

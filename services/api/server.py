@@ -31,6 +31,7 @@ from dataclasses import replace
 
 from services.api import audit
 from services.api.admin import warn_if_disabled
+from services.api.admin_backoff import AdminBackoff
 from services.api.app import create_app
 from services.api.balance import BalancedServer, ConnectionTable
 from services.api.context import NodeContext
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx.extras["limiters"] = build_limiters(
             config.rate_limit_per_minute, SharedFixedWindowLimiter
         )
+        ctx.extras["admin_backoff"] = AdminBackoff(config.admin_backoff_max_seconds)
         samples = samples_folder(config.run_dir)
         enable_multiprocess(samples, fresh=handover.fd is None)
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool

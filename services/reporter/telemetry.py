@@ -69,8 +69,15 @@ def send(
 ) -> ReportResult:
     count = body["key_share_count"]
     try:
+        # Never follow a redirect: requests would resend X-KS-NODE-PASSWORD to
+        # wherever Location points (a 307 keeps method, body and our header).
+        # A 3xx is a failed report with its status, like any non-2xx.
         response = session.post(
-            telemetry_url(base_url), json=body, timeout=timeout, headers={PASSWORD_HEADER: password}
+            telemetry_url(base_url),
+            json=body,
+            timeout=timeout,
+            headers={PASSWORD_HEADER: password},
+            allow_redirects=False,
         )
     except requests.RequestException as exc:
         return ReportResult(False, None, count, f"{type(exc).__name__}: request failed")

@@ -8,6 +8,7 @@ backup worker, so they never run alongside another backup or restore.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -125,9 +126,10 @@ def cmd_restore(args) -> int:
 
     def action(service, _db):
         given = Path(args.path)
-        # On the command line a relative path is relative to where you are.
+        # On the command line a relative path is relative to where you are
+        # (normalised lexically: resolve_dump_path refuses a ".." part).
         path = resolve_dump_path(
-            str(given.absolute()) if given.exists() else args.path, service.dump_dir
+            os.path.abspath(given) if given.exists() else args.path, service.dump_dir
         )
         if not args.yes:
             if not sys.stdin.isatty():

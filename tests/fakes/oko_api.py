@@ -8,8 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOkoApi:
-    def __init__(self, password: str = "report-pw", status: int = 200, delay: float = 0.0):
+    def __init__(
+        self,
+        password: str = "report-pw",
+        status: int = 200,
+        delay: float = 0.0,
+        redirect_to: str | None = None,
+    ):
         self.password = password
+        self.redirect_to = redirect_to  # answer 307 with this Location
         self.status = status
         self.delay = delay
         self.reports: list[dict] = []
@@ -35,7 +42,11 @@ class FakeOkoApi:
                 if self.headers.get("X-KS-NODE-PASSWORD") != fake.password:
                     status = 401
                 body = b'{"success":true}' if status == 200 else b'{"success":false}'
+                if fake.redirect_to is not None:
+                    status, body = 307, b""
                 self.send_response(status)
+                if fake.redirect_to is not None:
+                    self.send_header("Location", fake.redirect_to + self.path)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
