@@ -32,14 +32,14 @@ from load import free_port, loader_for  # noqa: E402
 from loaders import register_v1_share  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
-from shared.audit_trail import node_key  # noqa: E402
-from shared.audit_verify import verify_chain  # noqa: E402
+from shared.audit.trail import node_key  # noqa: E402
+from shared.audit.verify import verify_chain  # noqa: E402
 from shared.config import load_config  # noqa: E402
-from shared.db import Database  # noqa: E402
-from shared.migrations import run_migrations  # noqa: E402
-from shared.pgserver import EmbeddedPostgres  # noqa: E402
+from shared.db.embedded import EmbeddedPostgres  # noqa: E402
+from shared.db.migrations import run_migrations  # noqa: E402
+from shared.db.pool import Database  # noqa: E402
 from shared.store import audit as store  # noqa: E402
-from tests.api_program import start_api_program  # noqa: E402
+from tests.support.api_program import start_api_program  # noqa: E402
 
 BOT_TOKEN = "123456:BENCH-bot-token"
 

@@ -2,7 +2,7 @@
 
     python bench/audit_storage_bench.py [--durable 500] [--reads 50000] [--users 2000]
 
-* ``table``: the ``ksn_audit`` table as ksnode writes it (shared/audit_trail.py:
+* ``table``: the ``ksn_audit`` table as ksnode writes it (shared/audit/trail.py:
   advisory lock, read the head, seal, insert, commit), in a temporary
   embedded Postgres (synchronous_commit on, its default).
 * ``files``: append-only chained lines (the table's text form) in a folder (what LOG_DIR would hold), a
@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.audit import GENESIS, AuditKey, Record, seal_chain  # noqa: E402
-from shared.audit_trail import AuditTrail, record_once  # noqa: E402
+from shared.audit.records import GENESIS, AuditKey, Record, seal_chain  # noqa: E402
+from shared.audit.trail import AuditTrail, record_once  # noqa: E402
 from shared.config import load_config  # noqa: E402
-from shared.db import Database  # noqa: E402
-from shared.migrations import run_migrations  # noqa: E402
-from shared.pgserver import EmbeddedPostgres  # noqa: E402
+from shared.db.embedded import EmbeddedPostgres  # noqa: E402
+from shared.db.migrations import run_migrations  # noqa: E402
+from shared.db.pool import Database  # noqa: E402
 from shared.store import audit as store  # noqa: E402
 
 

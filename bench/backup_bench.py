@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scratch import filled_database, scratch_postgres  # noqa: E402
-from services.backup_worker.pgtools import PgTools, libpq_environment  # noqa: E402
-from services.backup_worker.service import BackupService  # noqa: E402
-from shared.pgserver import bundled_bin_dir  # noqa: E402
+from shared.backup.pgtools import PgTools, libpq_environment  # noqa: E402
+from shared.backup.service import BackupService  # noqa: E402
+from shared.db.embedded import bundled_bin_dir  # noqa: E402
 
 
 def timed(fn) -> float:

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import node_db_env, scratch_postgres  # noqa: E402
-from tests.node_process import NodeProcess  # noqa: E402
-from tests.steady_load import LoadResult, SteadyLoad  # noqa: E402
+from tests.support.node_process import NodeProcess  # noqa: E402
+from tests.support.steady_load import LoadResult, SteadyLoad  # noqa: E402
 
 
 def run(urls: list[str], clients: int, duration: float) -> tuple[LoadResult, float]:

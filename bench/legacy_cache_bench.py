@@ -5,7 +5,7 @@ key is cached.
 
 A legacy (reference-format) value needs a PBKDF2 of 100,000 rounds for its
 own salt; each API worker keeps the derived keys of up to 100,000 salts
-(shared/crypto.py, LEGACY_KEY_CACHE_SIZE). Filling the cache through real
+(shared/crypto/sealing.py, LEGACY_KEY_CACHE_SIZE). Filling the cache through real
 reads would cost 100,000 PBKDF2 (about 40 CPU minutes), so the bench puts
 random 32-byte keys in it directly: the memory is that of the cache itself.
 It prints the process's resident memory growth for a full cache and the time
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.crypto import Cipher, legacy_encrypt  # noqa: E402
+from shared.crypto.sealing import Cipher, legacy_encrypt  # noqa: E402
 
 
 def rss() -> int:

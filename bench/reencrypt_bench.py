@@ -44,10 +44,10 @@ from loaders import python_load, register_v1_share  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
-from shared.db import Database  # noqa: E402
-from shared.migrations import run_migrations  # noqa: E402
-from shared.pgserver import EmbeddedPostgres  # noqa: E402
-from tests.api_program import start_api_program  # noqa: E402
+from shared.db.embedded import EmbeddedPostgres  # noqa: E402
+from shared.db.migrations import run_migrations  # noqa: E402
+from shared.db.pool import Database  # noqa: E402
+from tests.support.api_program import start_api_program  # noqa: E402
 
 OLD = "bench old secret"
 BOT_TOKEN = "123456:BENCH-bot-token"

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import node_db_env, scratch_postgres  # noqa: E402
-from tests.node_process import NodeProcess  # noqa: E402
-from tests.steady_load import SteadyLoad  # noqa: E402
+from tests.support.node_process import NodeProcess  # noqa: E402
+from tests.support.steady_load import SteadyLoad  # noqa: E402
 
 COMMANDS = {
     "restart api": ("ctl", "restart", "api"),

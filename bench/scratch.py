@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shared.config import Config, load_config
-from shared.db import Database
-from shared.migrations import run_migrations
-from shared.pgserver import EmbeddedPostgres, RunningServer
+from shared.db.embedded import EmbeddedPostgres, RunningServer
+from shared.db.migrations import run_migrations
+from shared.db.pool import Database
 from tests.conftest import create_database
 
 # 172 pseudo-random bytes as base64 (232 chars), like a reference ciphertext.

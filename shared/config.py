@@ -91,7 +91,7 @@ class Config:
     oko_api_base_url: str | None = None
     ks_node_report_password: Secret = field(default_factory=lambda: Secret(""))
     # Operator credential for /health, /metrics and the backup history's details
-    # (services/api/ops_token.py); empty: anonymous detail only
+    # (services/api/ops/token.py); empty: anonymous detail only
     ops_token: Secret = field(default_factory=lambda: Secret(""))
     # Reporter
     report_interval_seconds: float = 180.0
@@ -127,7 +127,7 @@ class Config:
     jwt_leeway_seconds: float = 0.0
     # Several nodes on one database
     node_id: str = ""  # empty: host name plus home (effective_node_id)
-    # Audit trail (shared/audit.py)
+    # Audit trail (shared/audit/records.py)
     audit_enabled: bool = True
     audit_retention_days: float = 90.0
     audit_checks: bool = False
@@ -140,7 +140,7 @@ class Config:
         if self.api_workers > 0:
             return self.api_workers
         # One process per usable core: each runs one request at a time
-        # (services/api/gate.py), so more processes than cores only take
+        # (services/api/server/gate.py), so more processes than cores only take
         # turns on them. Measured on 2 cores: 2 workers serve v1 get about
         # 20% faster than 3, with a third of the p99.
         try:

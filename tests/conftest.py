@@ -14,11 +14,11 @@ import pytest
 import requests
 
 from shared.config import Config, load_config
-from shared.crypto import Cipher
-from shared.db import Database
-from shared.migrations import run_migrations
-from shared.pgserver import EmbeddedPostgres, RunningServer
-from tests.ops import OPS_TOKEN
+from shared.crypto.sealing import Cipher
+from shared.db.embedded import EmbeddedPostgres, RunningServer
+from shared.db.migrations import run_migrations
+from shared.db.pool import Database
+from tests.support.ops import OPS_TOKEN
 
 TEST_SECRET = "test_enc_secret"
 
@@ -105,7 +105,7 @@ def config(env_for, dbname) -> Config:
     cfg = load_config(env_for(dbname))
     run_migrations(cfg)
     # In-process servers of tests about other things call the admin routes
-    # more often than their limits allow; tests/test_admin_guessing.py turns
+    # more often than their limits allow; tests/api/test_admin_guessing.py turns
     # them back on (programs started from env_for always have them).
     return replace(cfg, admin_limits=False)
 
@@ -129,7 +129,7 @@ class ApiServer:
     def __init__(self, app, host: str = "127.0.0.1"):
         from waitress.server import create_server
 
-        from services.api.gate import GatedApp
+        from services.api.server.gate import GatedApp
 
         self.server = create_server(
             GatedApp(app),
@@ -170,8 +170,8 @@ class ApiServer:
 
 
 def build_node_context(config: Config, db: Database, cipher: Cipher):
-    from services.api.context import NodeContext
-    from shared import keypair as keypairs
+    from services.api.web.context import NodeContext
+    from shared.keys import keypair as keypairs
 
     pair, _ = keypairs.load_or_create(db, cipher)
     return NodeContext(
@@ -225,7 +225,7 @@ def service(config, db, dump_dir):
     """The backup service on this module's database, dumping into ``dump_dir``."""
     from dataclasses import replace
 
-    from services.backup_worker.service import BackupService
-    from tests.backup_helpers import REAL_TOOLS
+    from shared.backup.service import BackupService
+    from tests.support.backup_helpers import REAL_TOOLS
 
     return BackupService(replace(config, dump_dir=dump_dir), db, REAL_TOOLS)

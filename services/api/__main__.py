@@ -1,3 +1,3 @@
-from services.api.server import main
+from services.api.server.program import main
 
 main()

@@ -12,20 +12,20 @@ import psycopg2
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from services.api.admin_backoff import AdminBackoff
-from services.api.body import MAX_BODY_BYTES
-from services.api.context import NodeContext
-from services.api.errors import ApiError, error_response
-from services.api.headers import CommonHeaders, is_preflight, preflight_response
-from services.api.ratelimit import (
+from services.api.routes.admin_backoff import AdminBackoff
+from services.api.web.body import MAX_BODY_BYTES
+from services.api.web.context import NodeContext
+from services.api.web.errors import ApiError, error_response
+from services.api.web.headers import CommonHeaders, is_preflight, preflight_response
+from services.api.web.ratelimit import (
     FixedWindowLimiter,
     build_limiters,
     client_key,
     rate_limit_message,
 )
-from shared.db import DatabaseUnavailable
-from shared.errortext import first_line
-from shared.logthrottle import LogThrottle
+from shared.db.pool import DatabaseUnavailable
+from shared.infra.errortext import first_line
+from shared.infra.logthrottle import LogThrottle
 
 log = logging.getLogger("api")
 
@@ -150,7 +150,7 @@ def create_app(ctx: NodeContext) -> Flask:
     from services.api.routes import register_blueprints
 
     register_blueprints(app)
-    from services.api import audit
+    from services.api.ops import audit
 
     audit.install(app, ctx)
     return app

@@ -8,12 +8,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from services.backup_worker.errors import BackupError, Expired
-from shared.dumppaths import UnsafeDumpPath
+from shared.backup.errors import BackupError, Expired
+from shared.backup.paths import UnsafeDumpPath
 from shared.store import jobs
 
 if TYPE_CHECKING:
-    from services.backup_worker.service import BackupService
+    from shared.backup.service import BackupService
 
 log = logging.getLogger("backup_worker")
 

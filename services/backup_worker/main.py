@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.backup_worker.errors import BackupError
-from services.backup_worker.locks import backup_lock
-from services.backup_worker.progress import LogProgress
 from services.backup_worker.recovery import recover
-from services.backup_worker.selfcheck import run_selfcheck
-from services.backup_worker.service import BackupService
-from shared.heartbeat import start_heartbeat
-from shared.runtime import Runtime, StopFlag, bootstrap, wait_for_database
+from shared.backup.errors import BackupError
+from shared.backup.locks import backup_lock
+from shared.backup.progress import LogProgress
+from shared.backup.selfcheck import run_selfcheck
+from shared.backup.service import BackupService
+from shared.program.heartbeat import start_heartbeat
+from shared.program.runtime import Runtime, StopFlag, bootstrap, wait_for_database
 from shared.store import backup_checks, heartbeats
 
 PROGRAM = "backup_worker"
@@ -113,7 +113,7 @@ class BackupWorker:
 
 
 def main() -> None:
-    from shared.runtime import check_keys_or_exit
+    from shared.program.runtime import check_keys_or_exit
 
     runtime = bootstrap(PROGRAM)
     stop = StopFlag().install()

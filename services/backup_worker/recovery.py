@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.backup_worker.drill import DRILL_PREFIX
-from services.backup_worker.dump import TMP_SUFFIX
-from services.backup_worker.restore import APPLICATION_NAME, LIST_PREFIX, LIST_SUFFIX
-from services.backup_worker.selfcheck import drop_databases
-from shared.db import Database
-from shared.pids import pid_alive
+from shared.backup.drill import DRILL_PREFIX
+from shared.backup.dump import TMP_SUFFIX
+from shared.backup.restore import APPLICATION_NAME, LIST_PREFIX, LIST_SUFFIX
+from shared.backup.selfcheck import drop_databases
+from shared.db.pool import Database
+from shared.infra.pids import pid_alive
 from shared.store import contents, dumps, jobs
 
 # How long a killed pg_restore's server session may take to notice its

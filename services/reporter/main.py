@@ -5,9 +5,9 @@ from __future__ import annotations
 import requests
 
 from services.reporter.telemetry import collect, send
-from shared import keypair as keypairs
-from shared.heartbeat import start_heartbeat
-from shared.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
+from shared.keys import keypair as keypairs
+from shared.program.heartbeat import start_heartbeat
+from shared.program.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
 from shared.store import heartbeats
 
 PROGRAM = "reporter"
@@ -67,7 +67,7 @@ class Reporter:
 
 
 def main() -> None:
-    from shared.runtime import check_keys_or_exit
+    from shared.program.runtime import check_keys_or_exit
 
     runtime = bootstrap(PROGRAM)
     stop = StopFlag().install()

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from shared.db import Database
+from shared.db.pool import Database
 from shared.store.tables import KEY_SHARES, SERVER_KEYPAIRS
 
 TELEMETRY_PATH = "/tss/v1/ks_node/telemetry"

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from shared.audit import AuditError, iter_json
-from shared.audit_verify import verify_chain
+from shared.audit.records import AuditError, iter_json
+from shared.audit.verify import verify_chain
 from shared.cli.common import load_cli_config
 
 
@@ -40,11 +40,11 @@ def add_commands(sub) -> None:
 def _with_trail(args, action: Callable[[Any, Any], int]) -> int:
     """Run ``action(db, keys)`` on this node's database (started if embedded);
     ``keys`` holds the key of every configured secret."""
-    from shared.audit_trail import node_keys
-    from shared.crypto import SecretError
-    from shared.db import Database, DatabaseUnavailable
-    from shared.launcher import LaunchError, database
-    from shared.logging import configure_logging
+    from shared.audit.trail import node_keys
+    from shared.crypto.sealing import SecretError
+    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.infra.logging import configure_logging
+    from shared.node.launcher import LaunchError, database
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from shared.audit import Record
+from shared.audit.records import Record
 
 
 def record_cli_event(
@@ -17,8 +17,8 @@ def record_cli_event(
 ) -> None:
     """Record an operator's command (restore, key rotation) as it ends. A
     failure to record is said on stderr; the command's own result stands."""
-    from shared.audit_trail import node_key, record_once
-    from shared.db import Database
+    from shared.audit.trail import node_key, record_once
+    from shared.db.pool import Database
 
     if not config.audit_enabled:
         return

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from shared.cli.common import load_cli_config
-from shared.sizes import human_size
+from shared.infra.sizes import human_size
 
 
 def add_commands(sub) -> None:
@@ -36,13 +36,13 @@ def add_commands(sub) -> None:
 def _with_service(args, action):
     import logging
 
-    from services.backup_worker.errors import BackupError
-    from services.backup_worker.progress import TerminalProgress
-    from services.backup_worker.service import BackupService
-    from shared.db import Database, DatabaseUnavailable
-    from shared.dumppaths import UnsafeDumpPath
-    from shared.launcher import LaunchError, database, prepare_folders
-    from shared.logging import configure_logging
+    from shared.backup.errors import BackupError
+    from shared.backup.paths import UnsafeDumpPath
+    from shared.backup.progress import TerminalProgress
+    from shared.backup.service import BackupService
+    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.infra.logging import configure_logging
+    from shared.node.launcher import LaunchError, database, prepare_folders
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
@@ -120,9 +120,9 @@ def cmd_backups(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from services.backup_worker.errors import BackupError
+    from shared.backup.errors import BackupError
+    from shared.backup.paths import resolve_dump_path
     from shared.cli.audit_events import record_cli_event
-    from shared.dumppaths import resolve_dump_path
 
     def action(service, _db):
         given = Path(args.path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from shared.cli.common import load_cli_config
-from shared.logging import configure_logging
+from shared.infra.logging import configure_logging
 
 
 def add_commands(sub) -> None:
@@ -16,10 +16,10 @@ def add_commands(sub) -> None:
 
 
 def cmd_rotate_keypair(args) -> int:
-    from shared import keypair as keypairs
     from shared.cli.audit_events import record_cli_event
-    from shared.db import Database, DatabaseUnavailable
-    from shared.launcher import LaunchError, database, ensure_secret
+    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.keys import keypair as keypairs
+    from shared.node.launcher import LaunchError, database, ensure_secret
 
     if not args.list and not args.rotate:
         print("usage: ksnode rotate-keypair --list | --rotate")

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from shared.cli.common import load_cli_config
-from shared.logging import configure_logging
+from shared.infra.logging import configure_logging
 
 
 def cmd_up(args) -> int:
-    from shared.launcher import DEFAULT_SUPERVISOR_CONF, LaunchError, up
+    from shared.node.launcher import DEFAULT_SUPERVISOR_CONF, LaunchError, up
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level)
@@ -26,7 +26,7 @@ def cmd_up(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from shared.launcher import LaunchError, database, migrate, prepare_folders
+    from shared.node.launcher import LaunchError, database, migrate, prepare_folders
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
@@ -42,7 +42,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_ctl(args) -> int:
-    from shared.launcher import DEFAULT_SUPERVISOR_CONF
+    from shared.node.launcher import DEFAULT_SUPERVISOR_CONF
 
     config = load_cli_config(args)
     socket = config.run_dir / "supervisor.sock"
@@ -61,8 +61,8 @@ def cmd_ctl(args) -> int:
 
 
 def cmd_reload(args) -> int:
-    from shared.launcher import LaunchError, database, prepare_node
-    from shared.reload import ReloadError, reload_node
+    from shared.node.launcher import LaunchError, database, prepare_node
+    from shared.node.reload import ReloadError, reload_node
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)

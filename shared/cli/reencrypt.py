@@ -2,7 +2,7 @@
 with ``--to legacy``, into the reference's format) while the node serves.
 
 Works on a running node and on a stopped one (the embedded Postgres is
-started for the command when needed). The engine is shared/reencrypt.py.
+started for the command when needed). The engine is shared/keys/reencrypt.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from typing import TextIO
 
 from shared.cli.common import load_cli_config
-from shared.errortext import first_line
+from shared.infra.errortext import first_line
 
 log = logging.getLogger("ksnode.reencrypt")
 
@@ -130,12 +130,12 @@ def confirm(question: str, yes: bool) -> bool:
 def cmd_reencrypt(args) -> int:
     import psycopg2
 
-    from services.backup_worker.errors import BackupError
-    from shared.db import Database, DatabaseUnavailable
-    from shared.keycheck import KeyCheckFailed, verify_keys
-    from shared.launcher import LaunchError, database, ensure_secret, prepare_folders
-    from shared.logging import configure_logging
-    from shared.reencrypt import ReencryptError
+    from shared.backup.errors import BackupError
+    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.infra.logging import configure_logging
+    from shared.keys.keycheck import KeyCheckFailed, verify_keys
+    from shared.keys.reencrypt import ReencryptError
+    from shared.node.launcher import LaunchError, database, ensure_secret, prepare_folders
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
@@ -161,8 +161,8 @@ def cmd_reencrypt(args) -> int:
 
 
 def _reencrypt(args, config, db, cipher, usage) -> int:
-    from services.backup_worker.service import BackupService
-    from shared.reencrypt import Reencryptor, check_target, pending_in
+    from shared.backup.service import BackupService
+    from shared.keys.reencrypt import Reencryptor, check_target, pending_in
 
     check_target(cipher, args.to)
     print_usage(usage, cipher)

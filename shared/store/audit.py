@@ -1,4 +1,4 @@
-"""``ksn_audit``: the audit trail's rows (shared/audit.py says what they mean).
+"""``ksn_audit``: the audit trail's rows (shared/audit/records.py says what they mean).
 
 Appends are serialised across every process and node sharing the database by
 a transaction-scoped advisory lock: under it the head (last seq and hash) is
@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from shared.audit import Record, Sealed
+from shared.audit.records import Record, Sealed
 
 AUDIT = "ksn_audit"  # kept here, not in tables.py: this family is only ours
 # "ksnaudit" in ASCII: one lock for the chain of the whole database.

@@ -1,5 +1,5 @@
 """``ksn_binding_mismatches``: wallets whose sealed share refused the owner
-the database names (shared/binding.py). Written by the API when a read
+the database names (shared/crypto/binding.py). Written by the API when a read
 meets one; read by /health, which drops a wallet once its share opens again
 (the database was put back) or is gone."""
 

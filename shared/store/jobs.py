@@ -20,7 +20,7 @@ from psycopg2.extras import Json
 from shared.store.tables import JOBS
 
 # The session-level advisory lock every backup, restore and drill holds
-# ("ksnback"); services/backup_worker/locks.py takes it, the API only looks.
+# ("ksnback"); shared/backup/locks.py takes it, the API only looks.
 BACKUP_LOCK_KEY = 0x6B736E6261636B
 
 FINISHED = ("succeeded", "failed", "expired", "cancelled")

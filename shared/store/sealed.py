@@ -4,7 +4,7 @@ locking and rewriting them in batches for ``ksnode reencrypt``.
 A value's format and key id are in its first bytes (crypto.KEYED_HEAD_LEN:
 ``ksn3.<key id>.``, ``ksn2.<key id>.``, ``ksn1.`` or anything else for the
 reference's legacy base64), so both are read in SQL without decrypting
-anything. Rows are read with what their ksn3 seal names (shared/binding.py):
+anything. Rows are read with what their ksn3 seal names (shared/crypto/binding.py):
 for a key share its wallet and the wallet owner's identity, joined in the
 same query.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.binding import Binding, keypair_binding, share_binding
-from shared.crypto import BOUND_PREFIX, ENVELOPE_PREFIX, KEYED_HEAD_LEN, KEYED_PREFIX
+from shared.crypto.binding import Binding, keypair_binding, share_binding
+from shared.crypto.sealing import BOUND_PREFIX, ENVELOPE_PREFIX, KEYED_HEAD_LEN, KEYED_PREFIX
 from shared.store.tables import KEY_SHARES, SERVER_KEYPAIRS, USERS, WALLETS
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"

@@ -1,14 +1,14 @@
 """Reading key shares: user, wallet and share of each requested public key in
 one round trip, so a fetch costs one query however the checks turn out. The
 same query reads the wallet owner's identity and the wallet's curve and
-public key: what a ksn3 share is sealed to (shared/binding.py)."""
+public key: what a ksn3 share is sealed to (shared/crypto/binding.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.binding import Binding, share_binding
-from shared.db import execute_prepared
+from shared.crypto.binding import Binding, share_binding
+from shared.db.pool import execute_prepared
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from shared.binding import share_binding
-from shared.crypto import Cipher
+from shared.crypto.binding import share_binding
+from shared.crypto.sealing import Cipher
 from shared.store.tables import KEY_SHARES, WALLETS
 
 

@@ -12,11 +12,11 @@ from flask import g, request
 
 from services.api.auth.base import AuthFailure
 from services.api.auth.providers import build_verifiers
-from services.api.body import json_body
-from services.api.context import node
-from services.api.errors import ApiError
-from services.api.jsvalues import js_string
-from services.api.storable import USER_AUTH_ID_CHARS, text_problem
+from services.api.web.body import json_body
+from services.api.web.context import node
+from services.api.web.errors import ApiError
+from services.api.web.jsvalues import js_string
+from services.api.web.storable import USER_AUTH_ID_CHARS, text_problem
 
 log = logging.getLogger(__name__)
 

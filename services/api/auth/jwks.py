@@ -29,7 +29,7 @@ import jwt
 import requests
 
 from services.api.auth.outbound import Answer, OutboundError, bounded_get
-from services.api.gate import outside_gate
+from services.api.server.gate import outside_gate
 
 log = logging.getLogger(__name__)
 

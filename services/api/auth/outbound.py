@@ -22,7 +22,7 @@ import requests
 import urllib3
 
 from services.api.auth.base import AuthFailure
-from services.api.gate import outside_gate
+from services.api.server.gate import outside_gate
 
 MAX_ANSWER_BYTES = 256 * 1024  # a JWKS or a user object is a few kB
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.api.auth.base import AuthFailure
-from services.api.jsvalues import js_parse_int, js_string, js_truthy, js_utf8
+from services.api.web.jsvalues import js_parse_int, js_string, js_truthy, js_utf8
 from shared.config import Config
 
 MAX_AGE_SECONDS = 86400

@@ -9,9 +9,9 @@ import mimetypes
 from flask import Blueprint, Response, abort
 from swagger_ui_bundle import swagger_ui_path
 
-from services.api.context import node
-from services.api.errors import json_response
-from services.api.openapi import openapi_document
+from services.api.openapi.document import openapi_document
+from services.api.web.context import node
+from services.api.web.errors import json_response
 
 bp = Blueprint("docs", __name__)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 from services.api.auth.bearer import authenticate
-from services.api.body import json_body
-from services.api.context import node
-from services.api.errors import ApiError, ok
-from services.api.shares import confirm_reshare, decrypt_share, unique_violation_as_duplicate
-from services.api.storable import lookup_identity
-from services.api.validate import optional_text, public_key, share, supported_curve
+from services.api.routes.shares import confirm_reshare, decrypt_share, unique_violation_as_duplicate
+from services.api.web.body import json_body
+from services.api.web.context import node
+from services.api.web.errors import ApiError, ok
+from services.api.web.storable import lookup_identity
+from services.api.web.validate import optional_text, public_key, share, supported_curve
 from shared.store import shares, users, wallets
 
 bp = Blueprint("keyshare_v1", __name__, url_prefix="/keyshare/v1")

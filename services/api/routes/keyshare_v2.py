@@ -10,18 +10,18 @@ from __future__ import annotations
 from flask import Blueprint
 
 from services.api.auth.bearer import Identity, authenticate
-from services.api.body import json_body
-from services.api.context import node
-from services.api.errors import ApiError, ok
-from services.api.jsvalues import js_truthy
-from services.api.shares import (
+from services.api.routes.shares import (
     check_owned,
     confirm_reshare,
     decrypt_share,
     unique_violation_as_duplicate,
 )
-from services.api.storable import lookup_identity
-from services.api.validate import (
+from services.api.web.body import json_body
+from services.api.web.context import node
+from services.api.web.errors import ApiError, ok
+from services.api.web.jsvalues import js_truthy
+from services.api.web.storable import lookup_identity
+from services.api.web.validate import (
     CURVES,
     curve_entry,
     optional_text,

@@ -7,11 +7,16 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from services.api.connection_metrics import ConnectionMetrics
-from services.api.context import node
-from services.api.metrics import NodeCollector, RequestMetrics, multiprocess_folder, scrape_registry
-from services.api.ops_token import is_operator, token_required
-from services.api.public_views import public_registry
+from services.api.ops.metrics import (
+    NodeCollector,
+    RequestMetrics,
+    multiprocess_folder,
+    scrape_registry,
+)
+from services.api.ops.public_views import public_registry
+from services.api.ops.token import is_operator, token_required
+from services.api.server.connection_metrics import ConnectionMetrics
+from services.api.web.context import node
 
 bp = Blueprint("metrics", __name__)
 

@@ -13,16 +13,20 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from services.api.admin import admin_password_matches, check_route_limit, require_admin_password
-from services.api.body import json_body
-from services.api.context import node
-from services.api.errors import ApiError, ok
-from services.api.gate import outside_gate
-from services.api.health import is_running
-from services.api.ops_token import is_operator
-from services.api.public_views import public_history_row
-from services.api.storable import text_problem
-from shared.dumppaths import UnsafeDumpPath, resolve_dump_path
+from services.api.ops.health import is_running
+from services.api.ops.public_views import public_history_row
+from services.api.ops.token import is_operator
+from services.api.routes.admin import (
+    admin_password_matches,
+    check_route_limit,
+    require_admin_password,
+)
+from services.api.server.gate import outside_gate
+from services.api.web.body import json_body
+from services.api.web.context import node
+from services.api.web.errors import ApiError, ok
+from services.api.web.storable import text_problem
+from shared.backup.paths import UnsafeDumpPath, resolve_dump_path
 from shared.store import dumps, heartbeats, jobs
 
 bp = Blueprint("pg_dump", __name__, url_prefix="/pg_dump/v1")

@@ -9,12 +9,12 @@ import time
 
 from flask import Blueprint, Response, request
 
-from services.api.context import node
-from services.api.errors import json_response
-from services.api.health import PROBE_DB_SECONDS, assess
-from services.api.ops_token import is_operator
-from services.api.public_views import public_health
-from shared.db import execute_prepared
+from services.api.ops.health import PROBE_DB_SECONDS, assess
+from services.api.ops.public_views import public_health
+from services.api.ops.token import is_operator
+from services.api.web.context import node
+from services.api.web.errors import json_response
+from shared.db.pool import execute_prepared
 from shared.store import heartbeats
 from shared.store.tables import BACKUP_CHECKS, PG_DUMPS
 
@@ -88,7 +88,7 @@ def status() -> Response:
 
 @bp.get("/health")
 def health() -> Response:
-    """ok / degraded (200) / down (503), each reason named (services/api/health.py);
+    """ok / degraded (200) / down (503), each reason named (services/api/ops/health.py);
     the details only for the operator's token (ops_token.py)."""
     ctx = node()
     body = assess(ctx)

@@ -1,0 +1,1 @@
+"""The operator's view of the API: health, metrics, audit hooks."""

@@ -1,0 +1,90 @@
+"""Admin checks for the backup routes: per-route rate limits and the admin
+password (spec §4.8), compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import g, request
+
+from services.api.server.gate import outside_gate
+from services.api.web.context import node
+from services.api.web.errors import ApiError, error_response
+from services.api.web.ratelimit import client_key, rate_limit_message
+from services.api.web.storable import utf8_encodable
+
+SALT = b"ksn-admin-auth"
+ITERATIONS = 100_000
+ADMIN_DISABLED_MSG = "admin routes are disabled: ADMIN_PASSWORD is not set"
+
+
+def _derive(password: bytes) -> bytes:
+    # ~0.1 s of C that releases the GIL: let the worker's other requests run meanwhile.
+    with outside_gate():
+        return hashlib.pbkdf2_hmac("sha256", password, SALT, ITERATIONS, 32)
+
+
+def check_route_limit(name: str) -> Any | None:
+    """None, or the 429 response when this client exceeded the route's limit.
+    The admin limits hold whatever RATE_LIMIT_PER_MINUTE says: with the
+    general limit off (0) they are all that slows password guessing."""
+    ctx = node()
+    if ctx.config.rate_limit_per_minute <= 0 and not ctx.config.admin_limits:
+        return None
+    decision = ctx.extras["limiters"][name].hit(client_key(request, ctx.config.trust_proxy_hops))
+    g.rate_headers = decision.headers  # the route's limiter speaks last, like the reference
+    if not decision.allowed:
+        return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))
+    return None
+
+
+def warn_if_disabled(config, program_log) -> None:
+    """At start: say plainly that the admin routes will refuse every call."""
+    if not config.admin_password:
+        program_log.warning(ADMIN_DISABLED_MSG, extra={"event": "admin.disabled"})
+
+
+def require_admin_password(body: dict) -> None:
+    ctx = node()
+    if not ctx.config.admin_password:
+        raise ApiError("ADMIN_DISABLED", ADMIN_DISABLED_MSG)
+    password = body.get("password")
+    if not isinstance(password, str) or password == "":
+        raise ApiError("UNAUTHORIZED", "Admin password is required")
+    if not admin_password_matches(password):
+        raise ApiError("UNAUTHORIZED", "Invalid admin password")
+
+
+def admin_password_matches(password: str) -> bool:
+    """True when ``password`` is ADMIN_PASSWORD (constant time, PBKDF2 as above).
+    A client in back-off after wrong passwords gets 429 before any PBKDF2 runs."""
+    ctx = node()
+    if not ctx.config.admin_password:
+        return False
+    backoff = ctx.extras.get("admin_backoff") if ctx.config.admin_limits else None
+    client = client_key(request, ctx.config.trust_proxy_hops)
+    if backoff is not None:
+        wait = backoff.admit(client)  # before any PBKDF2: a client in back-off costs nothing
+        if wait:
+            g.rate_headers = {**g.get("rate_headers", {}), "Retry-After": str(wait)}
+            raise ApiError("RATE_LIMIT_EXCEEDED", rate_limit_message(wait))
+    matches = _password_matches(ctx, password)
+    if matches and backoff is not None:
+        backoff.succeeded(client)
+    return matches
+
+
+def _password_matches(ctx, password: str) -> bool:
+    expected = ctx.extras.get("admin_password_key")
+    if expected is None:
+        # surrogateescape: the environment's own bytes, even if not UTF-8
+        configured = str(ctx.config.admin_password).encode("utf-8", "surrogateescape")
+        expected = ctx.extras.setdefault("admin_password_key", _derive(configured))
+    # A password that is not Unicode text (an unpaired surrogate) matches nothing.
+    return (
+        expected is not None
+        and utf8_encodable(password)
+        and hmac.compare_digest(_derive(password.encode("utf-8")), expected)
+    )

@@ -1,0 +1,1 @@
+"""Request handling: context, bodies, validation, errors, rate limits, headers."""

@@ -1,0 +1,115 @@
+"""Restoring a dump into the live database, safely.
+
+Only regular files inside DUMP_DIR (symlinks resolved, ``..`` rejected) are
+accepted; the file is verified first; a safety dump of the current database
+is taken; then pg_restore runs in a single transaction, so a failure leaves
+the database as it was. Our operational tables (``ksn_*``) and the backup
+history (``"2_pg_dumps"``) are not restored: the running job, heartbeats and
+the record of existing dump files stay true.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.backup.dump import (
+    DumpFile,
+    Progress,
+    dump_database,
+    dump_file_name,
+    verify,
+)
+from shared.backup.errors import RestoreFailed
+from shared.backup.pgtools import (
+    PgTools,
+    bytes_read,
+    libpq_environment,
+    run,
+    stderr_tail,
+)
+from shared.config import Config
+
+KEEP_OUT = ("2_pg_dumps", "2_pg_dumps_pkey")
+
+
+def restore_list(tools: PgTools, path: Path, env: dict[str, str]) -> str:
+    """The archive's table of contents without our operational objects."""
+    listing = run([tools.pg_restore, "--list", str(path)], env)
+    if listing.returncode != 0:
+        raise RestoreFailed(f"cannot read the archive: {stderr_tail(listing)}")
+    kept = []
+    for line in listing.stdout.splitlines():
+        tokens = line.split()
+        if any(t in KEEP_OUT or t.startswith(("ksn_", "idx_ksn_")) for t in tokens):
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+APPLICATION_NAME = "ksnode_restore"  # how recovery finds a pg_restore still connected
+LIST_PREFIX, LIST_SUFFIX = ".restore-", ".list"
+
+
+def restore_database(
+    config: Config,
+    tools: PgTools,
+    path: Path,
+    dump_dir: Path,
+    *,
+    before_restore: Callable[[DumpFile], None] | None = None,
+    progress: Progress | None = None,
+) -> DumpFile:
+    """Restore ``path``; returns the safety dump taken just before.
+    ``before_restore(safety)`` runs after the safety dump, right before the
+    point of no return; it may raise to stop (e.g. the deadline passed)."""
+    env = libpq_environment(config)
+    verify(tools, path, env)
+    safety = dump_database(
+        config,
+        tools,
+        dump_dir,
+        name="pre_restore_" + dump_file_name(config.db_name, dt.datetime.now(dt.UTC)),
+        summarize=True,
+        progress=progress,
+    )
+    if before_restore is not None:
+        before_restore(safety)
+    fd, list_path = tempfile.mkstemp(prefix=LIST_PREFIX, suffix=LIST_SUFFIX, dir=dump_dir)
+    started = time.monotonic()
+    size = path.stat().st_size
+
+    def tick(pid: int) -> None:
+        if progress is not None:
+            done = min(bytes_read(pid) or 0, size)
+            progress("restore", done, size, time.monotonic() - started)
+
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(restore_list(tools, path, env))
+        result = run(
+            [
+                tools.pg_restore,
+                "--clean",
+                "--if-exists",
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-owner",
+                "--use-list",
+                list_path,
+                "--dbname",
+                config.db_name,
+                str(path),
+            ],
+            {**env, "PGAPPNAME": APPLICATION_NAME},
+            tick=tick if progress else None,
+        )
+    finally:
+        os.unlink(list_path)
+    if result.returncode != 0:
+        raise RestoreFailed(f"pg_restore failed, database unchanged: {stderr_tail(result)}")
+    return safety

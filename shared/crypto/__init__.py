@@ -1,0 +1,1 @@
+"""Encryption at rest: sealed formats and the secret files."""

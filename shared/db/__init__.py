@@ -1,0 +1,1 @@
+"""The database: connection pool, watchdog, waiting, embedded Postgres, migrations."""

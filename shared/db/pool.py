@@ -1,0 +1,281 @@
+"""Postgres connections: DSN building, a thread-safe pool, transactions.
+
+Every program uses ``Database``; handlers and loops take a cursor from
+``db.transaction()`` (commit on success, rollback on any exception) or
+``db.cursor()`` for reads. A connection that broke (server restart, network)
+is discarded instead of being returned to the pool, so the next request gets a
+fresh one and the process never needs a restart after a database outage.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from shared.config import Config
+from shared.db.watchdog import WATCHDOG
+from shared.infra.errortext import first_line
+
+CUT_MARGIN_SECONDS = 2.0  # past query_timeout, before the watchdog cuts (the server acts first)
+BREAKER_SECONDS = 3.0  # after a cut: fail at once this long (connection())
+SUSPECT_SECONDS = 2.0  # then: the next block's deadline
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached (message is safe to show)."""
+
+
+def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
+    """libpq parameters for this configuration.
+
+    ``DB_SSL=true`` means TLS without certificate checks, like the reference
+    (``sslmode=require``); ``DB_SSLMODE`` overrides it (e.g. ``verify-full``
+    with ``DB_SSLROOTCERT``).
+    """
+    if config.db_host is None:
+        raise DatabaseUnavailable("no database host configured (embedded Postgres not started)")
+    kwargs: dict[str, Any] = {
+        "host": config.db_host,
+        "port": config.db_port,
+        "user": config.db_user,
+        "dbname": dbname or config.db_name,
+        "connect_timeout": 5,
+        "application_name": "ksnode",
+    }
+    if config.db_password:
+        kwargs["password"] = str(config.db_password)
+    sslmode = config.db_sslmode or ("require" if config.db_ssl else "prefer")
+    kwargs["sslmode"] = sslmode
+    if config.db_sslrootcert:
+        kwargs["sslrootcert"] = config.db_sslrootcert
+    return kwargs
+
+
+class KsnConnection(psycopg2.extensions.connection):
+    """A connection that remembers which statements it has prepared."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+def execute_prepared(cur, name: str, sql: str, params: tuple) -> None:
+    """Run a hot statement as a server-side prepared statement, so Postgres
+    plans it once per connection instead of on every request. ``sql`` uses
+    $1, $2 ... placeholders. Prepared statements survive a rollback, so the
+    per-connection record stays true."""
+    conn = cur.connection
+    prepared = getattr(conn, "prepared", None)
+    execute = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}"
+    if prepared is None:  # a plain connection (tools, tests): prepare, run, forget
+        cur.execute(f"PREPARE {name} AS {sql}")
+        try:
+            cur.execute(execute, params)
+        finally:
+            cur.execute(f"DEALLOCATE {name}")
+        return
+    if name not in prepared:
+        cur.execute(f"PREPARE {name} AS {sql}")
+        prepared.add(name)
+    cur.execute(execute, params)
+
+
+def connect(config: Config, dbname: str | None = None, *, autocommit: bool = False):
+    """One plain connection (migrations, CLI, background programs)."""
+    try:
+        conn = psycopg2.connect(**connect_kwargs(config, dbname))
+    except psycopg2.OperationalError as exc:
+        raise DatabaseUnavailable(describe_connect_error(exc, config, dbname)) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def describe_connect_error(exc: Exception, config: Config, dbname: str | None = None) -> str:
+    """A one-line reason naming host/port/db/user but never the password."""
+    first = first_line(exc)
+    where = f"{config.db_user}@{config.db_host}:{config.db_port}/{dbname or config.db_name}"
+    return f"cannot connect to Postgres at {where}: {first}"
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+
+
+class Database:
+    """A pool of connections shared by the threads of one process.
+
+    Idle connections are kept (up to ``maxconn``) and reused last-in
+    first-out; psycopg2's own pool closes everything above ``minconn``,
+    which costs a new connection per request.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        maxconn: int | None = None,
+        acquire_timeout: float = 10.0,
+        query_timeout: float | None = None,
+    ):
+        """``query_timeout`` (the API: DB_QUERY_TIMEOUT_SECONDS): a statement
+        may run that long and wait for a lock half as long (server-side
+        limits), and an operation on a connection that has not answered a
+        little after that is cut (dbwatch.py): a request gets its 503
+        instead of hanging with a stuck or frozen database."""
+        self.config = config
+        self.query_timeout = query_timeout
+        self._breaker_until = 0.0  # see connection()
+        self._suspect = False
+        self._kwargs = connect_kwargs(config)
+        self._maxconn = maxconn or config.db_pool_size
+        self._idle: list[Any] = []
+        self._slots = threading.BoundedSemaphore(self._maxconn)
+        self._lock = threading.Lock()
+        self._in_use = 0
+        self._acquire_timeout = acquire_timeout
+        self._closed = False
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    @property
+    def max_size(self) -> int:
+        return self._maxconn
+
+    def _acquire(self):
+        if not self._slots.acquire(timeout=self._acquire_timeout):
+            raise DatabaseUnavailable("all database connections are busy")
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+            self._in_use += 1
+        if conn is not None and not conn.closed:
+            return conn
+        try:
+            conn = psycopg2.connect(connection_factory=KsnConnection, **self._kwargs)
+            # Autocommit: a plain read is one round trip (no COMMIT after it);
+            # transaction() issues BEGIN/COMMIT itself.
+            conn.autocommit = True
+            if self.query_timeout:
+                with conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT set_config('statement_timeout', %s, false),"
+                        " set_config('lock_timeout', %s, false)",
+                        (f"{self.query_timeout * 1000:.0f}", f"{self.query_timeout * 500:.0f}"),
+                    )
+            return conn
+        except psycopg2.OperationalError as exc:
+            self._release(None, broken=True)
+            raise DatabaseUnavailable(describe_connect_error(exc, self.config)) from None
+        except BaseException:
+            self._release(None, broken=True)
+            raise
+
+    def _release(self, conn, *, broken: bool) -> None:
+        with self._lock:
+            self._in_use -= 1
+            keep = conn is not None and not broken and not conn.closed and not self._closed
+            if keep:
+                self._idle.append(conn)
+        if conn is not None and not keep:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
+        self._slots.release()
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Any]:
+        """A pooled connection; ``timeout`` (default: ``query_timeout`` plus a
+        margin for the server's own limit to act first) bounds the block.
+
+        With ``query_timeout`` set (the API), a block cut by the watchdog
+        opens a breaker: for BREAKER_SECONDS every block fails at once with
+        DatabaseUnavailable, and the first one after that gets a short
+        deadline. A worker runs one request at a time (gate.py): without it,
+        each request would hold the worker for the full deadline against a
+        frozen database, and the ones queued behind it (/status and /health
+        too) would wait for all of them."""
+        limit = timeout or (self.query_timeout and self.query_timeout + CUT_MARGIN_SECONDS)
+        if self.query_timeout:
+            now = time.monotonic()
+            if now < self._breaker_until:
+                raise DatabaseUnavailable("the database gave no answer moments ago")
+            if self._suspect:
+                limit = min(limit, SUSPECT_SECONDS)
+        conn = self._acquire()
+        broken = False
+        try:
+            with WATCHDOG.watch(conn, limit) if limit else nullcontext():
+                yield conn
+        except BaseException as exc:
+            broken = is_connection_error(exc) or conn.closed != 0
+            raise
+        finally:
+            if limit and WATCHDOG.was_cut(conn):  # only a watched block can be cut
+                broken = True
+                self._breaker_until = time.monotonic() + BREAKER_SECONDS
+                self._suspect = True
+            elif not broken:
+                self._suspect = False
+            if (
+                not broken
+                and not conn.closed
+                and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            ):
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("ROLLBACK")
+                except psycopg2.Error:
+                    broken = True
+            self._release(conn, broken=broken)
+
+    @contextmanager
+    def transaction(self, timeout: float | None = None) -> Iterator[Any]:
+        """A cursor inside one transaction: commit on success, rollback otherwise."""
+        with self.connection(timeout) as conn:
+            with conn.cursor() as cur:
+                cur.execute("BEGIN")
+                try:
+                    yield cur
+                except BaseException:
+                    if not conn.closed:
+                        try:
+                            cur.execute("ROLLBACK")
+                        except psycopg2.Error:
+                            pass
+                    raise
+                cur.execute("COMMIT")
+
+    @contextmanager
+    def cursor(self, timeout: float | None = None) -> Iterator[Any]:
+        """A cursor outside any transaction: each statement commits on its own.
+        Use it for reads and single-statement writes (one round trip each)."""
+        with self.connection(timeout) as conn:
+            with conn.cursor() as cur:
+                yield cur
+
+    def ping(self) -> bool:
+        try:
+            with self.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        except (DatabaseUnavailable, psycopg2.Error):
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass

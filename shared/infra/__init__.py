@@ -1,0 +1,1 @@
+"""Small infrastructure every floor may use: logs, processes, files, text, version."""

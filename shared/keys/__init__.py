@@ -1,0 +1,1 @@
+"""Keys: the server keypair, which secrets stored values are under, rewrapping."""

@@ -1,0 +1,1 @@
+"""A node's lifecycle: `ksnode up`, preflight, supervision, reload, log relay."""

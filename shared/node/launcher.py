@@ -1,0 +1,353 @@
+"""`ksnode up` and `ksnode migrate`: prepare the database, then supervise.
+
+Without DB_HOST the embedded Postgres is started under KSNODE_HOME and
+stopped again when supervisord exits (SIGTERM/Ctrl-C reach supervisord,
+which stops the three programs first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.config import Config, child_environment
+from shared.crypto.sealing import Cipher, SecretError
+from shared.crypto.secretfiles import create_dev_secret, load_cipher
+from shared.db.auth import PASSWORD_FILE
+from shared.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from shared.db.migrations import run_migrations
+from shared.db.pool import Database, DatabaseUnavailable, connect
+from shared.db.wait import StopWaiting, wait_until_reachable
+from shared.infra.privatefiles import check_at_start, warn_if_others_may_read
+from shared.infra.version import PROJECT_ROOT
+from shared.keys.keycheck import KeyCheckFailed, verify_keys
+from shared.keys.keypair import KeypairError, load_or_create
+from shared.node.accounts import AccountError, program_account
+from shared.node.listener import ListenError, SocketKeeper
+from shared.node.logfollow import FollowFolder
+from shared.node.logrelay import Relay
+from shared.node.pgwatch import EmbeddedWatch
+from shared.node.preflight import (
+    HomeLock,
+    PreflightFailed,
+    check_embedded_storage,
+    check_encoding,
+    check_port,
+    check_writable,
+)
+from shared.node.programuser import HandOverError, handed_over, own_user_name, without_user_lines
+from shared.store.server import database_encoding
+
+log = logging.getLogger("ksnode")
+
+DEFAULT_SUPERVISOR_CONF = PROJECT_ROOT / "supervisord.conf"
+
+
+class LaunchError(Exception):
+    """Start-up cannot continue; the message says why (no secrets)."""
+
+
+def prepare_folders(config: Config) -> None:
+    for folder in (
+        config.home,
+        config.run_dir,
+        config.effective_dump_dir,
+        config.effective_log_dir,
+        config.effective_log_dir / "supervisor",
+    ):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LaunchError(f"cannot create folder {folder}: {exc.strerror}") from None
+    check_at_start(config.effective_dump_dir, config.effective_log_dir)
+
+
+@contextlib.contextmanager
+def database(
+    config: Config, *, keep_running: bool = False, watch: bool = False
+) -> Iterator[Config]:
+    """Yield a Config that points at a reachable database.
+
+    With DB_HOST set that is the configured server; otherwise the embedded
+    one is started (or reused) and, unless ``keep_running``, stopped after.
+    ``watch`` (`ksnode up`): the embedded server is started again should it
+    die meanwhile (shared/node/pgwatch.py), and stopped after even if it was
+    already running (left by a `ksnode up` that was killed).
+    """
+    if not config.embedded_db:
+        yield config
+        return
+    server = EmbeddedPostgres(config.pg_data_dir)
+    try:
+        running = server.start()
+        server.create_database(config.db_name)
+    except EmbeddedPostgresError as exc:
+        raise LaunchError(str(exc)) from None
+    if running.auth_switched:
+        # The one line an operator upgrading from a trust-era home sees.
+        log.warning(
+            "embedded postgres switched from trust to password authentication "
+            "(scram-sha-256, password in pg_password); its data is kept",
+            extra={
+                "event": "embedded_pg.auth_switched",
+                "password_file": str(server.password_file),
+            },
+        )
+    log.info(
+        "embedded postgres started" if running.started_here else "embedded postgres reused",
+        extra={
+            "event": "embedded_pg.started" if running.started_here else "embedded_pg.reused",
+            "port": running.port,
+            "data_dir": str(config.pg_data_dir),
+        },
+    )
+    # `ksnode up` (watch) holds the home's lock: the home's server is its own
+    # even when a killed earlier `ksnode up` left it running.
+    owned = running.started_here or watch
+    watcher = EmbeddedWatch(server, running.port) if watch else None
+    try:
+        with watcher or contextlib.nullcontext():
+            yield config.with_db(running.host, running.port, running.password)
+    finally:
+        if owned and not keep_running:
+            server.stop()
+            log.info("embedded postgres stopped", extra={"event": "embedded_pg.stopped"})
+
+
+def ensure_secret(config: Config) -> Cipher:
+    if config.encryption_secret_path is None:
+        path = config.effective_secret_path
+        if create_dev_secret(path):
+            log.warning(
+                "created a development encryption secret; set ENCRYPTION_SECRET_PATH "
+                "for production and keep a copy of the secret safe",
+                extra={"event": "secret.created", "path": str(path)},
+            )
+    try:
+        cipher = load_cipher(config.effective_secret_path, config.encryption_secret_previous_paths)
+    except SecretError as exc:
+        raise LaunchError(str(exc)) from None
+    warn_if_others_may_read(
+        [config.effective_secret_path, *config.encryption_secret_previous_paths]
+    )
+    return cipher
+
+
+def migrate(config: Config) -> list[str]:
+    try:
+        return run_migrations(config)
+    except DatabaseUnavailable as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def prepare_node(config: Config, cipher: Cipher | None = None) -> None:
+    """Migrations and the server keypair: everything the programs expect.
+    ``cipher``: the secrets already loaded by preflight (each load runs PBKDF2)."""
+    cipher = cipher or ensure_secret(config)
+    applied = migrate(config)
+    log.info("database schema ready", extra={"event": "migrate.done", "applied": applied})
+    db = Database(config, maxconn=2)
+    try:
+        verify_keys(db, cipher)  # before anything is served
+        pair, created = load_or_create(db, cipher)
+    except (KeypairError, KeyCheckFailed, DatabaseUnavailable) as exc:
+        raise LaunchError(str(exc)) from None
+    finally:
+        db.close()
+    log.info(
+        "server keypair ready",
+        extra={
+            "event": "keypair.ready",
+            "version": pair.version,
+            "new": created,
+            "public_key": pair.public_key_hex,
+        },
+    )
+
+
+def preflight(config: Config) -> tuple[HomeLock, Cipher]:
+    """Everything that can be checked before starting: fails with one line.
+    The home lock and the loaded secrets."""
+    try:
+        lock = HomeLock(config.run_dir).acquire()
+    except (PreflightFailed, OSError) as exc:
+        raise LaunchError(str(exc)) from None
+    try:
+        check_port(config)
+        check_writable(
+            {
+                "KSNODE_HOME": config.home,
+                "DUMP_DIR": config.effective_dump_dir,
+                "LOG_DIR": config.effective_log_dir,
+            }
+        )
+        check_embedded_storage(config, config.allow_ephemeral_db)
+        cipher = ensure_secret(config)
+    except PreflightFailed as exc:
+        lock.release()
+        raise LaunchError(str(exc)) from None
+    except LaunchError:
+        lock.release()
+        raise
+    return lock, cipher
+
+
+def check_database(config: Config) -> None:
+    """The database's encoding must hold what we store (0001 has only ASCII,
+    but shares' user ids and emails need not)."""
+    try:
+        conn = connect(config)
+    except DatabaseUnavailable as exc:
+        raise LaunchError(str(exc)) from None
+    try:
+        with conn.cursor() as cur:
+            encoding = database_encoding(cur)
+        conn.rollback()
+    finally:
+        conn.close()
+    try:
+        check_encoding(config.db_name, encoding)
+    except PreflightFailed as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def _supervisord_user() -> list[str]:
+    """``-u <our uid>``: supervisord then knows it is meant to run as us and
+    stays quiet about running as root (it cannot switch to itself without an
+    account, so only when one exists)."""
+    try:
+        pwd.getpwuid(os.getuid())
+    except KeyError:
+        return []
+    return ["-u", str(os.getuid())]
+
+
+def program_environment(config: Config, embedded: bool) -> dict[str, str]:
+    """The programs' environment; with the embedded database, its password
+    as a file (never on a command line, never in the environment)."""
+    extra = {}
+    if embedded:
+        # Empty DB_PASSWORD: one from the env file would clash with the file.
+        extra = {"DB_PASSWORD": "", "DB_PASSWORD_FILE": str(config.home / PASSWORD_FILE)}
+    return child_environment(config, extra)
+
+
+def run_supervisord(
+    config: Config,
+    conf: Path,
+    *,
+    embedded: bool = False,
+    keeper: SocketKeeper | None = None,
+) -> int:
+    try:
+        account = program_account()
+    except AccountError as exc:
+        raise LaunchError(str(exc)) from None
+    if account is None and own_user_name() is None:
+        conf = without_user_lines(conf, config.run_dir)
+    try:
+        with handed_over(config, program_environment(config, embedded), account) as env:
+            if keeper is not None and account is not None:
+                keeper.allow(account.pw_uid)
+            return _run_supervisord(config, conf, env)
+    except HandOverError as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def _run_supervisord(config: Config, conf: Path, env: dict[str, str]) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "shared.node.supervise",
+        str(os.getpid()),
+        "-n",
+        "-c",
+        str(conf),
+        *_supervisord_user(),
+    ]
+    # The programs' output goes to capture files (supervisorctl tail reads
+    # them); their new lines and supervisord's own stdout are printed on ours.
+    # Taken before supervisord starts: lines of earlier runs are not repeated.
+    captures = FollowFolder(config.effective_log_dir / "supervisor")
+    # umask 027: supervisord's logs and every file the programs create are at
+    # most 0640 (dumps are 0600 on their own).
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=str(conf.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        umask=0o027,
+    )
+    assert process.stdout is not None
+    pump = Relay(process.stdout, sys.stdout.buffer, before_end=captures.stop)
+    captures.start(pump.offer)
+    pump.start()
+
+    def forward(signum, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    previous = {
+        s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
+    try:
+        while True:
+            try:
+                code = process.wait()
+                break
+            except KeyboardInterrupt:
+                forward(signal.SIGINT, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    pump.join(3)  # the programs' last lines, unless nobody reads our stdout
+    return code
+
+
+def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
+    prepare_folders(config)
+    if not conf.is_file():
+        raise LaunchError(f"supervisord configuration not found: {conf}")
+    lock, cipher = preflight(config)
+    try:
+        if not config.embedded_db:
+            try:
+                wait_until_reachable(config)  # before the port is bound (dbwait.py)
+            except DatabaseUnavailable as exc:
+                raise LaunchError(str(exc)) from None
+            except StopWaiting:
+                log.info("stopped while waiting for the database", extra={"event": "up.stopped"})
+                return 0
+        # The API's listening socket lives as long as this process, so restarts
+        # of the api program never refuse a connection (shared/node/listener.py).
+        keeper = SocketKeeper(config.host, config.port, config.run_dir)
+        try:
+            keeper.start()
+        except ListenError as exc:
+            raise LaunchError(str(exc)) from None
+        with keeper, database(config, watch=True) as ready:
+            check_database(ready)
+            prepare_node(ready, cipher)
+            log.info(
+                "starting supervisord",
+                extra={
+                    "event": "supervisord.starting",
+                    "pid": os.getpid(),
+                    "port": ready.port,
+                    "socket": str(ready.run_dir / "supervisor.sock"),
+                },
+            )
+            code = run_supervisord(ready, conf, embedded=config.embedded_db, keeper=keeper)
+            log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
+            return code
+    finally:
+        lock.release()

@@ -1,0 +1,1 @@
+"""What every supervised program does at start and in its loop."""

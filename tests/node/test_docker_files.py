@@ -1,0 +1,126 @@
+"""The Docker packaging matches the operator guide (seed "[2/3] Installation"
+and "Optional: Using Your Own Database"). The files are parsed and checked
+here; tests/node/test_docker_compose.py builds and runs them."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+SEED_KEYS = [
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_NAME",
+    "PG_DATA_DIR",
+    "DUMP_DIR",
+    "LOG_DIR",
+    "SERVER_PORT",
+    "ADMIN_PASSWORD",
+    "ENCRYPTION_SECRET_FILE_PATH",
+    "TELEGRAM_BOT_TOKEN",
+    "OKO_API_BASE_URL",
+    "KS_NODE_REPORT_PASSWORD",
+]
+CONTAINER_DUMP = "/home/node/key_share_node/dump"
+
+
+def compose():
+    return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+
+
+def test_env_example_has_exactly_the_seed_keys():
+    keys = [
+        line.split("=", 1)[0]
+        for line in (DOCKER / "env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert keys == SEED_KEYS
+
+
+def test_compose_services_and_restart_policy():
+    services = compose()["services"]
+    assert set(services) == {"key_share_node", "key_share_node_pg"}
+    for service in services.values():
+        assert service["restart"] == "unless-stopped"
+    pg = services["key_share_node_pg"]
+    assert pg["image"].startswith("postgres:17")
+    assert pg["environment"]["TZ"] == "UTC"
+    assert "ports" not in pg  # Postgres is never published on the host
+
+
+def test_every_seed_variable_is_used():
+    text = (DOCKER / "docker-compose.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_]+)", text))
+    assert set(SEED_KEYS) <= used
+    assert {"DB_HOST", "DB_PORT", "DB_SSL"} <= used  # "using your own database"
+
+
+def test_node_service_secret_volumes_and_environment():
+    document = compose()
+    node = document["services"]["key_share_node"]
+    assert document["secrets"]["encryption_secret"]["file"] == "${ENCRYPTION_SECRET_FILE_PATH}"
+    assert node["secrets"] == ["encryption_secret"]
+    env = node["environment"]
+    assert env["ENCRYPTION_SECRET_PATH"] == "/run/secrets/encryption_secret"
+    assert env["DUMP_DIR"] == CONTAINER_DUMP
+    assert f"${{DUMP_DIR}}:{CONTAINER_DUMP}" in node["volumes"]
+    assert any(v.startswith("${LOG_DIR}:") for v in node["volumes"])
+    assert node["ports"] == ["${SERVER_PORT}:4201"]
+    assert node["depends_on"]["key_share_node_pg"]["condition"] == "service_healthy"
+    for name in (
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_NAME",
+        "ADMIN_PASSWORD",
+        "TELEGRAM_BOT_TOKEN",
+        "OKO_API_BASE_URL",
+        "KS_NODE_REPORT_PASSWORD",
+    ):
+        assert env[name] == f"${{{name}}}"
+
+
+def test_dockerfile_user_healthcheck_entrypoint():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert re.search(r"^USER 1000:1000$", text, re.M)
+    assert "--uid 1000" in text and "--gid 1000" in text
+    assert re.search(r"^HEALTHCHECK .*", text, re.M)
+    healthcheck = text[text.index("HEALTHCHECK") :].split("\n\n")[0]
+    assert "/health" in healthcheck and "/status" not in healthcheck
+    assert re.search(r'^ENTRYPOINT \["ksnode-entrypoint"\]$', text, re.M)
+    assert "COPY supervisord.conf" in text or "supervisord.conf" in text
+    assert "exec ksnode up" in (DOCKER / "entrypoint.sh").read_text()
+
+
+def test_image_takes_base_and_postgres_client_images_as_build_args():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in text
+    # The client comes from the image compose runs: no third-party apt repository.
+    pg_image = compose()["services"]["key_share_node_pg"]["image"]
+    assert f"ARG PG_CLIENT_IMAGE={pg_image}" in text
+    assert "COPY --from=pgclient" in text and "PG_BIN_DIR=/opt/pgclient/bin" in text
+    assert "apt.postgresql.org" not in text and "curl" not in text
+    args = compose()["services"]["key_share_node"]["build"]["args"]
+    assert args["PG_CLIENT_IMAGE"] == pg_image and args["PG_CLIENT_MAJOR"] == "17"
+
+
+def test_compose_passes_every_env_setting_and_waits_for_a_dump():
+    node = compose()["services"]["key_share_node"]
+    assert node["env_file"] == [".env"]
+    assert node["stop_grace_period"] == "130s"  # supervisord gives a dump 120 s
+    assert node["init"] is True
+
+
+def test_hadolint_finds_no_errors_in_the_dockerfile():
+    hadolint = shutil.which("hadolint") or os.path.join(os.path.dirname(sys.executable), "hadolint")
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "error", str(DOCKER / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,168 @@
+"""End to end: `ksnode up` in a temporary folder runs the whole node under a
+real supervisord, restarts a killed program, and stops without leftovers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.db.embedded import free_port
+from tests.support.fakes.oko_api import FakeOkoApi
+from tests.support.node_process import KSNODE, alive
+from tests.support.processes import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ctl(home: Path, *args: str) -> str:
+    result = subprocess.run(
+        [*KSNODE, "ctl", *args],
+        env={**os.environ, "KSNODE_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    return result.stdout
+
+
+def program_pids(status_text: str) -> dict[str, int]:
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+RUNNING\s+pid (\d+)", status_text, re.M)
+    }
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    home = tmp_path_factory.mktemp("node") / "var"
+    port = free_port()
+    oko = FakeOkoApi(password="pw").__enter__()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "PORT"))}
+    env.update(
+        {
+            "KSNODE_HOME": str(home),
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "OKO_API_BASE_URL": oko.url,
+            "KS_NODE_REPORT_PASSWORD": "pw",
+            "REPORT_INTERVAL_SECONDS": "1",
+            "HEARTBEAT_INTERVAL_SECONDS": "1",
+        }
+    )
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*KSNODE, "up"], env=env, cwd=home.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def status():
+        try:
+            return requests.get(url + "/status", timeout=1).json()
+        except requests.RequestException:
+            return None
+
+    body = wait_until(status, 60)
+    startup_seconds = time.monotonic() - started
+    info = {
+        "home": home,
+        "url": url,
+        "process": process,
+        "oko": oko,
+        "status": body,
+        "startup_seconds": startup_seconds,
+    }
+    yield info
+    if process.poll() is None:
+        process.kill()
+    oko.__exit__()
+
+
+def test_status_answers_within_ten_seconds(node):
+    assert node["status"] is not None, node["process"].stdout.read1().decode(errors="replace")
+    print(f"startup to /status: {node['startup_seconds']:.2f} s")
+    assert node["status"]["is_db_connected"] is True
+    assert node["startup_seconds"] < 10
+
+
+def test_three_programs_running(node):
+    pids = wait_until(
+        lambda: (lambda p: p if len(p) == 3 else None)(program_pids(ctl(node["home"], "status"))),
+        20,
+    )
+    assert pids is not None and set(pids) == {"api", "backup_worker", "reporter"}
+
+
+def test_reporter_reports_to_the_oko_api(node):
+    assert node["oko"].received.wait(20)
+    report = node["oko"].reports[0]
+    assert report["public_key"] == node["status"]["ks_node_public_key"]
+
+
+def test_killed_reporter_is_restarted_by_supervisord(node):
+    before = program_pids(ctl(node["home"], "status"))["reporter"]
+    os.kill(before, signal.SIGKILL)
+    restarted = wait_until(
+        lambda: (lambda p: p.get("reporter") if p.get("reporter", before) != before else None)(
+            program_pids(ctl(node["home"], "status"))
+        ),
+        30,
+    )
+    assert restarted and restarted != before
+
+
+def test_logs_are_json_lines_of_every_program(node):
+    import json
+
+    log_dir = node["home"] / "logs"
+    files = list(log_dir.glob("ksnode-*.log"))
+    assert len(files) == 1
+    programs = {json.loads(line)["program"] for line in files[0].read_text().splitlines() if line}
+    assert {"ksnode", "api", "reporter", "backup_worker"} <= programs
+
+
+def test_sigterm_stops_everything(node):
+    home = node["home"]
+    pids = list(program_pids(ctl(home, "status")).values())
+    pids.append(int((home / "run" / "supervisord.pid").read_text()))
+    pids.append(int((home / "pg_data" / "postmaster.pid").read_text().splitlines()[0]))
+    process = node["process"]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(90) == 0
+    assert wait_until(lambda: not any(alive(pid) for pid in pids), 20)
+    assert not (home / "pg_data" / "postmaster.pid").exists()
+
+
+def test_second_up_reuses_the_data(node):
+    home = node["home"]
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "PORT"))}
+    env.update({"KSNODE_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1"})
+    process = subprocess.Popen(
+        [*KSNODE, "up"],
+        env=env,
+        cwd=home.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def status():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/status", timeout=1).json()
+            except requests.RequestException:
+                return None
+
+        body = wait_until(status, 60)
+        assert body is not None
+        assert body["ks_node_public_key"] == node["status"]["ks_node_public_key"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(90) == 0

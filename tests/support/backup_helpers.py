@@ -1,0 +1,64 @@
+"""Fixtures for backup tests: the service on the module's database, a
+worker thread serving API jobs, and fake pg_dump programs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from shared.backup.pgtools import PgTools
+from shared.backup.service import BackupService
+from shared.db.embedded import bundled_bin_dir
+from tests.conftest import admin_connection
+
+BIN = bundled_bin_dir()
+REAL_TOOLS = PgTools(str(BIN / "pg_dump"), str(BIN / "pg_restore"), 18)
+
+
+def fake_pg_dump(folder: Path, body: str) -> str:
+    """A pg_dump stand-in: answers --version like the real one, else runs ``body``
+    (bash, with the output file in $OUT)."""
+    script = folder / "fake_pg_dump.sh"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 18.0"; exit 0; fi\n'
+        'OUT=""; prev=""; for a in "$@"; do [ "$prev" = "--file" ] && OUT="$a"; prev="$a"; done\n'
+        + body
+        + "\n"
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+class JobWorker:
+    """The backup worker's job loop in a thread (what the API waits for)."""
+
+    def __init__(self, service: BackupService):
+        self.service = service
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set():
+            if not self.service.run_next_job():
+                self.stop.wait(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+
+
+def databases_like(pg_server, pattern: str) -> list[str]:
+    """Names of the test server's databases matching the LIKE ``pattern``
+    (the scratch databases a drill or a self-check must have dropped)."""
+    conn = admin_connection(pg_server)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,))
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
