@@ -21,6 +21,15 @@ from shared.db.pool import Database
 from tests.support.ops import OPS_TOKEN
 
 TEST_SECRET = "test_enc_secret"
+NODE_TESTS = Path(__file__).resolve().parent / "node"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/node/ starts real programs: mark it ``node`` so
+    ``pytest -m "not node"`` is the fast inner loop."""
+    for item in items:
+        if NODE_TESTS in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.node)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from services.backup_worker.jobrunner import run_next_job
 from services.backup_worker.recovery import recover
 from shared.backup.errors import BackupError
 from shared.backup.locks import backup_lock
@@ -94,7 +95,7 @@ class BackupWorker:
             # come back in a job's or a scheduled backup's own refresh.
             if self.selfcheck_pending and self.service.tools is not None:
                 self.selfcheck_if_pending()
-            while not self.stop.is_set() and self.service.run_next_job():
+            while not self.stop.is_set() and run_next_job(self.service):
                 pass
             if not self.stop.is_set():
                 done = self.service.backup_if_due()

@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg2
 
-from services.backup_worker import jobrunner
 from shared.backup import schedule
 from shared.backup.drill import run_drill
 from shared.backup.dump import DumpFile, Progress, dump_database
@@ -293,8 +292,3 @@ class BackupService:
         if self._newest_drillable() is None:
             return None
         return self.drill_now()
-
-    # -- manual jobs from the API --------------------------------------------------
-    def run_next_job(self) -> bool:
-        """Claim and run one queued job; False when there was none (jobrunner.py)."""
-        return jobrunner.run_next_job(self)

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from services.backup_worker.jobrunner import run_next_job
 from shared.backup.locks import backup_lock
 from shared.backup.pgtools import PgTools
 from shared.backup.service import BackupService
@@ -106,7 +107,7 @@ def test_job_past_its_deadline_is_expired_by_the_worker_not_run(old_dump, config
     with db.cursor() as cur:  # as if the API died before it could cancel
         job_id = jobs.enqueue(cur, "restore", {"dump_path": old_dump}, wait_seconds=0.2)
     time.sleep(0.4)
-    assert service.run_next_job() is False
+    assert run_next_job(service) is False
     with db.cursor() as cur:
         job = jobs.get(cur, job_id)
     assert job.state == "expired" and "deadline" in job.error
@@ -160,7 +161,7 @@ def test_restore_waiting_for_the_lock_past_its_deadline_is_expired(old_dump, con
     with db.cursor() as cur:
         job_id = jobs.enqueue(cur, "restore", {"dump_path": old_dump}, wait_seconds=2.5)
     with backup_lock(config, wait=False):  # held elsewhere (another node, the CLI)
-        assert service.run_next_job() is True
+        assert run_next_job(service) is True
     with db.cursor() as cur:
         job = jobs.get(cur, job_id)
     assert job.state == "expired" and "held the worker" in job.error
@@ -177,7 +178,7 @@ def test_deadline_passing_during_the_safety_dump_stops_before_the_restore(
     before = count_shares(db)
     with db.cursor() as cur:
         job_id = jobs.enqueue(cur, "restore", {"dump_path": old_dump}, wait_seconds=3)
-    assert service.run_next_job() is True
+    assert run_next_job(service) is True
     with db.cursor() as cur:
         job = jobs.get(cur, job_id)
         cur.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from services.backup_worker.jobrunner import run_next_job
 from shared.backup.pgtools import PgTools
 from shared.backup.service import BackupService
 from shared.db.embedded import bundled_bin_dir
@@ -40,7 +41,7 @@ class JobWorker:
 
     def run(self):
         while not self.stop.is_set():
-            if not self.service.run_next_job():
+            if not run_next_job(self.service):
                 self.stop.wait(0.05)
 
     def __enter__(self):

@@ -4,6 +4,7 @@ one dump at a time across workers (advisory lock)."""
 import threading
 from dataclasses import replace
 
+from services.backup_worker.jobrunner import run_next_job
 from shared.backup.errors import BusyError
 from shared.backup.locks import backup_lock
 from shared.backup.service import BackupService
@@ -21,7 +22,7 @@ def test_two_workers_one_job(config, db, dump_dir):
 
     def work(service):
         barrier.wait(10)
-        ran.append(service.run_next_job())
+        ran.append(run_next_job(service))
 
     threads = [threading.Thread(target=work, args=(s,)) for s in services]
     for t in threads:
