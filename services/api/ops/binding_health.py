@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import logging
 
-from services.api.ops.health import PROBE_DB_SECONDS
 from shared.crypto.sealing import DecryptError
 from shared.store import binding_mismatches
 
 log = logging.getLogger(__name__)
 
 
-def mismatched_wallets(ctx) -> int:
+def mismatched_wallets(ctx, timeout_seconds: float) -> int:
     """How many recorded wallets still do not open (0 when unknown: the
     database reasons of /health report an outage)."""
     try:
-        with ctx.db.cursor(timeout=PROBE_DB_SECONDS) as cur:
+        with ctx.db.cursor(timeout=timeout_seconds) as cur:
             found = binding_mismatches.recorded(cur)
         if not found:
             return 0

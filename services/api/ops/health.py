@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from services.api.ops.binding_health import mismatched_wallets
 from shared.infra.errortext import first_line
 from shared.store import backup_checks, drills, dumps, heartbeats
 
@@ -175,7 +176,6 @@ def key_rotation(ctx) -> str | None:
 def binding_reasons(ctx) -> list[dict[str, Any]]:
     """Rows not sealed to their owner yet (counted by the key usage probe),
     and shares that refused the owner the database names now."""
-    from services.api.ops.binding_health import mismatched_wallets
     from shared.keys.keycheck import UsageProbe, unbound_counts, unbound_reason
 
     found: list[dict[str, Any]] = []
@@ -186,7 +186,7 @@ def binding_reasons(ctx) -> list[dict[str, Any]]:
         usage = None
     if usage is not None and (detail := unbound_reason(usage)):
         found.append({"reason": "shares_unbound", "detail": detail, **unbound_counts(usage)})
-    mismatched = mismatched_wallets(ctx)
+    mismatched = mismatched_wallets(ctx, PROBE_DB_SECONDS)
     if mismatched:
         found.append(
             {
