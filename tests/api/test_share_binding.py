@@ -10,6 +10,7 @@ from shared.keys.reencrypt import Reencryptor
 from shared.store.tables import USERS, WALLETS
 from tests.conftest import TEST_SECRET
 from tests.support.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
+from tests.support.ops import OPS_HEADERS
 from tests.support.sealing_helpers import seed_shares, served, spec_ksn1_seal, stored_values
 
 
@@ -46,7 +47,7 @@ def assert_refused(wallet: Wallet, keys: dict[str, str]) -> None:
 
 
 def health_reasons(api) -> dict[str, dict]:
-    body = api.session.get(f"{api.url}/health").json()
+    body = api.session.get(f"{api.url}/health", headers=OPS_HEADERS).json()
     return {reason["reason"]: reason for reason in body["reasons"]}
 
 
@@ -105,7 +106,7 @@ def test_reencrypt_binds_legacy_ksn1_and_ksn2_rows(start_api, db):
     before = start_api()
     unbound = health_reasons(before)["shares_unbound"]
     assert unbound["key_shares"] >= 6
-    metrics = before.session.get(f"{before.url}/metrics").text
+    metrics = before.session.get(f"{before.url}/metrics", headers=OPS_HEADERS).text
     assert 'ksnode_unbound_sealed_values{table="key_shares"}' in metrics
     # Served as they are before the rewrap.
     assert all(served(before, e) == e.share for e in entries)
@@ -118,7 +119,7 @@ def test_reencrypt_binds_legacy_ksn1_and_ksn2_rows(start_api, db):
     after = start_api()  # a fresh usage count
     assert all(served(after, e) == e.share for e in entries)
     assert "shares_unbound" not in health_reasons(after)
-    metrics = after.session.get(f"{after.url}/metrics").text
+    metrics = after.session.get(f"{after.url}/metrics", headers=OPS_HEADERS).text
     assert 'ksnode_unbound_sealed_values{table="key_shares"} 0.0' in metrics
 
     # Now bound: the same rows refuse a remap to another user.

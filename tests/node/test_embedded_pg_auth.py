@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,22 @@ from tests.support.node_process import NodeProcess
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runuser, system users)")
 
 # The code of the previous version: the main checkout, if there is one.
-PREVIOUS = Path(os.environ.get("KSNODE_PREVIOUS_ROOT", "/work/main"))
+# The last release whose embedded Postgres trusted every local account.
+TRUST_ERA_COMMIT = "a937906"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def previous_version(tmp_path_factory) -> Path:
+    """The trust-era code, taken from this repository's own history."""
+    target = tmp_path_factory.mktemp("previous")
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", TRUST_ERA_COMMIT],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
 
 
 def embedded_node(home: Path, root: Path | None = None) -> NodeProcess:
@@ -96,11 +112,22 @@ def program_uids(pids: dict[str, int]) -> dict[str, int]:
     return uids
 
 
+def running_pids(node: NodeProcess, timeout: float = 30) -> dict[str, int]:
+    """The three programs' pids once supervisord calls them RUNNING (the api
+    answers /status before its 2 s startsecs have passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = node.pids()
+        if set(pids) == {"api", "backup_worker", "reporter"} or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.2)
+
+
 def test_fresh_home_refuses_other_accounts_and_programs_drop_root(tmp_path):
     node = embedded_node(tmp_path / "var").start(90)
     try:
         assert_refused_to_others(node.home)
-        pids = node.pids()
+        pids = running_pids(node)
         assert set(pids) == {"api", "backup_worker", "reporter"}
         ksnode_uid = pwd.getpwnam(PROGRAM_USER).pw_uid
         assert ksnode_uid != 0
@@ -118,12 +145,11 @@ def test_fresh_home_refuses_other_accounts_and_programs_drop_root(tmp_path):
     assert not (node.home / "run" / "secrets").exists()  # the copies are gone
 
 
-@pytest.mark.skipif(not (PREVIOUS / "shared" / "pgserver.py").is_file(), reason="no main checkout")
-def test_home_of_previous_version_switched_over_and_keeps_shares(tmp_path):
-    previous_code = (PREVIOUS / "shared" / "pgserver.py").read_text()
+def test_home_of_previous_version_switched_over_and_keeps_shares(tmp_path, previous_version):
+    previous_code = (previous_version / "shared" / "pgserver.py").read_text()
     assert "--auth=trust" in previous_code  # it is the trust-era version
     home = tmp_path / "var"
-    old = embedded_node(home, root=PREVIOUS)
+    old = embedded_node(home, root=previous_version)
     user, key, share = "5550002", secp_key(), share_hex()
     old.start(90)
     try:
@@ -145,7 +171,7 @@ def test_home_of_previous_version_switched_over_and_keeps_shares(tmp_path):
             line for line in new.up_output().splitlines() if "embedded_pg.auth_switched" in line
         ]
         assert len(switched) == 1, new.up_output()[-3000:]
-        assert_secret_stays_private(new, new.pids())
+        assert_secret_stays_private(new, running_pids(new))
     finally:
         assert new.stop() == 0
     # The next start finds nothing to switch.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from services.api.ops.metrics import SHARED_MEMORY, samples_folder
+from services.api.ops.metrics import SHARED_MEMORY, shared_memory_folder
 from shared.node.reload import children
 from tests.conftest import create_database
 from tests.support.node_process import NodeProcess, database_env
@@ -31,9 +31,20 @@ def node(pg_server, tmp_path_factory):
     assert node.stop() == 0
 
 
+def program_uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid line for pid {pid}")
+
+
 def our_folder(node: NodeProcess) -> Path:
-    """The folder the api chose (the same function, on the node's run folder)."""
-    return samples_folder(node.home / "run")
+    """The folder the api chose: named after the node's run folder and the
+    uid the api runs as (started as root, that is the ``ksnode`` user)."""
+    master = wait_until(lambda: node.pids().get("api"), 20)
+    folder = shared_memory_folder(node.home / "run", program_uid(master))
+    assert folder is not None
+    return folder
 
 
 @pytest.mark.skipif(not SHARED_MEMORY.is_dir(), reason="no /dev/shm on this system")

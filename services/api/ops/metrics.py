@@ -42,16 +42,9 @@ def samples_folder(run_dir: Path, memory: Path = SHARED_MEMORY) -> Path:
     fallback = run_dir / "metrics"
     if not (memory.is_dir() and os.access(memory, os.W_OK | os.X_OK)):
         return fallback
-    # The folder's identity, not only its path: two containers sharing
-    # /dev/shm may each have a /data/run of their own.
-    try:
-        where = run_dir.resolve()
-        info = where.stat()
-        identity = f"{where}:{info.st_dev}:{info.st_ino}"
-    except OSError:
+    folder = shared_memory_folder(run_dir, os.getuid(), memory)
+    if folder is None:
         return fallback
-    tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    folder = memory / f"ksnode-metrics-{os.getuid()}-{tag}"
     try:
         folder.mkdir(mode=0o700)
     except FileExistsError:
@@ -65,6 +58,22 @@ def samples_folder(run_dir: Path, memory: Path = SHARED_MEMORY) -> Path:
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         return fallback
     return folder
+
+
+def shared_memory_folder(run_dir: Path, uid: int, memory: Path = SHARED_MEMORY) -> Path | None:
+    """The name of the sample folder in ``memory`` of the node whose run folder
+    is ``run_dir``, for programs running as ``uid`` (None: the run folder is
+    unreadable). Nothing is created."""
+    # The folder's identity, not only its path: two containers sharing
+    # /dev/shm may each have a /data/run of their own.
+    try:
+        where = run_dir.resolve()
+        info = where.stat()
+    except OSError:
+        return None
+    identity = f"{where}:{info.st_dev}:{info.st_ino}"
+    tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return memory / f"ksnode-metrics-{uid}-{tag}"
 
 
 def enable_multiprocess(folder: Path, *, fresh: bool = True) -> None:
