@@ -83,7 +83,7 @@ def test_every_branch_has_an_exit_code():
 def test_exit_codes_keep_what_the_docs_promise():
     # tests/node/test_config.py and docs/operator.md: a bad setting exits 2,
     # a command that fails or refuses exits 1, Ctrl-C 130.
-    assert exit_code_for(ConfigError("PORT: not a number")) == ExitCode.CONFIG == 2
+    assert exit_code_for(ConfigError(["PORT: not a number"])) == ExitCode.CONFIG == 2
     assert exit_code_for(UsageFailure("no such path")) == ExitCode.USAGE == 2
     assert exit_code_for(NodeFailure("cannot start")) == ExitCode.FAILED == 1
     assert exit_code_for(CryptoFailure("no key")) == ExitCode.FAILED
