@@ -238,7 +238,7 @@ def serve_node(runtime: Runtime, handover: Handover) -> None:
             pool.supervise()
             if not pool.reload_requested or pool.stopping:
                 break
-            pool.reload_requested = False  # a SIGHUP during the check asks again
+            pool.reload_taken()  # a SIGHUP during the check asks again
             problem = check_code(["api"], cancel=lambda: pool.stopping)
             if pool.stopping:
                 continue  # SIGTERM during the check: stop, as asked
