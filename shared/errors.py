@@ -3,7 +3,7 @@
 
 The branches let a caller say what it handles (``except DatabaseFailure``)
 and let ``ksnode`` turn any failure into one line and the exit code of its
-branch (shared/cli/exitcodes.py) instead of each command catching its own
+branch (shared/exitcodes.py) instead of each command catching its own
 tuple. The concrete classes stay beside the code that raises them; this
 module imports nothing from the project, so every floor may import it.
 

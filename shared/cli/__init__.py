@@ -11,7 +11,7 @@ of operators' commands) and never import each other or this package's
 
 Failures are not caught per command: a command raises (any ``KsnodeError``)
 and ``main`` prints one line and exits with its branch's code from
-``exitcodes``. A command names how its failures read with
+``shared.exitcodes``. A command names how its failures read with
 ``set_defaults(failed=..., refused=...)`` (e.g. ``ksnode: migrate failed: ...``).
 """
 
@@ -22,9 +22,9 @@ import os
 import sys
 
 from shared.cli import audit, backup, keypair, node, reencrypt
-from shared.cli.exitcodes import ExitCode, exit_code_for
 from shared.config import ENV_FILE_VARIABLE
 from shared.errors import ConfigurationFailure, KsnodeError, UsageFailure
+from shared.exitcodes import ExitCode, exit_code_for
 
 COMMAND_MODULES = (node, keypair, backup, reencrypt, audit)
 

@@ -5,7 +5,7 @@ needs (``bootstrap``: config, logging, database pool, cipher; signals; wait
 for the database; refuse unknown keys), then either the program's loop
 (heartbeat, one step every interval until SIGTERM) or, for the API, its
 own serving. A start-up problem exits with one clear message and a code from
-shared/cli/exitcodes.py — never a traceback. ``StopFlag`` is the
+shared/exitcodes.py — never a traceback. ``StopFlag`` is the
 SIGTERM/SIGINT-driven event the loops wait on.
 """
 
@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.cli.exitcodes import ExitCode
 from shared.config import Config, ConfigError, load_config
 from shared.crypto.sealing import Cipher, SecretError
 from shared.crypto.secretfiles import load_cipher
 from shared.db.pool import Database, DatabaseUnavailable
+from shared.exitcodes import ExitCode
 from shared.infra.errortext import first_line
 from shared.infra.logging import configure_logging
 from shared.infra.parentdeath import die_with_parent

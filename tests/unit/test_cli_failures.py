@@ -1,5 +1,5 @@
 """``ksnode`` turns any ``KsnodeError`` into one stderr line and the exit code
-of its branch (shared/cli/exitcodes.py), whatever the command."""
+of its branch (shared/exitcodes.py), whatever the command."""
 
 from __future__ import annotations
 

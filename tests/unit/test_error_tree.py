@@ -8,7 +8,6 @@ import importlib
 import inspect
 from pathlib import Path
 
-from shared.cli.exitcodes import BRANCH_CODES, ExitCode, exit_code_for
 from shared.config import ConfigError
 from shared.errors import (
     ConfigurationFailure,
@@ -17,6 +16,7 @@ from shared.errors import (
     NodeFailure,
     UsageFailure,
 )
+from shared.exitcodes import BRANCH_CODES, ExitCode, exit_code_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BRANCHES = {

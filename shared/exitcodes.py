@@ -1,4 +1,6 @@
-"""The one table of exit codes: ``ksnode`` commands and the three programs.
+"""The one table of exit codes: ``ksnode`` commands and the three programs
+(beside shared/errors.py, on the lowest floor, so the programs use it
+without loading the CLI).
 
 ``ksnode`` (shared/cli/__init__.py) catches ``KsnodeError`` once and exits
 with the code of the exception's branch (``BRANCH_CODES``, the nearest
