@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+from shared.errors import ConfigurationFailure
+
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 
 # Reference defaults (spec §4.3, §4.4, §4.5, §4.6).
@@ -33,7 +35,7 @@ ENV_FILE_VARIABLE = "KSNODE_ENV_FILE"
 OPS_TOKEN_MIN_LENGTH = 16
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationFailure):
     """One or more settings are missing or invalid; ``problems`` lists each."""
 
     def __init__(self, problems: list[str]):

@@ -18,8 +18,7 @@ from shared.backup.locks import backup_lock
 from shared.backup.progress import LogProgress
 from shared.backup.selfcheck import run_selfcheck
 from shared.backup.service import BackupService
-from shared.program.heartbeat import start_heartbeat
-from shared.program.runtime import Runtime, StopFlag, bootstrap, wait_for_database
+from shared.program.runtime import Runtime, StopFlag, run
 from shared.store import backup_checks, heartbeats
 
 PROGRAM = "backup_worker"
@@ -114,18 +113,9 @@ class BackupWorker:
 
 
 def main() -> None:
-    from shared.program.runtime import check_keys_or_exit
-
-    runtime = bootstrap(PROGRAM)
-    stop = StopFlag().install()
-    wait_for_database(runtime.db, stop, runtime.log)
-    check_keys_or_exit(runtime)  # before serving anything
-    start_heartbeat(runtime.db, runtime.config, PROGRAM, stop)
-    worker = BackupWorker(runtime, stop)
-    runtime.log.info("backup worker started", extra={"event": "backup_worker.started"})
-    worker.startup()
-    while not stop.is_set():
-        worker.run_once()
-        stop.wait(runtime.config.backup_poll_seconds)
-    runtime.db.close()
-    runtime.log.info("backup worker stopped", extra={"event": "backup_worker.stopped"})
+    run(
+        PROGRAM,
+        BackupWorker,
+        every=lambda config: config.backup_poll_seconds,
+        label="backup worker",
+    )

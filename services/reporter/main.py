@@ -6,8 +6,7 @@ import requests
 
 from services.reporter.telemetry import collect, send
 from shared.keys import keypair as keypairs
-from shared.program.heartbeat import start_heartbeat
-from shared.program.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
+from shared.program.runtime import Runtime, StopFlag, fail, run
 from shared.store import heartbeats
 
 PROGRAM = "reporter"
@@ -18,6 +17,9 @@ class Reporter:
         self.runtime = runtime
         self.public_key = public_key
         self.session = requests.Session()
+
+    def startup(self) -> None:
+        pass  # the keypair was loaded before the heartbeat (start_reporter)
 
     def run_once(self) -> dict | None:
         config, log = self.runtime.config, self.runtime.log
@@ -66,29 +68,19 @@ class Reporter:
         return result
 
 
-def main() -> None:
-    from shared.program.runtime import check_keys_or_exit
-
-    runtime = bootstrap(PROGRAM)
-    stop = StopFlag().install()
-    wait_for_database(runtime.db, stop, runtime.log)
-    check_keys_or_exit(runtime)  # before serving anything
+def start_reporter(runtime: Runtime, _stop: StopFlag) -> Reporter:
     try:
         pair, _ = keypairs.load_or_create(runtime.db, runtime.cipher)
     except keypairs.KeypairError as exc:
         fail(str(exc))
         raise
-    start_heartbeat(runtime.db, runtime.config, PROGRAM, stop)
-    reporter = Reporter(runtime, pair.public_key_hex)
-    runtime.log.info(
-        "reporter started",
-        extra={
-            "event": "reporter.started",
-            "interval_seconds": runtime.config.report_interval_seconds,
-        },
+    return Reporter(runtime, pair.public_key_hex)
+
+
+def main() -> None:
+    run(
+        PROGRAM,
+        start_reporter,
+        every=lambda config: config.report_interval_seconds,
+        started=lambda config: {"interval_seconds": config.report_interval_seconds},
     )
-    while not stop.is_set():
-        reporter.run_once()
-        stop.wait(runtime.config.report_interval_seconds)
-    runtime.db.close()
-    runtime.log.info("reporter stopped", extra={"event": "reporter.stopped"})

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import AuditFailure
+
 GENESIS = "0" * 64
 KEY_SALT = b"ksnode/audit/v1"
 KEY_ITERATIONS = 100_000
@@ -35,7 +37,7 @@ USER_REF_HEX = 32  # 128 bits: no collisions in practice, shorter rows
 RETENTION_EVENT = "audit.retention"
 
 
-class AuditError(Exception):
+class AuditError(AuditFailure):
     """The audit trail cannot be written or read (message is safe to show)."""
 
 

@@ -1,7 +1,9 @@
 """What can go wrong with a backup or restore, one class per cause."""
 
+from shared.errors import BackupFailure
 
-class BackupError(Exception):
+
+class BackupError(BackupFailure):
     """Base class; the message is safe to store and show (no secrets)."""
 
 

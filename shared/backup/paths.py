@@ -16,11 +16,13 @@ import os
 import stat
 from pathlib import Path
 
+from shared.errors import BackupFailure
+
 MAGIC = b"PGDMP"
 MAX_LINKS = 40  # like the kernel's ELOOP limit
 
 
-class UnsafeDumpPath(Exception):
+class UnsafeDumpPath(BackupFailure):
     """Refused restore path; ``code`` is the API error code."""
 
     def __init__(self, code: str, msg: str):
@@ -29,7 +31,7 @@ class UnsafeDumpPath(Exception):
         self.msg = msg
 
 
-class _Outside(Exception):
+class _Outside(BackupFailure):
     """The path, or a link on the way, leads out of DUMP_DIR."""
 
 

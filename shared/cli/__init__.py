@@ -8,6 +8,11 @@ of operators' commands) and never import each other or this package's
 ``__init__``, so adding a command is a new module and one line in
 ``COMMAND_MODULES``. Heavy imports stay inside the commands, so
 ``ksnode --help`` is quick.
+
+Failures are not caught per command: a command raises (any ``KsnodeError``)
+and ``main`` prints one line and exits with its branch's code from
+``shared.exitcodes``. A command names how its failures read with
+``set_defaults(failed=..., refused=...)`` (e.g. ``ksnode: migrate failed: ...``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import sys
 
 from shared.cli import audit, backup, keypair, node, reencrypt
 from shared.config import ENV_FILE_VARIABLE
+from shared.errors import ConfigurationFailure, KsnodeError, UsageFailure
+from shared.exitcodes import ExitCode, exit_code_for
 
 COMMAND_MODULES = (node, keypair, backup, reencrypt, audit)
 
@@ -42,9 +49,23 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[ENV_FILE_VARIABLE] = os.path.abspath(os.path.expanduser(args.env_file))
     try:
         code = args.func(args)
+    except KsnodeError as exc:
+        print(f"ksnode: {failure_line(args, exc)}", file=sys.stderr)
+        code = exit_code_for(exc)
     except BrokenPipeError:  # `ksnode backups | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
+        code = ExitCode.OK
     except KeyboardInterrupt:
-        code = 130
-    raise SystemExit(code)
+        code = ExitCode.INTERRUPTED
+    raise SystemExit(int(code))
+
+
+def failure_line(args: argparse.Namespace, exc: KsnodeError) -> str:
+    """The one line ``ksnode`` prints for a failure: the command's words
+    for it (``migrate failed``, ``reencrypt refused``), then the message.
+    A bad setting or call reads the same whatever the command."""
+    if isinstance(exc, ConfigurationFailure | UsageFailure):
+        return str(exc)
+    failed = getattr(args, "failed", None)
+    words = (getattr(args, "refused", None) or failed) if exc.refusal else failed
+    return f"{words}: {exc}" if words else str(exc)

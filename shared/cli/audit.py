@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from shared.audit.records import AuditError, iter_json
+from shared.audit.records import iter_json
 from shared.audit.verify import verify_chain
 from shared.cli.common import load_cli_config
 
@@ -41,24 +41,19 @@ def _with_trail(args, action: Callable[[Any, Any], int]) -> int:
     """Run ``action(db, keys)`` on this node's database (started if embedded);
     ``keys`` holds the key of every configured secret."""
     from shared.audit.trail import node_keys
-    from shared.crypto.sealing import SecretError
-    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.db.pool import Database
     from shared.infra.logging import configure_logging
-    from shared.node.launcher import LaunchError, database
+    from shared.node.launcher import database
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
-    try:
-        keys = node_keys(config)
-        with database(config) as ready:
-            db = Database(ready, maxconn=2)
-            try:
-                return action(db, keys)
-            finally:
-                db.close()
-    except (LaunchError, DatabaseUnavailable, SecretError, AuditError) as exc:
-        print(f"ksnode: {exc}", file=sys.stderr)
-        return 1
+    keys = node_keys(config)
+    with database(config) as ready:
+        db = Database(ready, maxconn=2)
+        try:
+            return action(db, keys)
+        finally:
+            db.close()
 
 
 def cmd_verify(args) -> int:

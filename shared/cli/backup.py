@@ -36,32 +36,23 @@ def add_commands(sub) -> None:
 def _with_service(args, action):
     import logging
 
-    from shared.backup.errors import BackupError
-    from shared.backup.paths import UnsafeDumpPath
     from shared.backup.progress import TerminalProgress
     from shared.backup.service import BackupService
-    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.db.pool import Database
     from shared.infra.logging import configure_logging
-    from shared.node.launcher import LaunchError, database, prepare_folders
+    from shared.node.launcher import database, prepare_folders
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
-    try:
-        prepare_folders(config)
-        with database(config) as ready:
-            db = Database(ready, maxconn=2)
-            progress = TerminalProgress(logging.getLogger("ksnode"))
-            try:
-                return action(BackupService(ready, db, progress=progress), db)
-            finally:
-                progress.end()
-                db.close()
-    except (LaunchError, BackupError, DatabaseUnavailable) as exc:
-        print(f"ksnode: {exc}", file=sys.stderr)
-        return 1
-    except UnsafeDumpPath as exc:
-        print(f"ksnode: {exc.msg}", file=sys.stderr)
-        return 1
+    prepare_folders(config)
+    with database(config) as ready:
+        db = Database(ready, maxconn=2)
+        progress = TerminalProgress(logging.getLogger("ksnode"))
+        try:
+            return action(BackupService(ready, db, progress=progress), db)
+        finally:
+            progress.end()
+            db.close()
 
 
 def cmd_backup(args) -> int:

@@ -12,31 +12,23 @@ from shared.infra.logging import configure_logging
 
 
 def cmd_up(args) -> int:
-    from shared.node.launcher import DEFAULT_SUPERVISOR_CONF, LaunchError, up
+    from shared.node.launcher import DEFAULT_SUPERVISOR_CONF, up
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level)
-    try:
-        return up(
-            config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF
-        )
-    except LaunchError as exc:
-        print(f"ksnode: cannot start: {exc}", file=sys.stderr)
-        return 1
+    return up(
+        config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF
+    )
 
 
 def cmd_migrate(args) -> int:
-    from shared.node.launcher import LaunchError, database, migrate, prepare_folders
+    from shared.node.launcher import database, migrate, prepare_folders
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
-    try:
-        prepare_folders(config)
-        with database(config) as ready:
-            applied = migrate(ready)
-    except LaunchError as exc:
-        print(f"ksnode: migrate failed: {exc}", file=sys.stderr)
-        return 1
+    prepare_folders(config)
+    with database(config) as ready:
+        applied = migrate(ready)
     print("applied: " + ", ".join(applied) if applied else "schema up to date")
     return 0
 
@@ -61,8 +53,8 @@ def cmd_ctl(args) -> int:
 
 
 def cmd_reload(args) -> int:
-    from shared.node.launcher import LaunchError, database, prepare_node
-    from shared.node.reload import ReloadError, reload_node
+    from shared.node.launcher import database, prepare_node
+    from shared.node.reload import reload_node
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
@@ -71,21 +63,17 @@ def cmd_reload(args) -> int:
         with database(cfg) as ready:
             prepare_node(ready)
 
-    try:
-        reload_node(config, prepare)
-    except (LaunchError, ReloadError) as exc:
-        print(f"ksnode: reload failed: {exc}", file=sys.stderr)
-        return 1
+    reload_node(config, prepare)
     return 0
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser("up", help="start the node (embedded Postgres unless DB_HOST is set)")
     p.add_argument("--supervisor-conf", help="supervisord.conf to use")
-    p.set_defaults(func=cmd_up)
+    p.set_defaults(func=cmd_up, failed="cannot start")
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
-    p.set_defaults(func=cmd_migrate)
+    p.set_defaults(func=cmd_migrate, failed="migrate failed")
 
     p = sub.add_parser("ctl", help="supervisorctl for this node's home (e.g. `ksnode ctl status`)")
     p.add_argument("ctl_args", nargs=argparse.REMAINDER)
@@ -96,4 +84,4 @@ def add_commands(sub) -> None:
         help="load new code into the running node: migrate, then restart "
         "backup_worker, reporter and api without failing a request",
     )
-    p.set_defaults(func=cmd_reload)
+    p.set_defaults(func=cmd_reload, failed="reload failed")

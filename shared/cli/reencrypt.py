@@ -42,7 +42,7 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--max-rate", type=float, default=0.0, help="at most this many rows/s (0: no limit)"
     )
-    p.set_defaults(func=cmd_reencrypt)
+    p.set_defaults(func=cmd_reencrypt, failed="reencrypt failed", refused="reencrypt refused")
 
 
 class Progress:
@@ -130,12 +130,11 @@ def confirm(question: str, yes: bool) -> bool:
 def cmd_reencrypt(args) -> int:
     import psycopg2
 
-    from shared.backup.errors import BackupError
-    from shared.db.pool import Database, DatabaseUnavailable
+    from shared.db.pool import Database
+    from shared.errors import DatabaseFailure
     from shared.infra.logging import configure_logging
-    from shared.keys.keycheck import KeyCheckFailed, verify_keys
-    from shared.keys.reencrypt import ReencryptError
-    from shared.node.launcher import LaunchError, database, ensure_secret, prepare_folders
+    from shared.keys.keycheck import verify_keys
+    from shared.node.launcher import database, ensure_secret, prepare_folders
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level, stdout=False)
@@ -149,15 +148,8 @@ def cmd_reencrypt(args) -> int:
                 return _reencrypt(args, ready, db, cipher, usage)
             finally:
                 db.close()
-    except KeyCheckFailed as exc:
-        print(f"ksnode: reencrypt refused: {exc}", file=sys.stderr)
-        return 1
-    except (LaunchError, ReencryptError, BackupError, DatabaseUnavailable) as exc:
-        print(f"ksnode: reencrypt failed: {exc}", file=sys.stderr)
-        return 1
-    except psycopg2.Error as exc:
-        print(f"ksnode: reencrypt failed: database error: {first_line(exc)}", file=sys.stderr)
-        return 1
+    except psycopg2.Error as exc:  # the driver's own tree: said in ours, one line
+        raise DatabaseFailure(f"database error: {first_line(exc)}") from None
 
 
 def _reencrypt(args, config, db, cipher, usage) -> int:

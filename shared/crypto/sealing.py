@@ -51,6 +51,7 @@ from shared.crypto.binding import (
     keypair_aad as keypair_aad,  # re-exported: callers import it from here
 )
 from shared.crypto.binding import share_aad as share_aad
+from shared.errors import CryptoFailure
 
 PBKDF2_ITERATIONS = 100_000
 KEY_BYTES = 32
@@ -70,11 +71,11 @@ NONCE_BYTES = 12
 LEGACY_KEY_CACHE_SIZE = 100_000
 
 
-class SecretError(Exception):
+class SecretError(CryptoFailure):
     """The encryption secret file is missing, unreadable or empty."""
 
 
-class DecryptError(Exception):
+class DecryptError(CryptoFailure):
     """A stored value could not be decrypted (wrong secret, tampered, wrong row)."""
 
 

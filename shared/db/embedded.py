@@ -33,6 +33,7 @@ from shared.db.auth import (
     scram_verifier,
     write_password,
 )
+from shared.errors import DatabaseFailure
 from shared.infra.pids import pid_alive
 from shared.node.accounts import (
     POSTGRES_USER,
@@ -45,7 +46,7 @@ from shared.node.accounts import (
 SERVICE_USER = POSTGRES_USER
 
 
-class EmbeddedPostgresError(Exception):
+class EmbeddedPostgresError(DatabaseFailure):
     """The embedded server could not be initialised, started or stopped."""
 
 

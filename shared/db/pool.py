@@ -21,6 +21,7 @@ import psycopg2.extras
 
 from shared.config import Config
 from shared.db.watchdog import WATCHDOG
+from shared.errors import DatabaseFailure
 from shared.infra.errortext import first_line
 
 CUT_MARGIN_SECONDS = 2.0  # past query_timeout, before the watchdog cuts (the server acts first)
@@ -28,7 +29,7 @@ BREAKER_SECONDS = 3.0  # after a cut: fail at once this long (connection())
 SUSPECT_SECONDS = 2.0  # then: the next block's deadline
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(DatabaseFailure):
     """The database could not be reached (message is safe to show)."""
 
 

@@ -23,6 +23,7 @@ import time
 
 from shared.config import Config
 from shared.db.pool import DatabaseUnavailable, connect
+from shared.errors import DatabaseFailure
 
 log = logging.getLogger("ksnode")
 
@@ -48,7 +49,7 @@ TRANSIENT = (
 )
 
 
-class StopWaiting(Exception):
+class StopWaiting(DatabaseFailure):
     """SIGTERM or Ctrl-C while waiting."""
 
 

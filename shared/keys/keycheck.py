@@ -18,14 +18,17 @@ from dataclasses import dataclass
 
 from shared.crypto.sealing import NAMED_FORMATS, Cipher, DecryptError, value_format
 from shared.db.pool import DatabaseUnavailable
+from shared.errors import CryptoFailure
 from shared.infra.errortext import first_line
 from shared.store import sealed
 
 SETTINGS = "ENCRYPTION_SECRET_PATH / ENCRYPTION_SECRET_PREVIOUS_PATHS"
 
 
-class KeyCheckFailed(Exception):
+class KeyCheckFailed(CryptoFailure):
     """Stored values are under secrets this node does not have (one line, no secrets)."""
+
+    refusal = True  # a check saying no, not a breakage: `ksnode reencrypt refused: ...`
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.crypto.binding import keypair_binding
 from shared.crypto.sealing import Cipher
+from shared.errors import CryptoFailure
 from shared.store.tables import SERVER_KEYPAIRS
 
 
-class KeypairError(Exception):
+class KeypairError(CryptoFailure):
     """The active keypair could not be loaded or created."""
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from shared.crypto.binding import Binding
 from shared.crypto.sealing import LEGACY_SALT_BYTES, Cipher, DecryptError
+from shared.errors import CryptoFailure
 from shared.keys.keycheck import KeyUsage
 from shared.store import sealed
 from shared.store.sealed import SealedColumn, SealedRow
@@ -45,7 +46,7 @@ MAX_CATCH_UP_SECONDS = 1.0  # --max-rate: how far behind the pace may be made up
 LEGACY = "legacy"
 
 
-class ReencryptError(Exception):
+class ReencryptError(CryptoFailure):
     """The run cannot start or did not finish; the message says why (no secrets)."""
 
 

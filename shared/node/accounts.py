@@ -15,11 +15,13 @@ import stat
 import subprocess
 from pathlib import Path
 
+from shared.errors import NodeFailure
+
 POSTGRES_USER = "ksnode_pg"
 PROGRAM_USER = "ksnode"
 
 
-class AccountError(Exception):
+class AccountError(NodeFailure):
     """A system user could not be created (the message says why)."""
 
 

@@ -25,6 +25,7 @@ from shared.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from shared.db.migrations import run_migrations
 from shared.db.pool import Database, DatabaseUnavailable, connect
 from shared.db.wait import StopWaiting, wait_until_reachable
+from shared.errors import NodeFailure
 from shared.infra.privatefiles import check_at_start, warn_if_others_may_read
 from shared.infra.version import PROJECT_ROOT
 from shared.keys.keycheck import KeyCheckFailed, verify_keys
@@ -50,7 +51,7 @@ log = logging.getLogger("ksnode")
 DEFAULT_SUPERVISOR_CONF = PROJECT_ROOT / "supervisord.conf"
 
 
-class LaunchError(Exception):
+class LaunchError(NodeFailure):
     """Start-up cannot continue; the message says why (no secrets)."""
 
 

@@ -31,6 +31,8 @@ import struct
 import threading
 from pathlib import Path
 
+from shared.errors import NodeFailure
+
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 2048
@@ -39,7 +41,7 @@ FETCH_TIMEOUT_SECONDS = 2.0
 _ACCEPT_POLL_SECONDS = 0.5
 
 
-class ListenError(Exception):
+class ListenError(NodeFailure):
     """The API address cannot be bound; the message says which and why."""
 
 

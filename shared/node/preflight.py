@@ -17,12 +17,13 @@ import tempfile
 from pathlib import Path
 
 from shared.config import Config
+from shared.errors import NodeFailure
 from shared.infra.pids import pid_alive
 
 LOCK_NAME = "ksnode.lock"
 
 
-class PreflightFailed(Exception):
+class PreflightFailed(NodeFailure):
     """The node cannot start; the message says why and what to change."""
 
 

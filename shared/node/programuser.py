@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shared.config import Config, environment
+from shared.errors import NodeFailure
 from shared.infra.version import PROJECT_ROOT
 from shared.node.accounts import give, give_tree, let_others_traverse
 
@@ -39,7 +40,7 @@ FILE_SETTINGS = (
 LIST_SETTINGS = ("ENCRYPTION_SECRET_PREVIOUS_PATHS",)
 
 
-class HandOverError(Exception):
+class HandOverError(NodeFailure):
     """A file the programs need could not be handed over (message names it)."""
 
 

@@ -35,6 +35,7 @@ import requests
 from supervisor.xmlrpc import SupervisorTransport
 
 from shared.config import Config
+from shared.errors import NodeFailure
 from shared.node.codecheck import check_code
 from shared.node.reloadstate import refusal_since
 
@@ -43,7 +44,7 @@ STATUS_DEADLINE_SECONDS = 60.0
 HANDOVER_DEADLINE_SECONDS = 90.0  # new image start + READY_SECONDS + the old workers' drain
 
 
-class ReloadError(Exception):
+class ReloadError(NodeFailure):
     """The reload stopped; the message says where and why."""
 
 

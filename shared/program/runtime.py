@@ -1,9 +1,12 @@
 """Start-up and shut-down plumbing shared by the three programs.
 
-``bootstrap`` turns the environment into a ready-to-use ``Runtime`` (config,
-logging, database pool, cipher) or exits with one clear message and status 2
-— never a traceback. ``StopFlag`` is the SIGTERM/SIGINT-driven event the
-program loops wait on.
+``run`` is each program's main: the prologue every supervised program
+needs (``bootstrap``: config, logging, database pool, cipher; signals; wait
+for the database; refuse unknown keys), then either the program's loop
+(heartbeat, one step every interval until SIGTERM) or, for the API, its
+own serving. A start-up problem exits with one clear message and a code from
+shared/exitcodes.py — never a traceback. ``StopFlag`` is the
+SIGTERM/SIGINT-driven event the loops wait on.
 """
 
 from __future__ import annotations
@@ -15,18 +18,19 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from shared.config import Config, ConfigError, load_config
 from shared.crypto.sealing import Cipher, SecretError
 from shared.crypto.secretfiles import load_cipher
 from shared.db.pool import Database, DatabaseUnavailable
+from shared.exitcodes import ExitCode
 from shared.infra.errortext import first_line
 from shared.infra.logging import configure_logging
 from shared.infra.parentdeath import die_with_parent
+from shared.program.heartbeat import start_heartbeat
 
 log = logging.getLogger(__name__)
-
-EXIT_CONFIG = 2
 
 
 @dataclass
@@ -38,10 +42,10 @@ class Runtime:
     log: logging.Logger
 
 
-def fail(message: str, code: int = EXIT_CONFIG) -> None:
+def fail(message: str, code: int = ExitCode.CONFIG) -> None:
     """Print one clear message to stderr and exit without a traceback."""
     print(f"ksnode: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(code)
+    raise SystemExit(int(code))
 
 
 def load_config_or_exit() -> Config:
@@ -97,7 +101,7 @@ def wait_for_database(
         "database unreachable, giving up",
         extra={"event": "startup.db_unreachable", "error": last_error},
     )
-    fail(last_error, code=3)
+    fail(last_error, code=ExitCode.DATABASE_UNREACHABLE)
 
 
 def check_keys_or_exit(runtime: Runtime) -> None:
@@ -114,7 +118,7 @@ def check_keys_or_exit(runtime: Runtime) -> None:
         runtime.log.error(
             "cannot check the stored keys", extra={"event": "startup.failed", "error": reason}
         )
-        fail(f"cannot check the stored keys: {reason}", code=3)
+        fail(f"cannot check the stored keys: {reason}", code=ExitCode.DATABASE_UNREACHABLE)
     except KeyCheckFailed as exc:
         runtime.log.error("refusing to start: %s", exc, extra={"event": "startup.unknown_key"})
         fail(f"refusing to start: {exc}")
@@ -135,3 +139,50 @@ class StopFlag(threading.Event):
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
         return self
+
+
+class Loop(Protocol):
+    """What a looping program (backup worker, reporter) hands to ``run``."""
+
+    def startup(self) -> None:
+        """Once, after the heartbeat started and the program said so."""
+
+    def run_once(self) -> Any:
+        """One round; errors it can live with are its own to catch."""
+
+
+def run(
+    program: str,
+    start: Callable[[Runtime, StopFlag], Loop | None],
+    *,
+    every: Callable[[Config], float] | None = None,
+    label: str | None = None,
+    started: Callable[[Config], dict[str, Any]] | None = None,
+) -> None:
+    """The main of a supervised program.
+
+    After the common prologue, ``start(runtime, stop)`` does what only this
+    program does before it may serve (load the keypair...). It returns the
+    ``Loop`` to run every ``every(config)`` seconds until SIGTERM, with a
+    heartbeat; or ``None`` when it has served by itself until stopped (the
+    API's worker pool has its own heartbeats and signals).
+    """
+    runtime = bootstrap(program)
+    stop = StopFlag().install()
+    wait_for_database(runtime.db, stop, runtime.log)
+    check_keys_or_exit(runtime)  # before serving anything
+    name = label or program
+    loop = start(runtime, stop)
+    if loop is not None:
+        assert every is not None, "a looping program needs its interval"
+        start_heartbeat(runtime.db, runtime.config, program, stop)
+        runtime.log.info(
+            f"{name} started",
+            extra={"event": f"{program}.started", **(started(runtime.config) if started else {})},
+        )
+        loop.startup()
+        while not stop.is_set():
+            loop.run_once()
+            stop.wait(every(runtime.config))
+        runtime.db.close()
+    runtime.log.info(f"{name} stopped", extra={"event": f"{program}.stopped"})

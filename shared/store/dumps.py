@@ -131,14 +131,16 @@ def failures_since(cur, since: dt.datetime | None) -> tuple[int, dt.datetime | N
     return int(count), newest
 
 
-def last_attempt(cur) -> DumpRow | None:
-    """The newest finished attempt (COMPLETED, FAILED or DELETED)."""
-    cur.execute(
-        f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status <> 'IN_PROGRESS'"
-        " ORDER BY created_at DESC LIMIT 1"
-    )
+def _newest(cur, where: str) -> DumpRow | None:
+    """The newest row matching ``where`` (a fixed SQL condition, no input)."""
+    cur.execute(f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE {where} ORDER BY created_at DESC LIMIT 1")
     row = cur.fetchone()
     return DumpRow(*row) if row else None
+
+
+def last_attempt(cur) -> DumpRow | None:
+    """The newest finished attempt (COMPLETED, FAILED or DELETED)."""
+    return _newest(cur, "status <> 'IN_PROGRESS'")
 
 
 def drillable(cur) -> list[DumpRow]:
@@ -151,12 +153,7 @@ def drillable(cur) -> list[DumpRow]:
 
 
 def newest_completed(cur) -> DumpRow | None:
-    cur.execute(
-        f"SELECT {COLUMNS} FROM {PG_DUMPS} WHERE status = 'COMPLETED'"
-        " ORDER BY created_at DESC LIMIT 1"
-    )
-    row = cur.fetchone()
-    return DumpRow(*row) if row else None
+    return _newest(cur, "status = 'COMPLETED'")
 
 
 def node_installed_at(cur) -> dt.datetime | None:

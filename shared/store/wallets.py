@@ -7,10 +7,11 @@ import uuid
 
 from shared.crypto.binding import share_binding
 from shared.crypto.sealing import Cipher
+from shared.errors import DatabaseFailure
 from shared.store.tables import KEY_SHARES, WALLETS
 
 
-class DuplicatePublicKey(Exception):
+class DuplicatePublicKey(DatabaseFailure):
     """A wallet with this public key exists already (owned by anyone)."""
 
 

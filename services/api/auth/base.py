@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from shared.errors import RequestFailure
 
-class AuthFailure(Exception):
+
+class AuthFailure(RequestFailure):
     """The credential was not accepted; ``msg`` is safe to send to the client."""
 
     def __init__(self, msg: str):

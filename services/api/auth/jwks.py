@@ -30,6 +30,7 @@ import requests
 
 from services.api.auth.outbound import Answer, OutboundError, bounded_get
 from services.api.server.gate import outside_gate
+from shared.errors import RequestFailure
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ MAX_TTL = 86400.0
 MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
-class JwksError(Exception):
+class JwksError(RequestFailure):
     """The key set could not be fetched or read."""
 
 

@@ -23,11 +23,12 @@ import urllib3
 
 from services.api.auth.base import AuthFailure
 from services.api.server.gate import outside_gate
+from shared.errors import RequestFailure
 
 MAX_ANSWER_BYTES = 256 * 1024  # a JWKS or a user object is a few kB
 
 
-class OutboundError(Exception):
+class OutboundError(RequestFailure):
     """The provider could not be asked or did not answer usably."""
 
 

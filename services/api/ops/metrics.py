@@ -207,8 +207,9 @@ class NodeCollector:
 STATUS_VALUE = {"ok": 0, "degraded": 1, "down": 2}
 
 
-def health_gauges(health: dict):
-    """/health as gauges: one series per reason (0/1), so an alert is one line."""
+def status_gauges(health: dict):
+    """/health's status and reasons as gauges: one series per reason (0/1), so
+    an alert is one line. The anonymous view (public_views.py) shows these too."""
     status = GaugeMetricFamily(
         "ksnode_health_status", "0 ok, 1 degraded, 2 down (as GET /health says)"
     )
@@ -221,6 +222,11 @@ def health_gauges(health: dict):
     for name in REASONS:
         reason.add_metric([name], 1 if name in named else 0)
     yield reason
+
+
+def health_gauges(health: dict):
+    """/health as gauges: status, reasons, then the details."""
+    yield from status_gauges(health)
     disk = GaugeMetricFamily(
         "ksnode_disk_free_bytes", "free bytes where the node writes", labels=["folder"]
     )

@@ -13,8 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 
-from services.api.ops.health import REASONS, assess
-from services.api.ops.metrics import STATUS_VALUE
+from services.api.ops.health import assess
+from services.api.ops.metrics import status_gauges
 
 # The history entry's meta keys of the seed and the reference (spec §5.11,
 # §9.2): {dump_size, dump_duration} on a dump, {error} on a failure. Ours adds
@@ -53,18 +53,7 @@ class PublicCollector:
         up = GaugeMetricFamily("ksnode_db_up", "1 when the database answered this scrape")
         up.add_metric([], 0 if health["status"] == "down" else 1)
         yield up
-        status = GaugeMetricFamily(
-            "ksnode_health_status", "0 ok, 1 degraded, 2 down (as GET /health says)"
-        )
-        status.add_metric([], STATUS_VALUE[health["status"]])
-        yield status
-        named = {reason["reason"] for reason in health["reasons"]}
-        reason = GaugeMetricFamily(
-            "ksnode_health_reason", "1 while /health names this reason", labels=["reason"]
-        )
-        for name in REASONS:
-            reason.add_metric([name], 1 if name in named else 0)
-        yield reason
+        yield from status_gauges(health)
 
 
 def public_registry(ctx) -> CollectorRegistry:

@@ -42,7 +42,7 @@ from services.api.routes.admin import warn_if_disabled
 from services.api.routes.admin_backoff import AdminBackoff
 from services.api.server.balance import BalancedServer, ConnectionTable
 from services.api.server.gate import GatedApp
-from services.api.server.handover import parse_args, reexec
+from services.api.server.handover import Handover, parse_args, reexec
 from services.api.server.limits import ConnectionLimits
 from services.api.server.workerpool import WorkerPool
 from services.api.web.context import NodeContext
@@ -56,7 +56,7 @@ from shared.node.codecheck import check_code
 from shared.node.listener import LISTEN_BACKLOG, ListenError, bind_listening, fetch_kept_socket
 from shared.node.reloadstate import record_refusal
 from shared.program.heartbeat import start_heartbeat
-from shared.program.runtime import Runtime, StopFlag, bootstrap, fail, wait_for_database
+from shared.program.runtime import Runtime, StopFlag, fail, run
 
 PROGRAM = "api"
 PARENT_CHECK_SECONDS = 1.0
@@ -177,16 +177,16 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from shared.program.runtime import check_keys_or_exit
-
     handover = parse_args(sys.argv[1:] if argv is None else argv)
     # A reload (SIGHUP) is only acted on once the worker pool runs; until
     # then, and with a single worker, it must not kill the program.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    runtime = bootstrap(PROGRAM)
-    startup_stop = StopFlag().install()
-    wait_for_database(runtime.db, startup_stop, runtime.log)
-    check_keys_or_exit(runtime)  # before serving anything
+    run(PROGRAM, lambda runtime, _stop: serve_node(runtime, handover))
+
+
+def serve_node(runtime: Runtime, handover: Handover) -> None:
+    """Serve until stopped: in this process with one worker, else as the
+    pool's parent (workerpool.py), re-executing itself on a reload."""
     # A request gets its 503 instead of hanging with a stuck database (dbwatch.py).
     runtime.db.query_timeout = runtime.config.db_query_timeout_seconds
     ctx = build_context(runtime)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
             pool.supervise()
             if not pool.reload_requested or pool.stopping:
                 break
-            pool.reload_requested = False  # a SIGHUP during the check asks again
+            pool.reload_taken()  # a SIGHUP during the check asks again
             problem = check_code(["api"], cancel=lambda: pool.stopping)
             if pool.stopping:
                 continue  # SIGTERM during the check: stop, as asked
@@ -258,4 +258,3 @@ def main(argv: list[str] | None = None) -> None:
         remove_samples(samples)
         with contextlib.suppress(OSError):
             samples.rmdir()  # in /dev/shm it would hold memory until the next boot
-    runtime.log.info("api stopped", extra={"event": "api.stopped"})

@@ -9,11 +9,28 @@ import logging
 import os
 import signal
 import time
+from enum import Enum
 
 from services.api.server.balance import ABSENT, ConnectionTable
 from services.api.server.handover import READY_SECONDS
 
 WORKER_STOP_SECONDS = 15
+
+
+class PoolState(Enum):
+    """What the pool's parent is doing; set by its signal handlers."""
+
+    SERVING = "serving"  # supervising: a worker that dies is replaced
+    RELOAD_REQUESTED = "reload_requested"  # SIGHUP: hand over to a fresh image (handover.py)
+    STOPPING = "stopping"  # SIGTERM/SIGINT: stop every worker, replace none
+
+
+class Retirement(Enum):
+    """The previous image's workers after a reload (handover.py)."""
+
+    NONE = "none"  # there are none
+    WAITING = "waiting"  # they serve on until all of ours do (or READY_SECONDS pass)
+    SIGNALLED = "signalled"  # SIGTERM sent; they finish their requests and exit
 
 
 class WorkerPool:
@@ -29,10 +46,18 @@ class WorkerPool:
         self.table = table
         self.log = log
         self.slots: dict[int, int] = {}  # pid -> slot
-        self.stopping = False
-        self.reload_requested = False  # SIGHUP: hand over to a fresh image (handover.py)
+        self.state = PoolState.SERVING
+        self.retirement = Retirement.NONE
         self.retiring: set[int] = set()  # the previous image's workers, until they exit
-        self._retire_after = 0.0
+        self._retire_after = 0.0  # while WAITING: retire them anyway after this
+
+    @property
+    def stopping(self) -> bool:
+        return self.state is PoolState.STOPPING
+
+    @property
+    def reload_requested(self) -> bool:
+        return self.state is PoolState.RELOAD_REQUESTED
 
     def spawn(self, slot: int) -> None:
         pid = os.fork()
@@ -52,26 +77,31 @@ class WorkerPool:
         self.slots[pid] = slot
 
     def request_reload(self, *_args) -> None:
-        if not self.stopping:
-            self.reload_requested = True
+        if self.state is PoolState.SERVING:
+            self.state = PoolState.RELOAD_REQUESTED
+
+    def reload_taken(self) -> None:
+        """The program acts on the reload; a SIGHUP from now on asks again."""
+        if self.state is PoolState.RELOAD_REQUESTED:
+            self.state = PoolState.SERVING
 
     def retire_when_ready(self) -> None:
         """SIGTERM the previous image's workers once every new one is serving."""
-        if not self.retiring or self._retire_after == float("inf"):
+        if not self.retiring or self.retirement is not Retirement.WAITING:
             return
         serving = all(count != ABSENT for count in self.table.counts())
         if serving or time.monotonic() > self._retire_after:
             for pid in self.retiring:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-            self._retire_after = float("inf")
+            self.retirement = Retirement.SIGNALLED
             self.log.info(
                 "api reloaded: previous workers stopping",
                 extra={"event": "api.handover_done", "previous": sorted(self.retiring)},
             )
 
     def stop(self, *_args) -> None:
-        self.stopping = True
+        self.state = PoolState.STOPPING
         for pid in [*self.slots, *self.retiring]:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -82,6 +112,7 @@ class WorkerPool:
         """Fork the workers; ``previous_workers`` (a reload's) are stopped
         once the new ones serve."""
         self.retiring = set(previous_workers or ())
+        self.retirement = Retirement.WAITING if self.retiring else Retirement.NONE
         self._retire_after = time.monotonic() + READY_SECONDS
         for slot in range(self.count):
             self.spawn(slot)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response
 
 from services.api.web.jsvalues import escape_lone_surrogates
+from shared.errors import RequestFailure
 
 # code -> HTTP status (spec §3, plus our codes for what the reference answered
 # with an HTML page: unknown routes, wrong methods, bad bodies).
@@ -57,7 +58,7 @@ RESHARE_MISMATCH_STATUS = 409
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
-class ApiError(Exception):
+class ApiError(RequestFailure):
     """Raised anywhere in a request; rendered as the §3 error envelope."""
 
     def __init__(self, code: str, msg: str, status: int | None = None):
