@@ -38,16 +38,22 @@ class CrSession:
     """One user's session at one node: a fixed token (Telegram login), a fresh
     ephemeral key and session id."""
 
-    def __init__(self, api, wallet: Wallet, operation: str, node_pubkey: str):
-        self.api, self.wallet, self.operation, self.node_pubkey = (
-            api,
-            wallet,
-            operation,
-            node_pubkey,
-        )
-        self.key = Ed25519PrivateKey.generate()
+    def __init__(
+        self,
+        api,
+        wallet: Wallet,
+        operation: str,
+        node_pubkey: str,
+        *,
+        headers: dict[str, str] | None = None,
+        key: Ed25519PrivateKey | None = None,
+    ):
+        self.api, self.wallet = api, wallet
+        self.operation, self.node_pubkey = operation, node_pubkey
+        self.key = key or Ed25519PrivateKey.generate()
         self.session_id = str(uuid.uuid4())
-        self.headers = wallet.headers  # built once: the token must not change
+        # built once: the token must not change during the session
+        self.headers = headers or wallet.headers
         self.token = self.headers["Authorization"][len("Bearer ") :]
 
     @property

@@ -3,9 +3,9 @@ signing and verifying functions, checked with cryptography's Ed25519."""
 
 import hashlib
 
+import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-import pytest
 
 from services.api.routes.commit import sign_node_pubkey
 from services.api.web.commit_reveal import signed_digest, token_hash
