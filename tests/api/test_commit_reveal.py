@@ -11,6 +11,7 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from services.api.web.commit_reveal import OPERATIONS
 from tests.support.commit_reveal import CrSession, raw_public
 from tests.support.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
 
@@ -341,3 +342,18 @@ def test_sixteen_concurrent_calls_one_winner(api, user, node_pubkey, operation):
             )
     if operation == "sign_in_reshare":
         assert statuses == [200] + [409] * 15
+
+
+def test_openapi_lists_the_commit_route_and_the_reveal_fields(api):
+    doc = api.get("/openapi.json").json()
+    for path in ("/keyshare/v2/commit", "/commit-reveal/v2/commit"):
+        commit = doc["paths"][path]["post"]
+        assert commit["tags"] == ["Commit-Reveal"] and commit["security"] == []
+        body = commit["requestBody"]["content"]["application/json"]["schema"]
+        assert body["properties"]["operation_type"]["enum"] == list(OPERATIONS)
+        assert {"200", "400", "409"} <= set(commit["responses"])
+    get = doc["paths"]["/keyshare/v2"]["post"]
+    props = get["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"cr_session_id", "cr_signature", "auth_type"} <= set(props)
+    assert {"404", "409", "410"} <= set(get["responses"])
+    assert "INVALID_SIGNATURE" in get["responses"]["400"]["description"]
