@@ -6,7 +6,8 @@ Starts a temporary embedded Postgres and one API program (COMMIT_REVEAL
 optional), seeds one Telegram user per client thread, then measures in
 alternating rounds (bare, cr, cr, bare ...):
 
-* bare: ``POST /keyshare/v2`` with the bearer token only (an old client);
+* bare: ``POST /keyshare/v2`` with the bearer token only (an old client,
+  whose token is never committed);
 * cr: per v2 get, a commit (``POST /keyshare/v2/commit``, a fresh session,
   the thread's ephemeral key, which may reopen its token's hash once the
   previous sign_in session completed) and the reveal (the same get with
@@ -154,14 +155,22 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             node_pubkey = requests.get(url + "/status", timeout=10).json()["ks_node_public_key"]
             base = int(time.time() * 1000)
-            clients = [Client(url, str(base + i), node_pubkey) for i in range(args.concurrency)]
+            # Separate users per side: a token committed once is refused bare
+            # from then on (that is the protection).
+            clients = {
+                side: [
+                    Client(url, str(base + n * 1000 + i), node_pubkey)
+                    for i in range(args.concurrency)
+                ]
+                for n, side in enumerate(("bare", "cr"))
+            }
             for side in ("bare", "cr"):  # warm-up
-                measure(clients, side, 1.0)
+                measure(clients[side], side, 1.0)
             totals = {"bare": [0.0, 0], "cr": [0.0, 0]}
             print(f"v2 get, {args.concurrency} clients, {args.duration:.0f} s per round")
             for i in range(args.rounds * 2):
                 side = ("bare", "cr", "cr", "bare")[i % 4]
-                rps, errors = measure(clients, side, args.duration)
+                rps, errors = measure(clients[side], side, args.duration)
                 totals[side][0] += rps
                 totals[side][1] += 1
                 print(f"  {side:<4} {rps:8.0f} v2 gets/s  errors {errors}", flush=True)

@@ -54,8 +54,9 @@ EVENTS: dict[str, Event] = {
     "keyshare_v2.reshare_register": Event("keyshare.v2.reshare_register", True),
     "keyshare_v1.reshare": Event("keyshare.v1.reshare", True),
     "keyshare_v2.reshare": Event("keyshare.v2.reshare", True),
-    # a refused commit changed nothing: batched like a read
-    "commit.commit": Event("keyshare.v2.commit", True),
+    # a commit opens a session but moves no share: batched like a read (a
+    # durable record would add a serialized chain write to every commit)
+    "commit.commit": Event("keyshare.v2.commit", False),
     "pg_dump.backup": Event("admin.backup", True),
     "pg_dump.restore": Event("admin.restore", True),
     "pg_dump.get_backup_history": Event("admin.backup_history", True),
