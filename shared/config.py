@@ -133,6 +133,9 @@ class Config:
     audit_enabled: bool = True
     audit_retention_days: float = 90.0
     audit_checks: bool = False
+    # Commit-reveal (services/api/cr/): "optional" serves clients without it
+    # unless their token is committed here; "required" refuses them on v2.
+    commit_reveal: str = "optional"
     # Secret rotation: older secrets whose rows stay readable until `ksnode reencrypt`
     encryption_secret_previous_paths: tuple[Path, ...] = ()
 
@@ -388,6 +391,9 @@ def environment(
     return merged
 
 
+COMMIT_REVEAL_MODES = ("optional", "required")
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
 ) -> Config:
@@ -473,11 +479,16 @@ def load_config(
         audit_enabled=r.bool("AUDIT_ENABLED", True),
         audit_retention_days=r.float("AUDIT_RETENTION_DAYS", 90.0, minimum=0),
         audit_checks=r.bool("AUDIT_CHECKS", False),
+        commit_reveal=(r.str("COMMIT_REVEAL", "optional") or "optional").lower(),
         encryption_secret_previous_paths=r.paths("ENCRYPTION_SECRET_PREVIOUS_PATHS"),
     )
     if config.ops_token and len(config.ops_token) < OPS_TOKEN_MIN_LENGTH:
         # A short token is guessable over HTTP, and /metrics has no guessing limit.
         r.problems.append(f"OPS_TOKEN: at least {OPS_TOKEN_MIN_LENGTH} characters")
+    if config.commit_reveal not in COMMIT_REVEAL_MODES:
+        r.problems.append(
+            f"COMMIT_REVEAL: one of {', '.join(COMMIT_REVEAL_MODES)}, got {config.commit_reveal!r}"
+        )
     if len(config.node_id) > 200:
         r.problems.append("NODE_ID: at most 200 characters")
     if config.db_host is not None and config.encryption_secret_path is None:

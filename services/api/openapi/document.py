@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.openapi.commit_reveal import TAG, add_commit_reveal
 from services.api.openapi.schemas import (
     AUTH_ERRORS,
     AUTH_TYPE,
@@ -317,7 +318,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "ksnode: wire-compatible with the Oko reference key share node.",
         },
         "servers": [{"url": "/"}],
-        "paths": _paths(),
+        "tags": [{"name": TAG, "description": "spec commit-reveal: commit, then reveal"}],
+        "paths": add_commit_reveal(_paths()),
         "components": {
             "securitySchemes": {
                 "bearer": {

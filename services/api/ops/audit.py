@@ -54,6 +54,9 @@ EVENTS: dict[str, Event] = {
     "keyshare_v2.reshare_register": Event("keyshare.v2.reshare_register", True),
     "keyshare_v1.reshare": Event("keyshare.v1.reshare", True),
     "keyshare_v2.reshare": Event("keyshare.v2.reshare", True),
+    # a commit opens a session but moves no share: batched like a read (a
+    # durable record would add a serialized chain write to every commit)
+    "commit.commit": Event("keyshare.v2.commit", False),
     "pg_dump.backup": Event("admin.backup", True),
     "pg_dump.restore": Event("admin.restore", True),
     "pg_dump.get_backup_history": Event("admin.backup_history", True),
@@ -80,6 +83,8 @@ class Seen(NamedTuple):
     remote_addr: str | None
     forwarded: str | None  # X-Forwarded-For, read only with TRUST_PROXY_HOPS
     at: dt.datetime
+    # commit-reveal: kind, session, operation, api (web/commit_reveal.note)
+    cr: dict[str, str] | None = None
 
 
 def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
@@ -148,6 +153,7 @@ def capture(event: Event, response: Response, hops: int) -> Seen:
         req.remote_addr,
         req.headers.get("X-Forwarded-For") if hops else None,
         utc_now(),
+        getattr(scope, "cr_audit", None),
     )
 
 
@@ -161,6 +167,9 @@ def build_record(seen: Seen, key: AuditKey, hops: int) -> Record:
         reason = msg if isinstance(msg, str) else None
     # The status only when it says more than "ok" does.
     detail: dict[str, Any] = {} if status == 200 else {"status": status}
+    if seen.cr:
+        # Session id and operation only: never the token, hash or signature.
+        detail["commit_reveal"] = {k: _text(v) for k, v in seen.cr.items()}
     if event.admin:
         auth_type = "admin"
         if reason:  # admin messages name no user: say why it was refused

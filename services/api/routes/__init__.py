@@ -7,7 +7,7 @@ import importlib
 from flask import Flask
 
 # Module names under services.api.routes, each exposing ``bp``.
-BLUEPRINT_MODULES = ("status", "keyshare_v1", "keyshare_v2", "pg_dump", "docs", "metrics")
+BLUEPRINT_MODULES = ("status", "keyshare_v1", "keyshare_v2", "commit", "pg_dump", "docs", "metrics")
 
 
 def register_blueprints(app: Flask) -> None:

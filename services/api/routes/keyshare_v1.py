@@ -7,6 +7,7 @@ from flask import Blueprint
 from services.api.auth.bearer import authenticate
 from services.api.routes.shares import confirm_reshare, decrypt_share, unique_violation_as_duplicate
 from services.api.web.body import json_body
+from services.api.web.commit_reveal import bare_only
 from services.api.web.context import node
 from services.api.web.errors import ApiError, ok
 from services.api.web.storable import lookup_identity
@@ -43,6 +44,7 @@ def register():
 
 
 @bp.post("")
+@bare_only
 def get_share():
     identity = authenticate()
     body = json_body()
@@ -80,6 +82,7 @@ def check():
 
 
 @bp.post("/reshare")
+@bare_only
 def reshare():
     identity = authenticate()
     key, submitted, _ = _wallet_fields(json_body())

@@ -7,7 +7,7 @@ also undoes the secp256k1 step), and registration races end in 409.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, g
 
 from services.api.auth.bearer import Identity, authenticate
 from services.api.routes.shares import (
@@ -17,6 +17,7 @@ from services.api.routes.shares import (
     unique_violation_as_duplicate,
 )
 from services.api.web.body import json_body
+from services.api.web.commit_reveal import protected, record
 from services.api.web.context import node
 from services.api.web.errors import ApiError, ok
 from services.api.web.jsvalues import js_truthy
@@ -64,6 +65,7 @@ def register_all(identity: Identity, entries: dict[str, tuple[bytes, bytes]]) ->
     identity.require_storable()
     ctx = node()
     with ctx.db.transaction() as cur:
+        record(cur)  # the reveal's one-winner record, in the same transaction
         user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
         for curve, (key, value) in entries.items():
             with unique_violation_as_duplicate(f"Duplicate public key for curve_type: {curve}"):
@@ -72,17 +74,21 @@ def register_all(identity: Identity, entries: dict[str, tuple[bytes, bytes]]) ->
 
 
 @bp.post("")
+@protected("get_key_shares")
 def get_shares():
     identity = authenticate()
     keys = requested_keys(json_body())
-    with node().db.cursor() as cur:
+    # One transaction when a reveal is recorded: the shares leave only after
+    # the record is committed (a failed record means no share).
+    with node().db.transaction() if "reveal" in g else node().db.cursor() as cur:
+        record(cur)
         user_id, entries = shares.lookup(cur, *identity.lookup_key, list(keys.values()))
-    if user_id is None:
-        raise ApiError("USER_NOT_FOUND", "User not found")
-    data = {}
-    for curve, entry in zip(keys, entries, strict=True):
-        check_owned(entry, user_id, curve)
-        data[curve] = {"share_id": entry.share_id, "share": decrypt_share(entry)}
+        if user_id is None:
+            raise ApiError("USER_NOT_FOUND", "User not found")
+        data = {}
+        for curve, entry in zip(keys, entries, strict=True):
+            check_owned(entry, user_id, curve)
+            data[curve] = {"share_id": entry.share_id, "share": decrypt_share(entry)}
     return ok(data)
 
 
@@ -108,6 +114,7 @@ def check():
 
 
 @bp.post("/register")
+@protected("register")
 def register():
     identity = authenticate()
     entries = submitted_shares(json_body())
@@ -118,6 +125,7 @@ def register():
 
 
 @bp.post("/register/ed25519")
+@protected("register_ed25519")
 def register_ed25519():
     identity = authenticate()
     body = json_body()
@@ -126,6 +134,7 @@ def register_ed25519():
     ctx = node()
     with unique_violation_as_duplicate("Duplicate public key for curve_type: ed25519"):
         with ctx.db.transaction() as cur:
+            record(cur)
             user_id = users.find(cur, *identity.lookup_key)
             if user_id is None:
                 raise ApiError("USER_NOT_FOUND", "User not found")
@@ -140,11 +149,13 @@ def register_ed25519():
 
 
 @bp.post("/reshare")
+@protected("reshare")
 def reshare():
     identity = authenticate()
     entries = submitted_shares(json_body())
     ctx = node()
     with ctx.db.transaction() as cur:
+        record(cur)
         user_id, found = shares.lookup(
             cur, *identity.lookup_key, [key for key, _ in entries.values()]
         )
@@ -159,6 +170,7 @@ def reshare():
 
 
 @bp.post("/reshare/register")
+@protected("reshare_register")
 def reshare_register():
     identity = authenticate()
     entries = submitted_shares(json_body())

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.api.ops.cr_metrics import CommitRevealMetrics
 from services.api.ops.metrics import (
     NodeCollector,
     RequestMetrics,
@@ -29,6 +30,7 @@ def _setup(state) -> None:
     if multiprocess_folder() is None:
         registry.register(NodeCollector(app.extensions["ksnode"]))
     app.extensions["ksnode_metrics"] = (registry, metrics)
+    app.extensions["ksnode_cr_metrics"] = CommitRevealMetrics(registry)
     # Counted by the HTTP server (limits.py), which serve() hands them to.
     app.extensions["ksnode_connection_metrics"] = ConnectionMetrics(registry)
 
@@ -41,6 +43,9 @@ def _record(response: Response) -> Response:
         current_app.extensions["ksnode_metrics"][1].observe(
             rule, request.method, response.status_code, time.perf_counter() - started
         )
+        cr = g.get("cr_audit")
+        if cr is not None:
+            current_app.extensions["ksnode_cr_metrics"].observe(cr, response)
     return response
 
 

@@ -33,6 +33,12 @@ STATUS_BY_CODE: dict[str, int] = {
     "CURVE_TYPE_NOT_SUPPORTED": 400,
     "RESHARE_FAILED": 500,  # a share mismatch is 409 instead (RESHARE_MISMATCH_STATUS)
     "USER_ALREADY_REGISTERED": 409,
+    # commit-reveal (spec commit-reveal §7)
+    "SESSION_ALREADY_EXISTS": 409,
+    "SESSION_NOT_FOUND": 404,
+    "SESSION_EXPIRED": 410,
+    "INVALID_SIGNATURE": 400,
+    "API_ALREADY_CALLED": 409,
     # ours
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,

@@ -1,0 +1,215 @@
+"""The reveal check of the protected v2 routes (spec commit-reveal §4, §5, §12).
+
+``protected(api)`` wraps a v2 route: a request carrying ``cr_*`` fields is
+checked in the reference's order, before the bearer middleware; one without
+them is refused in ``required`` mode, and in ``optional`` mode only when its
+token's hash is committed here (``refuse_committed_token``, also used by v1
+get and reshare). The check leaves a ``Reveal`` in ``g``; the route records
+it with ``record(cur)`` inside its own transaction, before the share leaves.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask import g, request
+
+from services.api.web.body import json_body
+from services.api.web.context import node
+from services.api.web.errors import ApiError
+from services.api.web.jsvalues import js_string, js_truthy, js_utf8
+from services.api.web.validate import hex_error
+from shared.store import cr_sessions
+
+# operation_type -> (allowed APIs, final API), spec §5.
+OPERATIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "sign_in": (("get_key_shares",), "get_key_shares"),
+    "sign_up": (("register",), "register"),
+    "sign_in_reshare": (("get_key_shares", "reshare"), "reshare"),
+    "register_reshare": (("get_key_shares", "reshare_register"), "reshare_register"),
+    "add_ed25519": (("register_ed25519", "get_key_shares"), "get_key_shares"),
+}
+REQUIRED = "cr_session_id and cr_signature are required"
+BEARER = "Bearer "
+
+
+@dataclass(frozen=True)
+class Reveal:
+    session_id: str
+    api: str
+    signature: bytes
+    final: bool
+
+
+def token_hash(auth_type: str, token: str) -> str:
+    """Lowercase hex SHA-256 of auth_type ‖ token (the committed id_token_hash)."""
+    return hashlib.sha256(js_utf8(auth_type) + js_utf8(token)).hexdigest()
+
+
+def signed_digest(
+    node_pubkey_hex: str, session_id: str, auth_type: str, token: str, operation: str, api: str
+) -> bytes:
+    """SHA-256 of the concatenation the client signs (§4.4), no separators."""
+    message = node_pubkey_hex + session_id + auth_type + token + operation + api
+    return hashlib.sha256(js_utf8(message)).digest()
+
+
+def auth_type_text(body: dict[str, Any]) -> str:
+    """auth_type as the reference renders it into the hash: null -> google."""
+    raw = body.get("auth_type")
+    return "google" if raw is None else js_string(raw)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None or not header.startswith(BEARER):
+        return None
+    return header[len(BEARER) :].strip()
+
+
+def session_uuid(value: Any) -> str | None:
+    """The canonical UUID of a session id, or None (the reference answers 500
+    for what PostgreSQL cannot parse, W7; we answer 400)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def note(**fields: str) -> None:
+    """What the audit record and /metrics say about this call (never the
+    token or the signature)."""
+    g.cr_audit = {**g.get("cr_audit", {}), **fields}
+
+
+def carries_cr(body: dict[str, Any]) -> bool:
+    return body.get("cr_session_id") is not None or body.get("cr_signature") is not None
+
+
+def verify(body: dict[str, Any], api: str) -> Reveal:
+    """Steps 1-12 of §4.3, in order, with the reference's codes."""
+    note(kind="reveal", api=api)
+    raw_id, raw_sig = body.get("cr_session_id"), body.get("cr_signature")
+    if not js_truthy(raw_id) or not js_truthy(raw_sig):
+        raise ApiError("INVALID_REQUEST", REQUIRED)
+    session_id = session_uuid(raw_id)
+    if session_id is None:
+        raise ApiError("INVALID_REQUEST", "Invalid cr_session_id: must be a UUID")
+    db = node().db
+    with db.cursor() as cur:
+        session = cr_sessions.get(cur, session_id)
+        if session is None:
+            raise ApiError("SESSION_NOT_FOUND", "Session not found")
+        note(session=session.session_id, operation=session.operation_type[:32])
+        if session.state != "COMMITTED":
+            raise ApiError("INVALID_REQUEST", f"Session is not in COMMITTED state: {session.state}")
+        if session.expired:
+            raise ApiError("SESSION_EXPIRED", "Session has expired")
+        allowed = OPERATIONS.get(session.operation_type)
+        if allowed is None or api not in allowed[0]:
+            # An unknown operation (a reference-written row) is refused, not a crash (W1).
+            raise ApiError(
+                "INVALID_REQUEST",
+                f'API "{api}" is not allowed for operation "{session.operation_type}"',
+            )
+        if cr_sessions.api_called(cur, session_id, api):
+            raise ApiError(
+                "API_ALREADY_CALLED", f'API "{api}" has already been called for this session'
+            )
+    problem = hex_error(raw_sig, 64)
+    if problem is not None:
+        raise ApiError("INVALID_SIGNATURE", f"Invalid signature format: {problem}")
+    signature = bytes.fromhex(raw_sig)
+    token = bearer_token()
+    if token is None:
+        raise ApiError("UNAUTHORIZED", "Authorization header with Bearer token required")
+    auth_type = auth_type_text(body)
+    # W8: hashes are hex, compared as hex (case-insensitive).
+    if token_hash(auth_type, token) != session.id_token_hash.lower():
+        raise ApiError(
+            "INVALID_REQUEST", "id_token_hash mismatch: token does not match committed session"
+        )
+    keypair = node().keypair
+    node_pubkey = keypair.public_key_hex if keypair is not None else ""
+    digest = signed_digest(node_pubkey, raw_id, auth_type, token, session.operation_type, api)
+    try:
+        Ed25519PublicKey.from_public_bytes(session.client_ephemeral_pubkey).verify(
+            signature, digest
+        )
+    except (InvalidSignature, ValueError):
+        raise ApiError("INVALID_SIGNATURE", "Invalid signature") from None
+    return Reveal(session_id, api, signature, api == allowed[1])
+
+
+def refuse_committed_token() -> None:
+    """``optional`` mode, a request without cr_* fields: served as before,
+    unless its token's hash is committed here (a co-node replaying a token,
+    W2). No token: the bearer check answers 401 as before."""
+    token = bearer_token()
+    if token is None:
+        return
+    with node().db.cursor() as cur:
+        committed = cr_sessions.hash_committed(cur, token_hash(auth_type_text(json_body()), token))
+    if committed:
+        note(kind="bare", refused="committed")
+        raise ApiError("INVALID_REQUEST", REQUIRED)
+
+
+def protected(api: str) -> Callable:
+    """Decorator of the five protected v2 routes."""
+
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            body = json_body()
+            if carries_cr(body):
+                g.reveal = verify(body, api)
+            elif node().config.commit_reveal == "required":
+                note(kind="bare", refused="required")
+                raise ApiError("INVALID_REQUEST", REQUIRED)
+            else:
+                refuse_committed_token()
+            return view(*args, **kwargs)
+
+        return checked
+
+    return wrap
+
+
+def bare_only(view: Callable) -> Callable:
+    """Decorator of v1 get and reshare: no commit-reveal, but a committed
+    token is not served there either (closing W2)."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        refuse_committed_token()
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def record(cur) -> None:
+    """Record this request's reveal inside the route's transaction: one
+    concurrent call wins, the others get 409 and no share (W6)."""
+    reveal: Reveal | None = g.get("reveal")
+    if reveal is None:
+        return
+    try:
+        cr_sessions.record_call(cur, reveal.session_id, reveal.api, reveal.signature, reveal.final)
+    except cr_sessions.AlreadyCalled:
+        raise ApiError(
+            "API_ALREADY_CALLED", f'API "{reveal.api}" has already been called for this session'
+        ) from None
+    except cr_sessions.NotCommitted as exc:
+        raise ApiError(
+            "INVALID_REQUEST", f"Session is not in COMMITTED state: {exc.state}"
+        ) from None

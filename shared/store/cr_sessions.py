@@ -1,0 +1,161 @@
+"""SQL of commit-reveal: sessions, the calls made in them, reserved hashes.
+
+The reference's tables (``2_commit_reveal_sessions``, ``2_commit_reveal_api_calls``)
+keep their columns and meaning; ``ksn_cr_reserved_hashes`` (migration 0008)
+keeps a token hash bound to its first ephemeral key after housekeeping has
+removed the session. Hashes are written in lower case; rows the reference
+wrote may hold upper case, and are matched through their reservation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import psycopg2.errors
+
+SESSIONS = '"2_commit_reveal_sessions"'
+API_CALLS = '"2_commit_reveal_api_calls"'
+RESERVED = "ksn_cr_reserved_hashes"
+
+SESSION_LIFETIME = dt.timedelta(minutes=5)  # the reference's
+# A hash stays bound to its key as long as the token could still be accepted:
+# the longest lifetime of any token the node takes (an Auth0 id_token may be
+# configured to live 30 days; Discord tokens 7, Telegram logins 1, Google 1 h)
+# plus a day for clocks and JWT leeway. Bounded, so the table does not grow
+# forever. Migration 0008 uses the same 31 days.
+RESERVATION = dt.timedelta(days=31)
+# Sessions are removed this long after they expire (a late reveal still gets
+# 410 or "not in COMMITTED state" rather than 404 for a while).
+SESSION_GRACE = dt.timedelta(hours=1)
+
+
+class SessionExists(Exception):
+    """The session id, the ephemeral key or the token hash is taken."""
+
+
+class AlreadyCalled(Exception):
+    """This API was already recorded for the session."""
+
+
+class NotCommitted(Exception):
+    def __init__(self, state: str):
+        super().__init__(state)
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    operation_type: str
+    client_ephemeral_pubkey: bytes
+    id_token_hash: str
+    state: str
+    expires_at: dt.datetime
+    expired: bool
+
+
+def create(cur, session_id: str, operation: str, key: bytes, token_hash: str) -> None:
+    """Open a session (inside the caller's transaction). The hash must be
+    free or reserved to ``key``; a finished session of the same key for it is
+    replaced (a second operation with one token, docs/operator.md)."""
+    cur.execute(
+        f"INSERT INTO {RESERVED} AS r (id_token_hash, client_ephemeral_pubkey, reserved_until)"
+        " VALUES (%s, %s, now() + %s)"
+        " ON CONFLICT (id_token_hash) DO UPDATE"
+        " SET client_ephemeral_pubkey = EXCLUDED.client_ephemeral_pubkey,"
+        " reserved_until = greatest(r.reserved_until, EXCLUDED.reserved_until)"
+        " WHERE r.client_ephemeral_pubkey = EXCLUDED.client_ephemeral_pubkey"
+        " OR r.reserved_until < now()"
+        " RETURNING 1",
+        (token_hash, key, RESERVATION),
+    )
+    if cur.fetchone() is None:
+        raise SessionExists
+    cur.execute(
+        f"DELETE FROM {SESSIONS} WHERE client_ephemeral_pubkey = %s"
+        " AND (state <> 'COMMITTED' OR expires_at < now())",
+        (key,),
+    )
+    try:
+        cur.execute(
+            f"INSERT INTO {SESSIONS} (session_id, operation_type, client_ephemeral_pubkey,"
+            " id_token_hash, expires_at) VALUES (%s, %s, %s, %s, now() + %s)",
+            (session_id, operation, key, token_hash, SESSION_LIFETIME),
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise SessionExists from None
+
+
+def get(cur, session_id: str) -> Session | None:
+    cur.execute(
+        "SELECT session_id::text, operation_type, client_ephemeral_pubkey, id_token_hash,"
+        f" state, expires_at, now() > expires_at FROM {SESSIONS} WHERE session_id = %s",
+        (session_id,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return Session(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6])
+
+
+def api_called(cur, session_id: str, api: str) -> bool:
+    cur.execute(
+        f"SELECT 1 FROM {API_CALLS} WHERE session_id = %s AND api_name = %s",
+        (session_id, api),
+    )
+    return cur.fetchone() is not None
+
+
+def record_call(cur, session_id: str, api: str, signature: bytes, final: bool) -> None:
+    """Inside the route's transaction, before its answer leaves: the unique
+    (session_id, api_name) key makes one concurrent call the winner; the
+    others wait on it and fail here (or pass, if it rolled back)."""
+    try:
+        cur.execute(
+            f"INSERT INTO {API_CALLS} (session_id, api_name, signature) VALUES (%s, %s, %s)",
+            (session_id, api, signature),
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise AlreadyCalled from None
+    # The row lock orders this call after a concurrent final call of another API.
+    cur.execute(f"SELECT state FROM {SESSIONS} WHERE session_id = %s FOR UPDATE", (session_id,))
+    row = cur.fetchone()
+    state = row[0] if row is not None else "DELETED"
+    if state != "COMMITTED":
+        raise NotCommitted(state)
+    if final:
+        cur.execute(
+            f"UPDATE {SESSIONS} SET state = 'COMPLETED' WHERE session_id = %s", (session_id,)
+        )
+
+
+def hash_committed(cur, token_hash: str) -> bool:
+    """Is this token's hash committed here (a session or a live reservation)?"""
+    cur.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = %s"
+        " AND reserved_until > now())"
+        f" OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = %s)",
+        (token_hash, token_hash),
+    )
+    return bool(cur.fetchone()[0])
+
+
+def housekeep(cur) -> tuple[int, int]:
+    """Remove sessions (and their calls) expired for SESSION_GRACE, keeping
+    their hashes reserved, and reservations that ran out. Returns the counts."""
+    cur.execute(
+        f"WITH gone AS (DELETE FROM {SESSIONS} WHERE expires_at < now() - %s"
+        " RETURNING session_id, client_ephemeral_pubkey, id_token_hash, created_at),"
+        f" calls AS (DELETE FROM {API_CALLS} c USING gone WHERE c.session_id = gone.session_id),"
+        f" kept AS (INSERT INTO {RESERVED} (id_token_hash, client_ephemeral_pubkey, reserved_until)"
+        " SELECT DISTINCT ON (lower(id_token_hash)) lower(id_token_hash),"
+        " client_ephemeral_pubkey, created_at + %s FROM gone"
+        " ORDER BY lower(id_token_hash), created_at"
+        " ON CONFLICT (id_token_hash) DO NOTHING)"
+        " SELECT count(*) FROM gone",
+        (SESSION_GRACE, RESERVATION),
+    )
+    sessions = cur.fetchone()[0]
+    cur.execute(f"DELETE FROM {RESERVED} WHERE reserved_until < now()")
+    return sessions, cur.rowcount

@@ -1,0 +1,162 @@
+"""What a co-node operator holding a user's token gets (spec commit-reveal
+§1, §11 W2/W4, §12), in both COMMIT_REVEAL modes; hash reservation across
+housekeeping; audit records and /metrics counters."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.store import cr_sessions
+from tests.support.commit_reveal import CrSession, raw_public
+from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
+from tests.support.ops import OPS_HEADERS
+
+V2 = "/keyshare/v2"
+REQUIRED = (400, "INVALID_REQUEST", "cr_session_id and cr_signature are required")
+
+
+@pytest.fixture(scope="module", params=["optional", "required"])
+def node(request, start_api):
+    server = start_api(commit_reveal=request.param)
+    server.mode = request.param
+    server.pubkey = server.get("/status").json()["ks_node_public_key"]
+    return server
+
+
+@pytest.fixture()
+def user(node):
+    """A user with a secp256k1 wallet (v1) and an ed25519 one (v2)."""
+    wallet = Wallet(node)
+    wallet.secp, wallet.secp_share = secp_key(), share_hex()
+    r = wallet.post(
+        "/keyshare/v1/register",
+        {"curve_type": "secp256k1", "public_key": wallet.secp, "share": wallet.secp_share},
+    )
+    assert r.status_code == 200
+    return wallet
+
+
+def error(r) -> tuple[int, str, str]:
+    body = r.json()
+    assert "data" not in body
+    return r.status_code, body["code"], body["msg"]
+
+
+def test_bare_v2_call_by_mode(node, user):
+    body = {"wallets": {"secp256k1": user.secp}}
+    r = user.post(V2, body)
+    if node.mode == "optional":
+        assert r.json()["data"]["secp256k1"]["share"] == user.secp_share
+    else:
+        assert error(r) == REQUIRED
+        # before the bearer check, as the reference
+        assert error(node.post(V2, json=body)) == REQUIRED
+    # /check and v1 are not protected
+    assert node.post(f"{V2}/check", json={"wallets": {"secp256k1": user.secp}}).status_code == 200
+    assert user.post("/keyshare/v1", {"public_key": user.secp}).status_code == 200
+
+
+def test_co_node_operator_with_the_token_gets_nothing(node, user):
+    s = CrSession(node, user, "sign_in_reshare", node.pubkey)
+    assert s.commit().status_code == 200
+    # The user reveals at a rogue node, which now holds the token and the
+    # session id, but not the ephemeral key.
+    rogue_key = Ed25519PrivateKey.generate()
+    body = {"wallets": {"secp256k1": user.secp}}
+    forged = s.signature("get_key_shares", rogue_key)
+    r = s.call(V2, "get_key_shares", body, cr_signature=forged)
+    assert error(r) == (400, "INVALID_SIGNATURE", "Invalid signature")
+    # It cannot open its own session for the token: the hash is taken.
+    rogue = CrSession(node, user, "sign_in", node.pubkey, headers=s.headers, key=rogue_key)
+    assert error(rogue.commit())[:2] == (409, "SESSION_ALREADY_EXISTS")
+    # A bare replay: refused on v2 and v1 alike, in both modes, no share.
+    assert error(s.bare(V2, body)) == REQUIRED
+    assert error(s.bare("/keyshare/v1", {"public_key": user.secp})) == REQUIRED
+    reshare = {"curve_type": "secp256k1", "public_key": user.secp, "share": user.secp_share}
+    assert error(s.bare("/keyshare/v1/reshare", reshare)) == REQUIRED
+    # The user, with the key, is served.
+    r = s.call(V2, "get_key_shares", body)
+    assert r.json()["data"]["secp256k1"]["share"] == user.secp_share
+
+
+def test_hash_stays_reserved_across_housekeeping(node, user, db):
+    s = CrSession(node, user, "sign_in", node.pubkey)
+    assert s.commit().status_code == 200
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE \"2_commit_reveal_sessions\" SET expires_at = now() - interval '2 hours'"
+            " WHERE session_id = %s",
+            (s.session_id,),
+        )
+    with db.transaction() as cur:
+        removed, _ = cr_sessions.housekeep(cur)
+    assert removed >= 1
+    with db.cursor() as cur:
+        assert cr_sessions.get(cur, s.session_id) is None
+    # the token is still refused bare, and no other key can commit it
+    assert error(s.bare("/keyshare/v1", {"public_key": user.secp})) == REQUIRED
+    rogue = CrSession(node, user, "sign_in", node.pubkey, headers=s.headers)
+    assert error(rogue.commit())[:2] == (409, "SESSION_ALREADY_EXISTS")
+    # the key that committed it may open a new session for it
+    again = CrSession(node, user, "sign_in", node.pubkey, headers=s.headers, key=s.key)
+    assert again.commit().status_code == 200
+    r = again.call(V2, "get_key_shares", {"wallets": {"secp256k1": user.secp}})
+    assert r.status_code == 200
+    # once the token can no longer be accepted, the reservation goes
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE ksn_cr_reserved_hashes SET reserved_until = now() - interval '1 s'"
+            " WHERE id_token_hash = %s",
+            (s.token_hash,),
+        )
+        cur.execute(
+            "UPDATE \"2_commit_reveal_sessions\" SET expires_at = now() - interval '2 hours'"
+            " WHERE session_id = %s",
+            (again.session_id,),
+        )
+    with db.transaction() as cur:
+        cr_sessions.housekeep(cur)
+    with db.cursor() as cur:
+        assert not cr_sessions.hash_committed(cur, s.token_hash)
+    assert rogue.commit().status_code == 200
+
+
+def test_audit_and_metrics_never_carry_the_token_or_signature(node, user, db):
+    s = CrSession(node, user, "sign_in", node.pubkey)
+    assert s.commit().status_code == 200
+    sig = s.signature("get_key_shares")
+    r = s.call(V2, "get_key_shares", {"wallets": {"secp256k1": user.secp}})
+    assert r.status_code == 200
+    deadline = time.monotonic() + 10
+    rows: list = []
+    while len(rows) < 2 and time.monotonic() < deadline:  # batched records
+        time.sleep(0.2)
+        with db.cursor() as cur:
+            cur.execute(
+                "SELECT event, outcome, detail FROM ksn_audit"
+                " WHERE detail->'commit_reveal'->>'session' = %s ORDER BY seq",
+                (s.session_id,),
+            )
+            rows = cur.fetchall()
+    assert [(e, o) for e, o, _ in rows] == [("keyshare.v2.commit", "ok"), ("keyshare.v2.get", "ok")]
+    assert rows[0][2]["commit_reveal"] == {
+        "kind": "commit",
+        "session": s.session_id,
+        "operation": "sign_in",
+    }
+    assert rows[1][2]["commit_reveal"] == {
+        "kind": "reveal",
+        "api": "get_key_shares",
+        "session": s.session_id,
+        "operation": "sign_in",
+    }
+    text = json.dumps(rows)
+    assert s.token_hash not in text and sig not in text and raw_public(s.key).hex() not in text
+    metrics = node.get("/metrics", headers=OPS_HEADERS).text
+    assert 'ksnode_commit_reveal_total{kind="commit",outcome="ok"}' in metrics
+    assert 'ksnode_commit_reveal_total{kind="reveal",outcome="ok"}' in metrics
+    assert sig not in metrics and s.token not in metrics
