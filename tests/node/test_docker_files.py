@@ -106,7 +106,7 @@ def test_image_takes_base_and_postgres_client_images_as_build_args():
     assert "COPY --from=pgclient" in text and "PG_BIN_DIR=/opt/pgclient/bin" in text
     assert "apt.postgresql.org" not in text and "curl" not in text
     args = compose()["services"]["key_share_node"]["build"]["args"]
-    assert args["PG_CLIENT_IMAGE"] == "${PG_CLIENT_IMAGE:-%s}" % pg_image
+    assert args["PG_CLIENT_IMAGE"] == f"${{PG_CLIENT_IMAGE:-{pg_image}}}"
     assert args["PG_CLIENT_MAJOR"] == "${PG_CLIENT_MAJOR:-17}"
 
 
