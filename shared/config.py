@@ -493,11 +493,14 @@ def load_config(
 def _api_port(r: _Reader) -> int:
     """``PORT``, or ``SERVER_PORT`` (the operator guide's and env.example's
     name): the same setting, so two different values are a mistake to name."""
+    before = len(r.problems)
     port = r.int("PORT", 4201, minimum=0, maximum=65535)
     if r.str("SERVER_PORT") is None:
         return port
     server_port = r.int("SERVER_PORT", port, minimum=0, maximum=65535)
-    if r.str("PORT") is not None and server_port != port:
+    # Compare only two valid values: a bad one is named on its own already.
+    valid = len(r.problems) == before
+    if valid and r.str("PORT") is not None and server_port != port:
         r.problems.append(
             f"PORT={port} and SERVER_PORT={server_port} disagree: they are the same "
             "setting, set only one (or both to the same port)"

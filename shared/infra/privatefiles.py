@@ -126,3 +126,14 @@ def _files(folder: Path) -> list[Path]:
         return [entry for entry in folder.iterdir() if entry.is_file() and not entry.is_symlink()]
     except OSError:
         return []
+
+
+def env_file_warning(path: Path) -> str | None:
+    """The env file holds passwords: others must not read it."""
+    try:
+        mode = stat.S_IMODE(path.expanduser().stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return f"env file {path} may be read by others (mode {mode:04o}): chmod 600 {path}"
