@@ -30,7 +30,8 @@ from tests.support.processes import wait_until as _wait_until
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_IMAGE = "ksnode-test/node:latest"
+# One tag per run: several checkouts may run this test on one daemon at once.
+NODE_IMAGE = f"ksnode-test/node:run{os.getpid()}"
 ADMIN_PASSWORD = "docker-test-admin-password"
 TIMINGS: dict[str, float] = {}
 # docker CLI calls are heavy: poll every 0.5 s
@@ -206,6 +207,8 @@ def stack(tmp_path_factory, request):
     finally:
         if "compose" in locals():
             compose.compose("down", "--volumes", "--remove-orphans", timeout=300, check=False)
+            # The layers stay cached under other tags; only this run's tag goes.
+            ds.run(["docker", "image", "rm", NODE_IMAGE], check=False, timeout=120)
         daemon.stop()
         TIMINGS["docker tests total"] = time.monotonic() - started
         # Shown even without -s, so CI's log carries the figures.
