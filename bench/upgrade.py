@@ -230,6 +230,7 @@ def main() -> int:
         return 0
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", timeout=300, check=False)
+        ds.run(["docker", "image", "rm", NODE_IMAGE], check=False, timeout=120)
         daemon.stop()
 
 
