@@ -404,7 +404,7 @@ def load_config(
     assert home is not None
     db_ssl = r.bool("DB_SSL", False)
     config = Config(
-        port=r.int("PORT", 4201, minimum=0, maximum=65535),
+        port=_api_port(r),
         host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
         api_threads=r.int("API_THREADS", 4, minimum=1, maximum=256),
         api_workers=r.int("API_WORKERS", 0, minimum=0, maximum=64),
@@ -501,6 +501,24 @@ def load_config(
     if r.problems:
         raise ConfigError(r.problems)
     return config
+
+
+def _api_port(r: _Reader) -> int:
+    """``PORT``, or ``SERVER_PORT`` (the operator guide's and env.example's
+    name): the same setting, so two different values are a mistake to name."""
+    before = len(r.problems)
+    port = r.int("PORT", 4201, minimum=0, maximum=65535)
+    if r.str("SERVER_PORT") is None:
+        return port
+    server_port = r.int("SERVER_PORT", port, minimum=0, maximum=65535)
+    # Compare only two valid values: a bad one is named on its own already.
+    valid = len(r.problems) == before
+    if valid and r.str("PORT") is not None and server_port != port:
+        r.problems.append(
+            f"PORT={port} and SERVER_PORT={server_port} disagree: they are the same "
+            "setting, set only one (or both to the same port)"
+        )
+    return server_port
 
 
 def _absolute(path: Path | None) -> Path | None:

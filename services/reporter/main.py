@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import requests
 
+from services.reporter.failurelog import FailureLog
 from services.reporter.telemetry import collect, send
 from shared.keys import keypair as keypairs
 from shared.program.runtime import Runtime, StopFlag, fail, run
@@ -13,10 +17,13 @@ PROGRAM = "reporter"
 
 
 class Reporter:
-    def __init__(self, runtime: Runtime, public_key: str):
+    def __init__(
+        self, runtime: Runtime, public_key: str, clock: Callable[[], float] = time.monotonic
+    ):
         self.runtime = runtime
         self.public_key = public_key
         self.session = requests.Session()
+        self.failures = FailureLog(runtime.log, clock=clock)
 
     def startup(self) -> None:
         pass  # the keypair was loaded before the heartbeat (start_reporter)
@@ -24,9 +31,9 @@ class Reporter:
     def run_once(self) -> dict | None:
         config, log = self.runtime.config, self.runtime.log
         if not config.oko_api_base_url:
-            log.warning(
+            self.failures.failed(
                 "telemetry not sent: OKO_API_BASE_URL is not set",
-                extra={"event": "telemetry.disabled"},
+                {"event": "telemetry.disabled"},
             )
             result = {"ok": False, "status": None, "error": "OKO_API_BASE_URL is not set"}
         else:
@@ -40,22 +47,18 @@ class Reporter:
             )
             result = outcome.as_dict()
             if outcome.ok:
-                log.info(
+                self.failures.succeeded(
                     "telemetry sent",
-                    extra={
+                    {
                         "event": "telemetry.sent",
                         "status": outcome.status,
                         "key_share_count": outcome.key_share_count,
                     },
                 )
             else:
-                log.error(
+                self.failures.failed(
                     "telemetry failed",
-                    extra={
-                        "event": "telemetry.failed",
-                        "status": outcome.status,
-                        "error": outcome.error,
-                    },
+                    {"event": "telemetry.failed", "status": outcome.status, "error": outcome.error},
                 )
         try:
             with self.runtime.db.transaction() as cur:

@@ -1,7 +1,7 @@
 """The ``ksnode`` command.
 
 One module per command family, each with ``add_commands(sub)`` adding its
-subcommands to the parser: ``node`` (up, migrate, ctl, reload), ``keypair``
+subcommands to the parser: ``node`` (up, migrate, ctl, reload), ``check``, ``keypair``
 (rotate-keypair), ``backup`` (backup, backups, restore), ``reencrypt`` and
 ``audit``. They share ``common`` (configuration) and ``audit_events`` (records
 of operators' commands) and never import each other or this package's
@@ -21,12 +21,12 @@ import argparse
 import os
 import sys
 
-from shared.cli import audit, backup, keypair, node, reencrypt
+from shared.cli import audit, backup, check, keypair, node, reencrypt
 from shared.config import ENV_FILE_VARIABLE
 from shared.errors import ConfigurationFailure, KsnodeError, UsageFailure
 from shared.exitcodes import ExitCode, exit_code_for
 
-COMMAND_MODULES = (node, keypair, backup, reencrypt, audit)
+COMMAND_MODULES = (node, check, keypair, backup, reencrypt, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from shared.cli.common import load_cli_config
+from shared.config import ENV_FILE_VARIABLE
 from shared.infra.logging import configure_logging
 
 
@@ -16,9 +17,24 @@ def cmd_up(args) -> int:
 
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level)
+    warn_about_env_file()
     return up(
         config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF
     )
+
+
+def warn_about_env_file() -> None:
+    """The env file holds the passwords: say so when others may read it."""
+    import logging
+
+    from shared.infra.privatefiles import env_file_warning
+
+    name = os.environ.get(ENV_FILE_VARIABLE)
+    warning = env_file_warning(Path(name)) if name else None
+    if warning:
+        logging.getLogger("ksnode").warning(
+            warning, extra={"event": "env_file.not_private", "path": name}
+        )
 
 
 def cmd_migrate(args) -> int:

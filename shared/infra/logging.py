@@ -1,9 +1,11 @@
 """JSON-lines logging shared by the three programs.
 
 Every line is one JSON object with ``time`` (UTC ISO-8601), ``level``,
-``program`` and ``message`` plus the event's ``extra`` fields. Lines go to
-``LOG_DIR/ksnode-YYYY-MM-DD.log`` (UTC date; all programs append with
-O_APPEND, so their lines interleave whole) and to stdout for supervisord.
+``program`` and ``message`` plus the event's ``extra`` fields; levels are
+the operator guide's: debug, info, warn, error, critical. Lines go to
+``LOG_DIR/ksnode-YYYY-MM-DD.log`` (the date in the node's time zone, as
+``date +%Y-%m-%d`` prints it there; all programs append with O_APPEND, so
+their lines interleave whole) and to stdout for supervisord.
 Files older than seven days are deleted when a new day's file is opened.
 """
 
@@ -44,8 +46,14 @@ REDACTED_KEYS = frozenset(
 )
 
 
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+def local_today() -> dt.date:
+    """Today in the node's time zone (TZ, /etc/localtime): the operator
+    guide opens ``ksnode-$(date +%Y-%m-%d).log``, a local date."""
+    return dt.datetime.now().date()
+
+
+# The guide's level names; Python's WARNING is written "warn".
+LEVEL_NAMES = {"WARNING": "warn", "CRITICAL": "critical"}
 
 
 def log_file_name(day: dt.date) -> str:
@@ -89,7 +97,7 @@ def _same_owner_as_folder(fd: int, folder: Path) -> None:
 
 
 class DailyFileHandler(logging.Handler):
-    """Appends to the current UTC day's file; switches files at midnight."""
+    """Appends to the current local day's file; switches files at local midnight."""
 
     def __init__(self, log_dir: Path):
         super().__init__()
@@ -102,7 +110,7 @@ class DailyFileHandler(logging.Handler):
         self._last_report = float("-inf")
 
     def _ensure_file(self) -> int:
-        today = utc_today()
+        today = local_today()
         if self._fd is not None and self._day == today:
             return self._fd
         with self._switch_lock:
@@ -167,7 +175,7 @@ class KsnodeJsonFormatter(JsonFormatter):
         stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
         ordered = {
             "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
+            "level": LEVEL_NAMES.get(record.levelname, record.levelname.lower()),
             "program": self.program,
             "logger": record.name,
         }

@@ -98,10 +98,27 @@ def warn_if_others_may_read(secrets: list[Path]) -> list[str]:
         if mode & 0o077:
             named.append(str(path))
             log.warning(
-                "the encryption secret file may be read by others: chmod 0400 it (owner: the node)",
+                "the encryption secret file may be read by others: " + secret_fix(path),
                 extra={"event": "secret.not_private", "path": str(path), "mode": f"{mode:04o}"},
             )
     return named
+
+
+def in_container() -> bool:
+    """Whether the node runs in the ksnode image (docker/Dockerfile sets this)."""
+    return os.environ.get("KSNODE_IN_CONTAINER") == "1"
+
+
+def secret_fix(path: Path) -> str:
+    """The fix that works where the node runs. In the container the secret is
+    the host's file mounted read-only, read by uid 1000: a root-owned 0400
+    file there stops the node, so the owner has to change on the host."""
+    if in_container():
+        return (
+            "on the host, make ENCRYPTION_SECRET_FILE_PATH owned by uid 1000 (the node "
+            "in the container) and private: sudo chown 1000:1000 FILE && sudo chmod 0400 FILE"
+        )
+    return f"chmod 0400 {path} (it must stay owned by uid {os.getuid()}, the node's user)"
 
 
 def _files(folder: Path) -> list[Path]:
@@ -109,3 +126,14 @@ def _files(folder: Path) -> list[Path]:
         return [entry for entry in folder.iterdir() if entry.is_file() and not entry.is_symlink()]
     except OSError:
         return []
+
+
+def env_file_warning(path: Path) -> str | None:
+    """The env file holds passwords: others must not read it."""
+    try:
+        mode = stat.S_IMODE(path.expanduser().stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return f"env file {path} may be read by others (mode {mode:04o}): chmod 600 {path}"

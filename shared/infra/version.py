@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
 from shared.config import git_hash_from_environment
+from shared.infra.gitmeta import git_dir, short_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Written by the Docker build from the build context's .git (docker/Dockerfile).
+BAKED_HASH_FILE = PROJECT_ROOT / "GIT_HASH"
 
 
 def version() -> str:
@@ -19,20 +21,16 @@ def version() -> str:
 
 
 def git_hash() -> str | None:
-    """``KSNODE_GIT_HASH`` (set in images), else ``git rev-parse --short HEAD``
-    of the checkout, else None (like the reference)."""
-    baked = git_hash_from_environment()
+    """``KSNODE_GIT_HASH`` if set, else the hash the image build wrote, else
+    the checkout's HEAD read from ``.git`` (no ``git`` needed), else None
+    (like the reference, e.g. a copy without ``.git``)."""
+    explicit = git_hash_from_environment()
+    if explicit:
+        return explicit
+    try:
+        baked = BAKED_HASH_FILE.read_text(encoding="utf-8").strip()
+    except OSError:
+        baked = ""
     if baked:
         return baked
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    value = result.stdout.strip()
-    return value if result.returncode == 0 and value else None
+    return short_hash(git_dir(PROJECT_ROOT))

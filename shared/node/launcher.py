@@ -26,7 +26,7 @@ from shared.db.migrations import run_migrations
 from shared.db.pool import Database, DatabaseUnavailable, connect
 from shared.db.wait import StopWaiting, wait_until_reachable
 from shared.errors import NodeFailure
-from shared.infra.privatefiles import check_at_start, warn_if_others_may_read
+from shared.infra.privatefiles import DUMP_DIR_MODE, check_at_start, warn_if_others_may_read
 from shared.infra.version import PROJECT_ROOT
 from shared.keys.keycheck import KeyCheckFailed, verify_keys
 from shared.keys.keypair import KeypairError, load_or_create
@@ -63,8 +63,11 @@ def prepare_folders(config: Config) -> None:
         config.effective_log_dir,
         config.effective_log_dir / "supervisor",
     ):
+        # The dump folder is born private: tightening (and warning about) a
+        # folder the node itself just made would only be noise.
+        mode = DUMP_DIR_MODE if folder == config.effective_dump_dir else 0o777
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=mode, parents=True, exist_ok=True)
         except OSError as exc:
             raise LaunchError(f"cannot create folder {folder}: {exc.strerror}") from None
     check_at_start(config.effective_dump_dir, config.effective_log_dir)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 SUPERVISOR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ([A-Z]{4}) (.*)$")
-LEVELS = {"CRIT": "critical", "ERRO": "error", "WARN": "warning", "INFO": "info"}
+LEVELS = {"CRIT": "critical", "ERRO": "error", "WARN": "warn", "INFO": "info"}
 QUEUE_LINES = 10_000
 # Said at every start about our unix socket, which is chmod 0700 and so only
 # reachable by this user: alarming on screen, and nothing to act on.
@@ -102,7 +102,7 @@ class Relay:
             if dropped:
                 self._emit(
                     _json_line(
-                        "warning",
+                        "warn",
                         "stdout was not read: log lines dropped here (they are in LOG_DIR)",
                         event="logrelay.dropped",
                         lines=dropped,

@@ -97,7 +97,7 @@ def check_port(config: Config) -> None:
         except OSError as exc:
             raise PreflightFailed(
                 f"port {config.port} on {config.host} is not available ({exc.strerror}): "
-                "stop what listens there or set PORT to a free port"
+                "stop what listens there or set PORT (or SERVER_PORT) to a free port"
             ) from None
 
 

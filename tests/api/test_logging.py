@@ -4,10 +4,13 @@ no secrets."""
 import datetime as dt
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
-from shared.infra.logging import configure_logging, delete_old_logs, log_file_name, utc_today
+from shared.infra.logging import configure_logging, delete_old_logs, local_today, log_file_name
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +33,7 @@ def test_lines_are_json_with_program_and_go_to_the_daily_file(tmp_path):
         extra={"event": "dump.completed", "bytes": 12, "password": "hunter2", "token": "abc"},
     )
     logging.getLogger().handlers[0].flush()
-    path = tmp_path / log_file_name(utc_today())
+    path = tmp_path / log_file_name(local_today())
     line = json.loads(path.read_text().splitlines()[-1])
     assert line["program"] == "backup_worker"
     assert line["message"] == "dump completed"
@@ -55,7 +58,7 @@ def test_level_filters(tmp_path):
     log = configure_logging("api", tmp_path, "warning", stdout=False)
     log.info("hidden")
     log.warning("shown")
-    text = (tmp_path / log_file_name(utc_today())).read_text()
+    text = (tmp_path / log_file_name(local_today())).read_text()
     assert "shown" in text and "hidden" not in text
 
 
@@ -73,10 +76,33 @@ def test_a_full_log_disk_loses_lines_quietly_and_says_so_once(tmp_path, capsys):
             log.info("while full", extra={"event": "y", "i": i})
         handler = logging.getLogger().handlers[0]
         lost = handler.lost_lines
-        written = (mount / "logs" / log_file_name(utc_today())).read_text()
+        written = (mount / "logs" / log_file_name(local_today())).read_text()
     err = capsys.readouterr().err
     assert lost >= 400  # the first few still fit in the log file's last page
     assert err.count("cannot write to") == 1, err
     assert "No space left on device" in err and "log lines lost so far" in err
     assert "Traceback" not in err and "Logging error" not in err
     assert "before the disk filled" in written
+
+
+def test_file_named_by_the_nodes_local_date_and_warn_level(tmp_path):
+    # A time zone whose date differs from UTC's right now, as near midnight on
+    # a non-UTC host; the name must be what the guide's `date +%Y-%m-%d` says.
+    utc_hour = dt.datetime.now(dt.UTC).hour
+    tz = "XXX-14" if utc_hour >= 10 else "XXX+12"  # POSIX: UTC+14 / UTC-12
+    code = (
+        "import pathlib, sys; from shared.infra.logging import configure_logging;"
+        "log = configure_logging('api', pathlib.Path(sys.argv[1]), 'warn', stdout=False);"
+        "log.info('hidden'); log.warning('shown', extra={'event': 'x.y'})"
+    )
+    env = {**os.environ, "TZ": tz}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True, timeout=60)
+    shell_date = subprocess.run(
+        ["date", "+%Y-%m-%d"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert shell_date != dt.datetime.now(dt.UTC).date().isoformat()
+    files = [p.name for p in tmp_path.iterdir()]
+    assert files == [f"ksnode-{shell_date}.log"]
+    (line,) = [json.loads(x) for x in (tmp_path / files[0]).read_text().splitlines()]
+    assert line["level"] == "warn" and line["message"] == "shown"
+    assert line["time"].endswith("Z")  # the time inside stays UTC

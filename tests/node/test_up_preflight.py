@@ -232,3 +232,23 @@ def test_stop_prints_the_programs_last_lines_and_exits_zero(foreground):
         except (ValueError, KeyError, TypeError):
             pass
     assert after & {"api", "backup_worker", "reporter"}, node.lines[before:]
+
+
+def test_up_listens_on_server_port_the_guides_name(tmp_path):
+    # SERVER_PORT alone decides the port: the preflight finds it taken.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = base_env(tmp_path / "var", port, SERVER_PORT=str(port))
+        del env["PORT"]
+        result = up_once(env)
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is not available" in one_line(result.stderr)
+
+
+def test_up_names_port_and_server_port_when_they_disagree(tmp_path):
+    result = up_once(base_env(tmp_path / "var", free_port(), SERVER_PORT="4999"))
+    assert result.returncode == 2
+    assert "SERVER_PORT=4999" in result.stderr and "disagree" in result.stderr
+    assert not (tmp_path / "var" / "pg_data").exists()
