@@ -6,6 +6,8 @@ would reach the client as a 503 (the site file's JSON for a 502)."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
@@ -92,3 +94,51 @@ def test_nginx_logged_no_upstream_failure(proxied):
     errors = nginx.output()
     assert "upstream prematurely closed" not in errors
     assert "Connection reset by peer" not in errors
+
+
+def read_one_response(sock: socket.socket) -> bytes:
+    """One HTTP response (head and Content-Length body); b"" if the server
+    closed or reset the connection instead."""
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b""
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b""
+            body += chunk
+    except ConnectionResetError:
+        return b""
+    return data
+
+
+def test_a_stopping_worker_answers_an_idle_pooled_connection(proxied):
+    # What nginx's upstream pool does: a connection used once, idle for a
+    # while, then reused for the next request. A stopping worker must answer
+    # it (and close after), not close it while idle: the request may already
+    # be on its way, and nginx would not retry a POST.
+    node, _ = proxied
+    request = b"GET /status HTTP/1.1\r\nHost: ksnode\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", node.port), timeout=15) as sock:
+        sock.sendall(request)
+        assert read_one_response(sock).startswith(b"HTTP/1.1 200")
+        restart = threading.Thread(target=node.ksnode, args=("ctl", "restart", "api"))
+        restart.start()
+        time.sleep(2.5)  # the workers got SIGTERM; the connection is 2.5 s idle
+        sock.sendall(request)
+        answer = read_one_response(sock)
+        restart.join(60)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert b"connection: close" in head
+    assert wait_until(node.status, 30)
