@@ -394,6 +394,15 @@ def environment(
 COMMIT_REVEAL_MODES = ("optional", "required")
 
 
+def default_connections_per_client(trust_proxy_hops: int) -> int:
+    """The per-address connection cap when API_MAX_CONNECTIONS_PER_CLIENT is
+    unset. Behind trusted proxies every connection comes from a proxy, whose
+    upstream pool serves all clients at once: a per-address cap would reset
+    the pool and answer end users 502 (issue 26). The proxy limits each
+    forwarded client instead (deploy/nginx/ksnode.conf, ``limit_conn``)."""
+    return 0 if trust_proxy_hops > 0 else 100
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
 ) -> Config:
@@ -403,18 +412,22 @@ def load_config(
     home = r.path("KSNODE_HOME", Path("var"))
     assert home is not None
     db_ssl = r.bool("DB_SSL", False)
+    trust_proxy_hops = r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10)
     config = Config(
         port=_api_port(r),
         host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
         api_threads=r.int("API_THREADS", 4, minimum=1, maximum=256),
         api_workers=r.int("API_WORKERS", 0, minimum=0, maximum=64),
         rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 100, minimum=0),
-        trust_proxy_hops=r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10),
+        trust_proxy_hops=trust_proxy_hops,
         admin_backoff_max_seconds=r.float(
             "ADMIN_BACKOFF_MAX_SECONDS", 300.0, minimum=1, maximum=86400
         ),
         api_max_connections_per_client=r.int(
-            "API_MAX_CONNECTIONS_PER_CLIENT", 100, minimum=0, maximum=100_000
+            "API_MAX_CONNECTIONS_PER_CLIENT",
+            default_connections_per_client(trust_proxy_hops),
+            minimum=0,
+            maximum=100_000,
         ),
         api_header_timeout_seconds=r.float(
             "API_HEADER_TIMEOUT_SECONDS", 10.0, minimum=1, maximum=300

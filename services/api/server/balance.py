@@ -61,7 +61,13 @@ STALE_SECONDS = 3.0
 ABSENT = -1
 STOP_CHECK_SECONDS = 0.5
 SHED_INTERVAL_SECONDS = 0.5
-DRAIN_QUIET_SECONDS = 0.5  # a stopping worker closes a connection only after this long idle
+# A stopping worker closes an idle connection only after this long without
+# traffic. A proxy's keep-alive pool may send a request on an idle connection
+# at any moment, and nginx never retries a POST on another: closing it under
+# that request loses the request (issue 26). So idle connections stay open
+# until the proxy closes them (nginx: upstream keepalive_timeout, 4 s in
+# deploy/nginx/ksnode.conf) or use them, and get "Connection: close" then.
+DRAIN_QUIET_SECONDS = 5.0
 SEND_BUFFER_BYTES = 18000  # larger responses still go out from the request thread
 
 
