@@ -339,14 +339,15 @@ class _Reader:
             return default
         return text
 
-    def db_hosts(self) -> tuple[str | None, tuple[int, ...]]:
+    def db_hosts(
+        self, host_text: str | None, port_text: str | None
+    ) -> tuple[str | None, tuple[int, ...]]:
         """DB_HOST and DB_PORT: one each, or comma lists as libpq takes them
         (several hosts, and one port for all or one per host)."""
-        host_text = self.str("DB_HOST")
         hosts = [item.strip() for item in (host_text or "").split(",")]
         if host_text is not None and not all(hosts):
             self.problems.append(f"DB_HOST: an empty entry in the list {host_text!r}")
-        port_text = self.str("DB_PORT") or "5432"
+        port_text = port_text or "5432"
         ports: list[int] = []
         for item in port_text.split(","):
             item = item.strip()
@@ -433,7 +434,7 @@ def load_config(
     home = r.path("KSNODE_HOME", Path("var"))
     assert home is not None
     db_ssl = r.bool("DB_SSL", False)
-    db_host, db_ports = r.db_hosts()
+    db_host, db_ports = r.db_hosts(r.str("DB_HOST"), r.str("DB_PORT"))
     config = Config(
         port=r.int("PORT", 4201, minimum=0, maximum=65535),
         host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
