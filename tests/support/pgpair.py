@@ -87,6 +87,8 @@ class PgServer:
         """The postmaster killed; waits until its backends are gone too."""
         pid = int((self.pg.data_dir / "postmaster.pid").read_text().split()[0])
         os.kill(pid, signal.SIGKILL)
+        # Gone, reaped too: a restart refuses while the old pid still exists.
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 15)
         wait_until(lambda: not _has_children_on(self.pg.data_dir), 15)
 
     def stop_fast(self) -> None:
