@@ -69,8 +69,15 @@ class Config:
     api_header_timeout_seconds: float = 10.0
     api_idle_timeout_seconds: int = 60
     # Database; db_host None means "start the embedded Postgres"
-    db_host: str | None = None
-    db_port: int = 5432
+    db_host: str | None = None  # one host, or a comma list (libpq multi-host)
+    db_port: int = 5432  # the first (or only) port
+    # DB_PORT as a comma list: one port per DB_HOST entry (empty: db_port for all)
+    db_ports: tuple[int, ...] = ()
+    # Backups may read from a standby (pg_dump with target_session_attrs=prefer-standby)
+    backup_from_standby: bool = False
+    # libpq target_session_attrs (not a setting: a dump from a standby pins
+    # the server it chose with "any"; everything else needs read-write)
+    db_session_attrs: str = "read-write"
     db_user: str = "postgres"
     db_password: Secret = field(default_factory=lambda: Secret(""))
     db_name: str = "key_share_node"
@@ -194,8 +201,13 @@ class Config:
         """This config pointed at a started server (``password``: the embedded
         one's, from its password file)."""
         if password is None:
-            return replace(self, db_host=host, db_port=port)
-        return replace(self, db_host=host, db_port=port, db_password=Secret(password))
+            return replace(self, db_host=host, db_port=port, db_ports=())
+        return replace(self, db_host=host, db_port=port, db_ports=(), db_password=Secret(password))
+
+    @property
+    def db_port_text(self) -> str:
+        """DB_PORT as libpq takes it: one port, or one per host, comma-separated."""
+        return ",".join(str(p) for p in self.db_ports) if self.db_ports else str(self.db_port)
 
     def redacted(self) -> dict[str, object]:
         """Settings as a dict safe to log: secrets show only whether they are set."""
@@ -332,6 +344,33 @@ class _Reader:
             return default
         return text
 
+    def db_hosts(
+        self, host_text: str | None, port_text: str | None
+    ) -> tuple[str | None, tuple[int, ...]]:
+        """DB_HOST and DB_PORT: one each, or comma lists as libpq takes them
+        (several hosts, and one port for all or one per host)."""
+        hosts = [item.strip() for item in (host_text or "").split(",")]
+        if host_text is not None and not all(hosts):
+            self.problems.append(f"DB_HOST: an empty entry in the list {host_text!r}")
+        port_text = port_text or "5432"
+        ports: list[int] = []
+        for item in port_text.split(","):
+            item = item.strip()
+            if not item.isdigit() or not 1 <= int(item) <= 65535:
+                self.problems.append(
+                    f"DB_PORT: expected a whole number from 1 to 65535 (or a comma list "
+                    f"of them), got {port_text!r}"
+                )
+                return host_text, (5432,)
+            ports.append(int(item))
+        if len(ports) > 1 and len(ports) != len(hosts):
+            self.problems.append(
+                f"DB_PORT: {len(ports)} ports for {len(hosts)} DB_HOST entries "
+                "(give one port for all, or one per host)"
+            )
+        host = ",".join(hosts) if host_text is not None else None
+        return host, tuple(ports)
+
     def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
         text = self.str(name)
         if text is None:
@@ -413,6 +452,7 @@ def load_config(
     assert home is not None
     db_ssl = r.bool("DB_SSL", False)
     trust_proxy_hops = r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10)
+    db_host, db_ports = r.db_hosts(r.str("DB_HOST"), r.str("DB_PORT"))
     config = Config(
         port=_api_port(r),
         host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
@@ -433,8 +473,10 @@ def load_config(
             "API_HEADER_TIMEOUT_SECONDS", 10.0, minimum=1, maximum=300
         ),
         api_idle_timeout_seconds=r.int("API_IDLE_TIMEOUT_SECONDS", 60, minimum=1, maximum=3600),
-        db_host=r.str("DB_HOST"),
-        db_port=r.int("DB_PORT", 5432, minimum=1, maximum=65535),
+        db_host=db_host,
+        db_port=db_ports[0],
+        db_ports=db_ports if len(db_ports) > 1 else (),
+        backup_from_standby=r.bool("BACKUP_FROM_STANDBY", False),
         db_user=r.str("DB_USER", "postgres") or "postgres",
         db_password=r.secret("DB_PASSWORD"),
         db_name=r.str("DB_NAME", "key_share_node") or "key_share_node",
@@ -557,7 +599,7 @@ def child_environment(config: Config, extra: Mapping[str, str] | None = None) ->
         )
     if config.db_host is not None:
         env["DB_HOST"] = config.db_host
-        env["DB_PORT"] = str(config.db_port)
+        env["DB_PORT"] = config.db_port_text
     if extra:
         env.update(extra)
     return env

@@ -10,7 +10,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from shared.backup.errors import DumpFailed, VerifyFailed
 from shared.backup.pgtools import PgTools, libpq_environment, run, stderr_tail
 from shared.backup.snapshot import SnapshotSummary
 from shared.config import Config
-from shared.db.pool import DatabaseUnavailable
+from shared.db.pool import DatabaseUnavailable, connect
 from shared.infra.privatefiles import create_private_file, private_dir
 
 MAGIC = b"PGDMP"
@@ -76,6 +76,24 @@ def verify(tools: PgTools, path: Path, env: dict[str, str]) -> None:
 Progress = Callable[[str, int, int | None, float], None]
 
 
+def dump_source(config: Config, dbname: str) -> Config:
+    """The server to dump: the primary (as every connection), or with
+    BACKUP_FROM_STANDBY a standby when one answers (else the primary). The
+    choice is pinned to one host so the snapshot summary and pg_dump read
+    the same server."""
+    if not config.backup_from_standby:
+        return config
+    try:
+        conn = connect(replace(config, db_session_attrs="prefer-standby"), dbname)
+    except DatabaseUnavailable as exc:
+        raise DumpFailed(str(exc)) from None
+    try:
+        host, port = conn.info.host, conn.info.port
+    finally:
+        conn.close()
+    return replace(config, db_host=host, db_port=int(port), db_ports=(), db_session_attrs="any")
+
+
 def dump_database(
     config: Config,
     tools: PgTools,
@@ -90,6 +108,7 @@ def dump_database(
     checksums are read in the very snapshot pg_dump dumps (snapshot.py), so
     they describe exactly the archive's rows."""
     dbname = dbname or config.db_name
+    config = dump_source(config, dbname)
     private_dir(dest_dir)  # dumps hold every user's identity and share: 0700 / 0600
     final = dest_dir / (name or dump_file_name(dbname, dt.datetime.now(dt.UTC)))
     tmp = final.with_name(final.name + TMP_SUFFIX)

@@ -119,7 +119,9 @@ def find_tools(config: Config, server_major: int) -> PgTools:
 
 def libpq_environment(config: Config, dbname: str | None = None) -> dict[str, str]:
     """Connection settings for pg_dump/pg_restore, passed through the
-    environment so the password never appears on a command line."""
+    environment so the password never appears on a command line. Like the
+    pool, the tools connect to the server that takes writes (after a
+    failover: the new primary), unless dump.py chose a standby."""
     params = connect_kwargs(config, dbname)
     env = dict(os.environ)
     mapping = {
@@ -131,6 +133,7 @@ def libpq_environment(config: Config, dbname: str | None = None) -> dict[str, st
         "sslmode": "PGSSLMODE",
         "sslrootcert": "PGSSLROOTCERT",
         "connect_timeout": "PGCONNECT_TIMEOUT",
+        "target_session_attrs": "PGTARGETSESSIONATTRS",
     }
     for key, name in mapping.items():
         if key in params and params[key] is not None:

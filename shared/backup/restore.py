@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from shared.backup.dump import (
@@ -33,6 +34,8 @@ from shared.backup.pgtools import (
     stderr_tail,
 )
 from shared.config import Config
+from shared.db.failover import probe_servers
+from shared.db.pool import DatabaseUnavailable, connect, connect_kwargs
 
 KEEP_OUT = ("2_pg_dumps", "2_pg_dumps_pkey")
 
@@ -55,6 +58,22 @@ APPLICATION_NAME = "ksnode_restore"  # how recovery finds a pg_restore still con
 LIST_PREFIX, LIST_SUFFIX = ".restore-", ".list"
 
 
+def refuse_standby(config: Config) -> None:
+    """A restore writes: refused, with the reason, when the only server that
+    answers is a standby (pg_restore would fail only after the safety dump)."""
+    try:
+        connect(config).close()
+        return
+    except DatabaseUnavailable as exc:
+        reason, detail = probe_servers(connect_kwargs(config))
+        if reason == "database_read_only":
+            raise RestoreFailed(
+                f"restore refused: {detail}; a restore must run against the primary "
+                "(promote it, or point DB_HOST at it); database unchanged"
+            ) from None
+        raise RestoreFailed(f"restore not started: {exc}; database unchanged") from None
+
+
 def restore_database(
     config: Config,
     tools: PgTools,
@@ -67,10 +86,11 @@ def restore_database(
     """Restore ``path``; returns the safety dump taken just before.
     ``before_restore(safety)`` runs after the safety dump, right before the
     point of no return; it may raise to stop (e.g. the deadline passed)."""
+    refuse_standby(config)
     env = libpq_environment(config)
     verify(tools, path, env)
     safety = dump_database(
-        config,
+        replace(config, backup_from_standby=False),  # the data about to be replaced
         tools,
         dump_dir,
         name="pre_restore_" + dump_file_name(config.db_name, dt.datetime.now(dt.UTC)),

@@ -9,6 +9,7 @@ fresh one and the process never needs a restart after a database outage.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from shared.config import Config
+from shared.db.failover import failover_reason, reports_read_only, server_identity
 from shared.db.watchdog import WATCHDOG
 from shared.errors import DatabaseFailure
 from shared.infra.errortext import first_line
@@ -27,6 +29,9 @@ from shared.infra.errortext import first_line
 CUT_MARGIN_SECONDS = 2.0  # past query_timeout, before the watchdog cuts (the server acts first)
 BREAKER_SECONDS = 3.0  # after a cut: fail at once this long (connection())
 SUSPECT_SECONDS = 2.0  # then: the next block's deadline
+
+
+log = logging.getLogger("ksnode.db")
 
 
 class DatabaseUnavailable(DatabaseFailure):
@@ -44,11 +49,16 @@ def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
         raise DatabaseUnavailable("no database host configured (embedded Postgres not started)")
     kwargs: dict[str, Any] = {
         "host": config.db_host,
-        "port": config.db_port,
+        "port": config.db_port_text,
         "user": config.db_user,
         "dbname": dbname or config.db_name,
         "connect_timeout": 5,
         "application_name": "ksnode",
+        # Only a server that takes writes: with several hosts libpq tries
+        # them in order and skips a standby; with one (a name that moves on
+        # failover) a standby behind it is refused instead of serving stale
+        # reads and refusing writes.
+        "target_session_attrs": config.db_session_attrs,
     }
     if config.db_password:
         kwargs["password"] = str(config.db_password)
@@ -65,6 +75,7 @@ class KsnConnection(psycopg2.extensions.connection):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
+        self.generation = 0  # the pool's generation when it was made (Database)
 
 
 def execute_prepared(cur, name: str, sql: str, params: tuple) -> None:
@@ -101,7 +112,7 @@ def connect(config: Config, dbname: str | None = None, *, autocommit: bool = Fal
 def describe_connect_error(exc: Exception, config: Config, dbname: str | None = None) -> str:
     """A one-line reason naming host/port/db/user but never the password."""
     first = first_line(exc)
-    where = f"{config.db_user}@{config.db_host}:{config.db_port}/{dbname or config.db_name}"
+    where = f"{config.db_user}@{config.db_host}:{config.db_port_text}/{dbname or config.db_name}"
     return f"cannot connect to Postgres at {where}: {first}"
 
 
@@ -142,6 +153,19 @@ class Database:
         self._in_use = 0
         self._acquire_timeout = acquire_timeout
         self._closed = False
+        # Failover: connections made before the last sign of one are dropped
+        # (generation); the server new connections reach is remembered so a
+        # move to another one is counted.
+        self._generation = 0
+        self.server: str | None = None
+        self.failovers_seen = 0
+        self.on_failover = None  # called with (old, new) server on each one seen
+
+    @property
+    def connect_params(self) -> dict[str, Any]:
+        """libpq parameters of this pool's connections (a password among them:
+        never log these)."""
+        return dict(self._kwargs)
 
     @property
     def in_use(self) -> int:
@@ -157,10 +181,13 @@ class Database:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
             self._in_use += 1
-        if conn is not None and not conn.closed:
+        if conn is not None and self._usable(conn):
             return conn
+        if conn is not None:
+            self._discard(conn)
         try:
             conn = psycopg2.connect(connection_factory=KsnConnection, **self._kwargs)
+            conn.generation = self._generation
             # Autocommit: a plain read is one round trip (no COMMIT after it);
             # transaction() issues BEGIN/COMMIT itself.
             conn.autocommit = True
@@ -171,6 +198,7 @@ class Database:
                         " set_config('lock_timeout', %s, false)",
                         (f"{self.query_timeout * 1000:.0f}", f"{self.query_timeout * 500:.0f}"),
                     )
+            self._note_server(server_identity(conn))
             return conn
         except psycopg2.OperationalError as exc:
             self._release(None, broken=True)
@@ -179,10 +207,66 @@ class Database:
             self._release(None, broken=True)
             raise
 
+    def _usable(self, conn) -> bool:
+        """An idle connection may serve the next block: open, made since the
+        last failover sign, and its server not reporting itself read-only
+        (free: libpq keeps those settings from the server's reports)."""
+        return (
+            not conn.closed and conn.generation == self._generation and not reports_read_only(conn)
+        )
+
+    @staticmethod
+    def _discard(conn) -> None:
+        try:
+            conn.close()
+        except psycopg2.Error:
+            pass
+
+    def _note_server(self, server: str) -> None:
+        """A new connection reached ``server``: a different one than before
+        means a failover (or a moved address); connections to the old one
+        must not serve reads either."""
+        with self._lock:
+            old, self.server = self.server, server
+            moved = old is not None and old != server
+            if moved:
+                self.failovers_seen += 1
+                self._generation += 1
+                stale, self._idle = self._idle, []
+            else:
+                stale = []
+        for conn in stale:
+            self._discard(conn)
+        if moved:
+            log.warning(
+                "database server changed",
+                extra={"event": "db.failover_seen", "old_server": old, "new_server": server},
+            )
+            if self.on_failover is not None:
+                self.on_failover(old, server)
+
+    def failover_sign(self, reason: str) -> None:
+        """A connection said the server is not the primary (any more): every
+        connection made until now is suspect and is dropped when next seen."""
+        with self._lock:
+            self._generation += 1
+            stale, self._idle = self._idle, []
+        for conn in stale:
+            self._discard(conn)
+        log.warning(
+            "database connections dropped", extra={"event": "db.failover_sign", "error": reason}
+        )
+
     def _release(self, conn, *, broken: bool) -> None:
         with self._lock:
             self._in_use -= 1
-            keep = conn is not None and not broken and not conn.closed and not self._closed
+            keep = (
+                conn is not None
+                and not broken
+                and not conn.closed
+                and not self._closed
+                and conn.generation == self._generation
+            )
             if keep:
                 self._idle.append(conn)
         if conn is not None and not keep:
@@ -213,11 +297,17 @@ class Database:
                 limit = min(limit, SUSPECT_SECONDS)
         conn = self._acquire()
         broken = False
+        failover: str | None = None
         try:
             with WATCHDOG.watch(conn, limit) if limit else nullcontext():
                 yield conn
         except BaseException as exc:
-            broken = is_connection_error(exc) or conn.closed != 0
+            failover = failover_reason(exc)
+            broken = is_connection_error(exc) or conn.closed != 0 or failover is not None
+            if failover is not None and not WATCHDOG.was_cut(conn):
+                self.failover_sign(failover)
+                if not is_connection_error(exc):  # e.g. 25006: a 503 like any outage
+                    raise DatabaseUnavailable(failover) from None
             raise
         finally:
             if limit and WATCHDOG.was_cut(conn):  # only a watched block can be cut

@@ -9,7 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import psycopg2
+
 from services.api.ops.binding_health import mismatched_wallets
+from shared.db.failover import probe_servers
+from shared.db.pool import DatabaseUnavailable
 from shared.infra.errortext import first_line
 from shared.store import backup_checks, drills, dumps, heartbeats
 
@@ -25,6 +29,7 @@ PROBE_DB_SECONDS = 2.0
 # series per reason, 0 or 1, so an alert rule is one line).
 REASONS = (
     "database_unavailable",
+    "database_read_only",
     "backup_failed",
     "backup_overdue",
     "backup_tools_unusable",
@@ -47,6 +52,21 @@ def stale_after(interval: float) -> float:
 def is_running(beat: dict[str, Any] | None, interval: float) -> bool:
     """A program whose heartbeat row (heartbeats.all_beats) is fresh."""
     return beat is not None and beat["age_seconds"] <= stale_after(interval)
+
+
+def database_state(ctx, exc: Exception) -> tuple[str, str]:
+    """Why the database did not answer: only a standby reachable (a failover
+    under way, or nothing promoted yet) or nothing at all."""
+    if not isinstance(exc, DatabaseUnavailable | psycopg2.OperationalError):
+        return "database_unavailable", first_line(exc, 200)
+    try:
+        params = ctx.db.connect_params
+    except AttributeError:  # a stand-in pool (tests of other parts)
+        return "database_unavailable", first_line(exc, 200)
+    reason, detail = probe_servers(params, timeout=PROBE_DB_SECONDS)
+    if reason == "database_unavailable":
+        return reason, first_line(exc, 200)
+    return reason, detail
 
 
 def assess(ctx) -> dict[str, Any]:
@@ -75,7 +95,8 @@ def assess(ctx) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - /health reports the outage instead of failing
         body["status"] = "down"
         body["db"] = {"connected": False, "error": first_line(exc, 200)}
-        reasons.append({"reason": "database_unavailable", "detail": first_line(exc, 200)})
+        reason, detail = database_state(ctx, exc)
+        reasons.append({"reason": reason, "detail": detail})
         return body
     body["db"] = {"connected": True, "pool_in_use": ctx.db.in_use, "pool_size": ctx.db.max_size}
 

@@ -121,6 +121,16 @@ class RequestMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # Summed over the API's worker processes (multiprocess mode): each
+        # counts the reconnects that reached a different server than before.
+        self.failovers = Counter(
+            "ksnode_db_failovers_seen",
+            "reconnects of an API process to a different database server (failovers)",
+            registry=registry,
+        )
+
+    def failover_seen(self, _old: str, _new: str) -> None:
+        self.failovers.inc()
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -167,6 +177,15 @@ class NodeCollector:
             yield from health_gauges(health)
             return
         shares, backup_age, backup_status = row
+        primary = GaugeMetricFamily(
+            "ksnode_db_primary",
+            "the database server (address:port) this scrape's read-write session is on",
+            labels=["server"],
+        )
+        server = getattr(ctx.db, "server", None)
+        if server is not None:
+            primary.add_metric([server], 1)
+        yield primary
         yield GaugeMetricFamily("ksnode_key_shares", "key shares stored", value=shares)
         age = GaugeMetricFamily(
             "ksnode_last_backup_age_seconds",

@@ -27,6 +27,9 @@ def _setup(state) -> None:
     app = state.app
     registry = CollectorRegistry()
     metrics = RequestMetrics(registry)
+    db = getattr(app.extensions["ksnode"], "db", None)
+    if db is not None:
+        db.on_failover = metrics.failover_seen
     if multiprocess_folder() is None:
         registry.register(NodeCollector(app.extensions["ksnode"]))
     app.extensions["ksnode_metrics"] = (registry, metrics)
