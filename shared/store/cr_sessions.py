@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import psycopg2.errors
 
+from shared.errors import RequestFailure
+
 SESSIONS = '"2_commit_reveal_sessions"'
 API_CALLS = '"2_commit_reveal_api_calls"'
 RESERVED = "ksn_cr_reserved_hashes"
@@ -30,15 +32,15 @@ RESERVATION = dt.timedelta(days=31)
 SESSION_GRACE = dt.timedelta(hours=1)
 
 
-class SessionExists(Exception):
+class SessionExists(RequestFailure):
     """The session id, the ephemeral key or the token hash is taken."""
 
 
-class AlreadyCalled(Exception):
+class AlreadyCalled(RequestFailure):
     """This API was already recorded for the session."""
 
 
-class NotCommitted(Exception):
+class NotCommitted(RequestFailure):
     def __init__(self, state: str):
         super().__init__(state)
         self.state = state

@@ -28,7 +28,8 @@ class Decision:
 
 def decide(limit: int, window: int, start: float, count: int, now: float) -> Decision:
     """The verdict and draft-6 headers for the ``count``-th hit of a window."""
-    reset = max(0, math.ceil(start + window - now))
+    # min: a window another worker opened just after this one read its clock
+    reset = min(window, max(0, math.ceil(start + window - now)))
     headers = {
         "RateLimit-Policy": f"{limit};w={window}",
         "RateLimit-Limit": str(limit),
