@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TypeVar, overload
 from urllib.parse import urlparse
 
 from shared.errors import ConfigurationFailure
@@ -140,8 +141,8 @@ class Config:
     audit_enabled: bool = True
     audit_retention_days: float = 90.0
     audit_checks: bool = False
-    # Commit-reveal (services/api/cr/): "optional" serves clients without it
-    # unless their token is committed here; "required" refuses them on v2.
+    # Commit-reveal: "optional" serves clients without it unless their token
+    # is committed here; "required" refuses them on v2.
     commit_reveal: str = "optional"
     # Secret rotation: older secrets whose rows stay readable until `ksnode reencrypt`
     encryption_secret_previous_paths: tuple[Path, ...] = ()
@@ -230,6 +231,9 @@ class Config:
 # reports every bad variable.
 
 
+_Number = TypeVar("_Number", int, float)
+
+
 class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
@@ -241,7 +245,17 @@ class _Reader:
             return None
         return value
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    # The readers are named after what they read, not after the builtins
+    # (``str``, ``int``...): a method named ``str`` shadows the type in every
+    # annotation below it. The overloads say that a reader given a default
+    # never returns None.
+    @overload
+    def text(self, name: str) -> str | None: ...
+    @overload
+    def text(self, name: str, default: str) -> str: ...
+    @overload
+    def text(self, name: str, default: str | None) -> str | None: ...
+    def text(self, name: str, default: str | None = None) -> str | None:
         value = self.raw(name)
         if value is None or value.strip() == "":
             return default
@@ -265,10 +279,10 @@ class _Reader:
             return Secret(text.rstrip("\r\n"))
         return Secret(direct or "")
 
-    def int(
+    def integer(
         self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> int:
-        text = self.str(name)
+        text = self.text(name)
         if text is None:
             return default
         try:
@@ -278,7 +292,7 @@ class _Reader:
             return default
         return self._bounded(name, value, default, minimum, maximum)
 
-    def float(
+    def number(
         self,
         name: str,
         default: float,
@@ -286,7 +300,7 @@ class _Reader:
         minimum: float | None = None,
         maximum: float | None = None,
     ) -> float:
-        text = self.str(name)
+        text = self.text(name)
         if text is None:
             return default
         try:
@@ -299,7 +313,14 @@ class _Reader:
             return default
         return self._bounded(name, value, default, minimum, maximum)
 
-    def _bounded(self, name, value, default, minimum, maximum):
+    def _bounded(
+        self,
+        name: str,
+        value: _Number,
+        default: _Number,
+        minimum: float | None,
+        maximum: float | None,
+    ) -> _Number:
         if minimum is not None and value < minimum:
             self.problems.append(f"{name}: must be at least {minimum}, got {value}")
             return default
@@ -308,8 +329,8 @@ class _Reader:
             return default
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
-        text = self.str(name)
+    def flag(self, name: str, default: bool) -> bool:
+        text = self.text(name)
         if text is None:
             return default
         lowered = text.lower()
@@ -320,8 +341,12 @@ class _Reader:
         self.problems.append(f"{name}: expected true or false, got {text!r}")
         return default
 
+    @overload
+    def path(self, name: str, default: Path) -> Path: ...
+    @overload
+    def path(self, name: str, default: Path | None = None) -> Path | None: ...
     def path(self, name: str, default: Path | None = None) -> Path | None:
-        text = self.str(name)
+        text = self.text(name)
         if text is None:
             return default
         # Like the reference: only a leading "~" is expanded.
@@ -329,13 +354,17 @@ class _Reader:
 
     def paths(self, name: str) -> tuple[Path, ...]:
         """A comma-separated list of files (empty items ignored), made absolute."""
-        text = self.str(name) or ""
+        text = self.text(name) or ""
         return tuple(
             Path(item.strip()).expanduser().absolute() for item in text.split(",") if item.strip()
         )
 
+    @overload
+    def url(self, name: str, default: str) -> str: ...
+    @overload
+    def url(self, name: str, default: str | None = None) -> str | None: ...
     def url(self, name: str, default: str | None = None) -> str | None:
-        text = self.str(name)
+        text = self.text(name)
         if text is None:
             return default
         parsed = urlparse(text)
@@ -345,14 +374,14 @@ class _Reader:
         return text
 
     def db_hosts(
-        self, host_text: str | None, port_text: str | None
+        self, host_text: str | None, port_text: str | None, default_port: int
     ) -> tuple[str | None, tuple[int, ...]]:
         """DB_HOST and DB_PORT: one each, or comma lists as libpq takes them
         (several hosts, and one port for all or one per host)."""
         hosts = [item.strip() for item in (host_text or "").split(",")]
         if host_text is not None and not all(hosts):
             self.problems.append(f"DB_HOST: an empty entry in the list {host_text!r}")
-        port_text = port_text or "5432"
+        port_text = port_text or str(default_port)
         ports: list[int] = []
         for item in port_text.split(","):
             item = item.strip()
@@ -361,7 +390,7 @@ class _Reader:
                     f"DB_PORT: expected a whole number from 1 to 65535 (or a comma list "
                     f"of them), got {port_text!r}"
                 )
-                return host_text, (5432,)
+                return host_text, (default_port,)
             ports.append(int(item))
         if len(ports) > 1 and len(ports) != len(hosts):
             self.problems.append(
@@ -371,8 +400,12 @@ class _Reader:
         host = ",".join(hosts) if host_text is not None else None
         return host, tuple(ports)
 
+    @overload
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str: ...
+    @overload
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None: ...
     def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        text = self.str(name)
+        text = self.text(name)
         if text is None:
             return default
         if text.lower() not in choices:
@@ -433,13 +466,13 @@ def environment(
 COMMIT_REVEAL_MODES = ("optional", "required")
 
 
-def default_connections_per_client(trust_proxy_hops: int) -> int:
+def default_connections_per_client(trust_proxy_hops: int, unproxied: int) -> int:
     """The per-address connection cap when API_MAX_CONNECTIONS_PER_CLIENT is
     unset. Behind trusted proxies every connection comes from a proxy, whose
     upstream pool serves all clients at once: a per-address cap would reset
     the pool and answer end users 502 (issue 26). The proxy limits each
     forwarded client instead (deploy/nginx/ksnode.conf, ``limit_conn``)."""
-    return 0 if trust_proxy_hops > 0 else 100
+    return 0 if trust_proxy_hops > 0 else unproxied
 
 
 def load_config(
@@ -448,93 +481,127 @@ def load_config(
     """Build the Config from the environment or raise ConfigError."""
     env = environment(env_file, environ)
     r = _Reader(env)
-    home = r.path("KSNODE_HOME", Path("var"))
-    assert home is not None
-    db_ssl = r.bool("DB_SSL", False)
-    trust_proxy_hops = r.int("TRUST_PROXY_HOPS", 0, minimum=0, maximum=10)
-    db_host, db_ports = r.db_hosts(r.str("DB_HOST"), r.str("DB_PORT"))
+    # The defaults are the Config fields' own: declared once, in the dataclass.
+    d = Config()
+    # Read before the others, as always: a problem list keeps its order.
+    home = r.path("KSNODE_HOME", d.home)
+    db_ssl = r.flag("DB_SSL", d.db_ssl)
+    trust_proxy_hops = r.integer("TRUST_PROXY_HOPS", d.trust_proxy_hops, minimum=0, maximum=10)
+    db_host, db_ports = r.db_hosts(r.text("DB_HOST"), r.text("DB_PORT"), d.db_port)
     config = Config(
-        port=_api_port(r),
-        host=r.str("HOST", "0.0.0.0") or "0.0.0.0",
-        api_threads=r.int("API_THREADS", 4, minimum=1, maximum=256),
-        api_workers=r.int("API_WORKERS", 0, minimum=0, maximum=64),
-        rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 100, minimum=0),
-        trust_proxy_hops=trust_proxy_hops,
-        admin_backoff_max_seconds=r.float(
-            "ADMIN_BACKOFF_MAX_SECONDS", 300.0, minimum=1, maximum=86400
+        port=_api_port(r, d.port),
+        host=r.text("HOST", d.host),
+        api_threads=r.integer("API_THREADS", d.api_threads, minimum=1, maximum=256),
+        api_workers=r.integer("API_WORKERS", d.api_workers, minimum=0, maximum=64),
+        rate_limit_per_minute=r.integer(
+            "RATE_LIMIT_PER_MINUTE", d.rate_limit_per_minute, minimum=0
         ),
-        api_max_connections_per_client=r.int(
+        trust_proxy_hops=trust_proxy_hops,
+        admin_backoff_max_seconds=r.number(
+            "ADMIN_BACKOFF_MAX_SECONDS", d.admin_backoff_max_seconds, minimum=1, maximum=86400
+        ),
+        api_max_connections_per_client=r.integer(
             "API_MAX_CONNECTIONS_PER_CLIENT",
-            default_connections_per_client(trust_proxy_hops),
+            default_connections_per_client(trust_proxy_hops, d.api_max_connections_per_client),
             minimum=0,
             maximum=100_000,
         ),
-        api_header_timeout_seconds=r.float(
-            "API_HEADER_TIMEOUT_SECONDS", 10.0, minimum=1, maximum=300
+        api_header_timeout_seconds=r.number(
+            "API_HEADER_TIMEOUT_SECONDS", d.api_header_timeout_seconds, minimum=1, maximum=300
         ),
-        api_idle_timeout_seconds=r.int("API_IDLE_TIMEOUT_SECONDS", 60, minimum=1, maximum=3600),
+        api_idle_timeout_seconds=r.integer(
+            "API_IDLE_TIMEOUT_SECONDS", d.api_idle_timeout_seconds, minimum=1, maximum=3600
+        ),
         db_host=db_host,
         db_port=db_ports[0],
         db_ports=db_ports if len(db_ports) > 1 else (),
-        backup_from_standby=r.bool("BACKUP_FROM_STANDBY", False),
-        db_user=r.str("DB_USER", "postgres") or "postgres",
+        backup_from_standby=r.flag("BACKUP_FROM_STANDBY", d.backup_from_standby),
+        db_user=r.text("DB_USER", d.db_user),
         db_password=r.secret("DB_PASSWORD"),
-        db_name=r.str("DB_NAME", "key_share_node") or "key_share_node",
+        db_name=r.text("DB_NAME", d.db_name),
         db_ssl=db_ssl,
-        db_sslmode=r.choice("DB_SSLMODE", SSL_MODES, None),
-        db_sslrootcert=r.str("DB_SSLROOTCERT"),
-        db_pool_size=r.int("DB_POOL_SIZE", 20, minimum=2, maximum=500),
-        db_query_timeout_seconds=r.float("DB_QUERY_TIMEOUT_SECONDS", 10.0, minimum=1, maximum=600),
+        db_sslmode=r.choice("DB_SSLMODE", SSL_MODES, d.db_sslmode),
+        db_sslrootcert=r.text("DB_SSLROOTCERT", d.db_sslrootcert),
+        db_pool_size=r.integer("DB_POOL_SIZE", d.db_pool_size, minimum=2, maximum=500),
+        db_query_timeout_seconds=r.number(
+            "DB_QUERY_TIMEOUT_SECONDS", d.db_query_timeout_seconds, minimum=1, maximum=600
+        ),
         home=home.absolute(),
-        encryption_secret_path=_absolute(r.path("ENCRYPTION_SECRET_PATH")),
-        dump_dir=_absolute(r.path("DUMP_DIR")),
-        log_dir=_absolute(r.path("LOG_DIR")),
-        log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "info") or "info",
-        allow_ephemeral_db=r.bool("ALLOW_EPHEMERAL_DB", False),
+        encryption_secret_path=_absolute(
+            r.path("ENCRYPTION_SECRET_PATH", d.encryption_secret_path)
+        ),
+        dump_dir=_absolute(r.path("DUMP_DIR", d.dump_dir)),
+        log_dir=_absolute(r.path("LOG_DIR", d.log_dir)),
+        log_level=r.choice("LOG_LEVEL", LOG_LEVELS, d.log_level),
+        allow_ephemeral_db=r.flag("ALLOW_EPHEMERAL_DB", d.allow_ephemeral_db),
         admin_password=r.secret("ADMIN_PASSWORD"),
         telegram_bot_token=r.secret("TELEGRAM_BOT_TOKEN"),
-        oko_api_base_url=r.url("OKO_API_BASE_URL"),
+        oko_api_base_url=r.url("OKO_API_BASE_URL", d.oko_api_base_url),
         ks_node_report_password=r.secret("KS_NODE_REPORT_PASSWORD"),
         ops_token=r.secret("OPS_TOKEN"),
-        report_interval_seconds=r.float("REPORT_INTERVAL_SECONDS", 180.0, minimum=0.05),
-        report_timeout_seconds=r.float("REPORT_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600),
-        heartbeat_interval_seconds=r.float("HEARTBEAT_INTERVAL_SECONDS", 10.0, minimum=0.05),
-        status_cache_seconds=r.float("STATUS_CACHE_SECONDS", 1.0, minimum=0, maximum=60),
-        backup_interval_seconds=r.float("BACKUP_INTERVAL_SECONDS", 86400.0, minimum=1),
-        backup_retention_days=r.float("BACKUP_RETENTION_DAYS", 7.0, minimum=0),
-        backup_min_keep=r.int("BACKUP_MIN_KEEP", 3, minimum=1),
-        backup_selfcheck=r.bool("BACKUP_SELFCHECK", True),
-        backup_job_timeout_seconds=r.float("BACKUP_JOB_TIMEOUT_SECONDS", 300.0, minimum=1),
-        backup_poll_seconds=r.float("BACKUP_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
-        backup_compression=r.int("BACKUP_COMPRESSION", 1, minimum=0, maximum=9),
-        pg_bin_dir=_absolute(r.path("PG_BIN_DIR")),
-        pg_dump_bin=r.str("PG_DUMP_BIN"),
-        pg_restore_bin=r.str("PG_RESTORE_BIN"),
-        backup_retry_min_seconds=r.float("BACKUP_RETRY_MIN_SECONDS", 60.0, minimum=0.1),
-        backup_retry_max_seconds=r.float("BACKUP_RETRY_MAX_SECONDS", 3600.0, minimum=0.1),
-        backup_tools_retry_seconds=r.float("BACKUP_TOOLS_RETRY_SECONDS", 60.0, minimum=0.1),
-        backup_drill_interval_seconds=r.float("BACKUP_DRILL_INTERVAL_SECONDS", 604800.0, minimum=0),
-        backup_overdue_grace_seconds=r.float("BACKUP_OVERDUE_GRACE_SECONDS", 3600.0, minimum=0),
-        google_client_id=r.str("GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID_DEFAULT)
-        or GOOGLE_CLIENT_ID_DEFAULT,
-        google_jwks_url=r.url("GOOGLE_JWKS_URL", GOOGLE_JWKS_URL_DEFAULT)
-        or GOOGLE_JWKS_URL_DEFAULT,
-        auth0_domain=r.str("AUTH0_DOMAIN", AUTH0_DOMAIN_DEFAULT) or AUTH0_DOMAIN_DEFAULT,
-        auth0_client_id=r.str("AUTH0_CLIENT_ID", AUTH0_CLIENT_ID_DEFAULT)
-        or AUTH0_CLIENT_ID_DEFAULT,
-        auth0_jwks_url=r.url("AUTH0_JWKS_URL"),
-        x_userinfo_url=r.url("X_USERINFO_URL", X_USERINFO_URL_DEFAULT) or X_USERINFO_URL_DEFAULT,
-        discord_userinfo_url=r.url("DISCORD_USERINFO_URL", DISCORD_USERINFO_URL_DEFAULT)
-        or DISCORD_USERINFO_URL_DEFAULT,
-        auth_http_timeout_seconds=r.float(
-            "AUTH_HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60
+        report_interval_seconds=r.number(
+            "REPORT_INTERVAL_SECONDS", d.report_interval_seconds, minimum=0.05
         ),
-        jwt_leeway_seconds=r.float("JWT_LEEWAY_SECONDS", 0.0, minimum=0, maximum=600),
-        node_id=r.str("NODE_ID", "") or "",
-        audit_enabled=r.bool("AUDIT_ENABLED", True),
-        audit_retention_days=r.float("AUDIT_RETENTION_DAYS", 90.0, minimum=0),
-        audit_checks=r.bool("AUDIT_CHECKS", False),
-        commit_reveal=(r.str("COMMIT_REVEAL", "optional") or "optional").lower(),
+        report_timeout_seconds=r.number(
+            "REPORT_TIMEOUT_SECONDS", d.report_timeout_seconds, minimum=0.1, maximum=600
+        ),
+        heartbeat_interval_seconds=r.number(
+            "HEARTBEAT_INTERVAL_SECONDS", d.heartbeat_interval_seconds, minimum=0.05
+        ),
+        status_cache_seconds=r.number(
+            "STATUS_CACHE_SECONDS", d.status_cache_seconds, minimum=0, maximum=60
+        ),
+        backup_interval_seconds=r.number(
+            "BACKUP_INTERVAL_SECONDS", d.backup_interval_seconds, minimum=1
+        ),
+        backup_retention_days=r.number("BACKUP_RETENTION_DAYS", d.backup_retention_days, minimum=0),
+        backup_min_keep=r.integer("BACKUP_MIN_KEEP", d.backup_min_keep, minimum=1),
+        backup_selfcheck=r.flag("BACKUP_SELFCHECK", d.backup_selfcheck),
+        backup_job_timeout_seconds=r.number(
+            "BACKUP_JOB_TIMEOUT_SECONDS", d.backup_job_timeout_seconds, minimum=1
+        ),
+        backup_poll_seconds=r.number(
+            "BACKUP_POLL_SECONDS", d.backup_poll_seconds, minimum=0.05, maximum=60
+        ),
+        backup_compression=r.integer(
+            "BACKUP_COMPRESSION", d.backup_compression, minimum=0, maximum=9
+        ),
+        pg_bin_dir=_absolute(r.path("PG_BIN_DIR", d.pg_bin_dir)),
+        pg_dump_bin=r.text("PG_DUMP_BIN", d.pg_dump_bin),
+        pg_restore_bin=r.text("PG_RESTORE_BIN", d.pg_restore_bin),
+        backup_retry_min_seconds=r.number(
+            "BACKUP_RETRY_MIN_SECONDS", d.backup_retry_min_seconds, minimum=0.1
+        ),
+        backup_retry_max_seconds=r.number(
+            "BACKUP_RETRY_MAX_SECONDS", d.backup_retry_max_seconds, minimum=0.1
+        ),
+        backup_tools_retry_seconds=r.number(
+            "BACKUP_TOOLS_RETRY_SECONDS", d.backup_tools_retry_seconds, minimum=0.1
+        ),
+        backup_drill_interval_seconds=r.number(
+            "BACKUP_DRILL_INTERVAL_SECONDS", d.backup_drill_interval_seconds, minimum=0
+        ),
+        backup_overdue_grace_seconds=r.number(
+            "BACKUP_OVERDUE_GRACE_SECONDS", d.backup_overdue_grace_seconds, minimum=0
+        ),
+        google_client_id=r.text("GOOGLE_CLIENT_ID", d.google_client_id),
+        google_jwks_url=r.url("GOOGLE_JWKS_URL", d.google_jwks_url),
+        auth0_domain=r.text("AUTH0_DOMAIN", d.auth0_domain),
+        auth0_client_id=r.text("AUTH0_CLIENT_ID", d.auth0_client_id),
+        auth0_jwks_url=r.url("AUTH0_JWKS_URL", d.auth0_jwks_url),
+        x_userinfo_url=r.url("X_USERINFO_URL", d.x_userinfo_url),
+        discord_userinfo_url=r.url("DISCORD_USERINFO_URL", d.discord_userinfo_url),
+        auth_http_timeout_seconds=r.number(
+            "AUTH_HTTP_TIMEOUT_SECONDS", d.auth_http_timeout_seconds, minimum=0.1, maximum=60
+        ),
+        jwt_leeway_seconds=r.number(
+            "JWT_LEEWAY_SECONDS", d.jwt_leeway_seconds, minimum=0, maximum=600
+        ),
+        node_id=r.text("NODE_ID", d.node_id),
+        audit_enabled=r.flag("AUDIT_ENABLED", d.audit_enabled),
+        audit_retention_days=r.number("AUDIT_RETENTION_DAYS", d.audit_retention_days, minimum=0),
+        audit_checks=r.flag("AUDIT_CHECKS", d.audit_checks),
+        commit_reveal=r.text("COMMIT_REVEAL", d.commit_reveal).lower(),
         encryption_secret_previous_paths=r.paths("ENCRYPTION_SECRET_PREVIOUS_PATHS"),
     )
     if config.ops_token and len(config.ops_token) < OPS_TOKEN_MIN_LENGTH:
@@ -558,17 +625,17 @@ def load_config(
     return config
 
 
-def _api_port(r: _Reader) -> int:
+def _api_port(r: _Reader, default: int) -> int:
     """``PORT``, or ``SERVER_PORT`` (the operator guide's and env.example's
     name): the same setting, so two different values are a mistake to name."""
     before = len(r.problems)
-    port = r.int("PORT", 4201, minimum=0, maximum=65535)
-    if r.str("SERVER_PORT") is None:
+    port = r.integer("PORT", default, minimum=0, maximum=65535)
+    if r.text("SERVER_PORT") is None:
         return port
-    server_port = r.int("SERVER_PORT", port, minimum=0, maximum=65535)
+    server_port = r.integer("SERVER_PORT", port, minimum=0, maximum=65535)
     # Compare only two valid values: a bad one is named on its own already.
     valid = len(r.problems) == before
-    if valid and r.str("PORT") is not None and server_port != port:
+    if valid and r.text("PORT") is not None and server_port != port:
         r.problems.append(
             f"PORT={port} and SERVER_PORT={server_port} disagree: they are the same "
             "setting, set only one (or both to the same port)"

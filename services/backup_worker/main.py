@@ -56,6 +56,7 @@ class BackupWorker:
         if not self.selfcheck_pending:
             return
         config = self.runtime.config
+        detail: str | None
         if self.service.tools is None:
             ok, detail = False, f"not run: {self.service.tools_error}"
         else:

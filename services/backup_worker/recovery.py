@@ -93,7 +93,7 @@ def recover(db: Database, dump_dir: Path) -> dict[str, int]:
             state, error = restore_outcome(db, result)
         else:
             state, error = "failed", "interrupted: the backup worker stopped"
-        note = {"recovered": True}
+        note: dict[str, Any] = {"recovered": True}
         if state == "succeeded":
             note["note"] = "the restore committed; the worker stopped before recording it"
             counts["restores_committed"] += 1

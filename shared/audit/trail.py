@@ -165,7 +165,11 @@ class AuditTrail:
         for index, record in enumerate(batch):
             try:
                 with self.db.connection() as conn:
-                    store.append(conn, lambda head, r=record: seal_chain(self.key, head, [r]))
+
+                    def seal_one(head: tuple[int, str] | None, r: Record = record) -> list[Sealed]:
+                        return seal_chain(self.key, head, [r])
+
+                    store.append(conn, seal_one)
             except psycopg2.DataError as exc:
                 log.error(
                     "audit record refused by the database, kept in the log only",

@@ -32,7 +32,7 @@ def seconds_until_due(
     now = now or dt.datetime.now(dt.UTC)
     newest = dumps.newest_completed_at(cur)
     failures, last_failed = dumps.failures_since(cur, newest)
-    if failures:
+    if failures and last_failed is not None:  # a count > 0 comes with its newest time
         due = last_failed + dt.timedelta(seconds=retry_delay(failures, retry_min, retry_max))
         if newest is not None:
             due = max(due, newest + dt.timedelta(seconds=interval_seconds))

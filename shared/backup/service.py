@@ -83,7 +83,9 @@ class BackupService:
             return  # the database is the problem; try again later
         self._tools_checked = now
         if error != self.tools_error or (tools is None) != (self.tools is None):
-            if error:
+            # On tools being None, not on the message: an exception with an
+            # empty message would otherwise take the "usable" branch and fail.
+            if tools is None:
                 log.error(
                     "cannot back up: %s",
                     error,
@@ -259,6 +261,7 @@ class BackupService:
         with backup_lock(self.config, wait=True):
             row = self._newest_drillable()
             started = time.monotonic()
+            detail: str | None
             if row is None:
                 ok, detail = False, "no COMPLETED dump with recorded table checksums to drill"
             else:

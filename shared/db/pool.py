@@ -72,7 +72,7 @@ def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
 class KsnConnection(psycopg2.extensions.connection):
     """A connection that remembers which statements it has prepared."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
         self.generation = 0  # the pool's generation when it was made (Database)
@@ -294,7 +294,7 @@ class Database:
             if now < self._breaker_until:
                 raise DatabaseUnavailable("the database gave no answer moments ago")
             if self._suspect:
-                limit = min(limit, SUSPECT_SECONDS)
+                limit = SUSPECT_SECONDS if limit is None else min(limit, SUSPECT_SECONDS)
         conn = self._acquire()
         broken = False
         failover: str | None = None

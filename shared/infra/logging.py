@@ -62,7 +62,7 @@ def log_file_name(day: dt.date) -> str:
 
 def delete_old_logs(log_dir: Path, today: dt.date, keep_days: int = RETENTION_DAYS) -> list[Path]:
     """Remove ksnode-*.log files dated more than ``keep_days`` before today."""
-    removed = []
+    removed: list[Path] = []
     cutoff = today - dt.timedelta(days=keep_days)
     try:
         entries = list(log_dir.iterdir())
@@ -196,7 +196,7 @@ def configure_logging(
         root.removeHandler(handler)
         handler.close()
     formatter = KsnodeJsonFormatter(program)
-    formatter._skip_fields = dict.fromkeys(_STD_ATTRS)  # only extras beyond the standard ones
+    formatter._skip_fields = set(_STD_ATTRS)  # only extras beyond the standard ones
     if log_dir is not None:
         file_handler = DailyFileHandler(log_dir)
         file_handler.setFormatter(formatter)

@@ -23,7 +23,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 SUPERVISOR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ([A-Z]{4}) (.*)$")
 LEVELS = {"CRIT": "critical", "ERRO": "error", "WARN": "warn", "INFO": "info"}
@@ -47,7 +47,12 @@ def convert(raw: bytes) -> bytes | None:
 
 def _json_line(level: str, message: str, **fields: object) -> bytes:
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    line = {"time": stamp, "level": level, "program": "supervisord", "message": message}
+    line: dict[str, object] = {
+        "time": stamp,
+        "level": level,
+        "program": "supervisord",
+        "message": message,
+    }
     line.update(fields)
     return (json.dumps(line) + "\n").encode()
 
@@ -59,7 +64,7 @@ class Relay:
 
     def __init__(
         self,
-        source: BinaryIO,
+        source: IO[bytes],  # a pipe from subprocess.Popen
         sink: BinaryIO,
         limit: int = QUEUE_LINES,
         before_end: Callable[[], None] | None = None,

@@ -30,6 +30,7 @@ import time
 import xmlrpc.client
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypedDict
 
 import requests
 from supervisor.xmlrpc import SupervisorTransport
@@ -48,6 +49,23 @@ class ReloadError(NodeFailure):
     """The reload stopped; the message says where and why."""
 
 
+class ProcessInfo(TypedDict):
+    """The two fields of supervisord's ``getProcessInfo`` answer a reload reads."""
+
+    statename: str
+    pid: int
+
+
+def _info(answer: object, name: str) -> ProcessInfo:
+    """An XML-RPC answer is untyped: check the fields used instead of trusting
+    them, so a surprise is a ReloadError naming it, not a KeyError."""
+    if isinstance(answer, dict):
+        statename, pid = answer.get("statename"), answer.get("pid")
+        if isinstance(statename, str) and isinstance(pid, int):
+            return {"statename": statename, "pid": pid}
+    raise ReloadError(f"{name}: unexpected answer from supervisord: {answer!r}")
+
+
 def supervisor(run_dir: Path) -> xmlrpc.client.ServerProxy:
     transport = SupervisorTransport(None, None, serverurl=f"unix://{run_dir / 'supervisor.sock'}")
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
@@ -61,26 +79,28 @@ def check_running(rpc: xmlrpc.client.ServerProxy, run_dir: Path) -> None:
             f"the node is not running here (no supervisord at {run_dir / 'supervisor.sock'}: "
             f"{exc}); start it with `ksnode up`"
         ) from None
-    if state.get("statename") != "RUNNING":
-        raise ReloadError(f"supervisord is {state.get('statename')}, not RUNNING")
+    # str(): an untyped XML-RPC value, shown as supervisord sent it
+    statename = str(state.get("statename") if isinstance(state, dict) else state)
+    if statename != "RUNNING":
+        raise ReloadError(f"supervisord is {statename}, not RUNNING")
 
 
 def restart_program(rpc: xmlrpc.client.ServerProxy, name: str) -> int:
     """Stop (gracefully: the program finishes its current work) and start
     ``name``; return the new pid. Raises ReloadError if it does not stay up."""
     try:
-        info = rpc.supervisor.getProcessInfo(name)
+        info = _info(rpc.supervisor.getProcessInfo(name), name)
         if info["statename"] in ("RUNNING", "STARTING"):
             rpc.supervisor.stopProcess(name, True)
         rpc.supervisor.startProcess(name, True)  # returns once past startsecs
-        info = rpc.supervisor.getProcessInfo(name)
+        info = _info(rpc.supervisor.getProcessInfo(name), name)
     except xmlrpc.client.Fault as exc:
         raise ReloadError(f"{name} did not restart: {exc.faultString}") from None
     except OSError as exc:
         raise ReloadError(f"{name}: lost supervisord: {exc}") from None
     if info["statename"] != "RUNNING":
         raise ReloadError(f"{name} is {info['statename']} after restart")
-    return int(info["pid"])
+    return info["pid"]
 
 
 def children(pid: int) -> list[int]:
@@ -92,9 +112,9 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in text.split()]
 
 
-def _process_info(rpc: xmlrpc.client.ServerProxy, name: str = "api") -> dict:
+def _process_info(rpc: xmlrpc.client.ServerProxy, name: str = "api") -> ProcessInfo:
     try:
-        return rpc.supervisor.getProcessInfo(name)
+        return _info(rpc.supervisor.getProcessInfo(name), name)
     except (OSError, xmlrpc.client.Error) as exc:
         raise ReloadError(f"{name}: {exc}") from None
 
@@ -104,7 +124,7 @@ def reload_api(rpc: xmlrpc.client.ServerProxy, run_dir: Path) -> tuple[int, str]
     services/api/server/handover.py) and wait until its previous workers are gone;
     restart it instead when it has no worker pool. Returns (pid, how)."""
     info = _process_info(rpc)
-    pid = int(info["pid"])
+    pid = info["pid"]
     previous = set(children(pid)) if info["statename"] == "RUNNING" else set()
     if not previous:
         return restart_program(rpc, "api"), "restarted"
@@ -122,7 +142,7 @@ def reload_api(rpc: xmlrpc.client.ServerProxy, run_dir: Path) -> tuple[int, str]
         if refused:
             raise ReloadError(f"api: reload refused, still serving the old code: {refused}")
         info = _process_info(rpc)
-        if info["statename"] != "RUNNING" or int(info["pid"]) != pid:
+        if info["statename"] != "RUNNING" or info["pid"] != pid:
             # The re-executed image died: no point waiting for a handover.
             raise ReloadError(
                 f"api: the new code did not start (the program is {info['statename']}); see its log"
@@ -131,12 +151,14 @@ def reload_api(rpc: xmlrpc.client.ServerProxy, run_dir: Path) -> tuple[int, str]
     else:
         raise ReloadError("api: its previous workers did not hand over in time")
     info = _process_info(rpc)
-    if info["statename"] != "RUNNING" or int(info["pid"]) != pid:
+    if info["statename"] != "RUNNING" or info["pid"] != pid:
         raise ReloadError(f"api is {info['statename']} after the reload")
     return pid, "reloaded in place"
 
 
-def wait_for_status(config: Config, deadline_seconds: float = STATUS_DEADLINE_SECONDS) -> dict:
+def wait_for_status(
+    config: Config, deadline_seconds: float = STATUS_DEADLINE_SECONDS
+) -> dict[str, Any]:
     host = config.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
@@ -148,8 +170,10 @@ def wait_for_status(config: Config, deadline_seconds: float = STATUS_DEADLINE_SE
     while time.monotonic() < deadline:
         try:
             response = requests.get(url, timeout=5)
-            if response.status_code == 200:
-                return response.json()
+            body = response.json() if response.status_code == 200 else None
+            # Checked: the caller reads fields of it.
+            if isinstance(body, dict):
+                return body
             last = f"HTTP {response.status_code}"
         except (requests.RequestException, ValueError) as exc:
             last = type(exc).__name__

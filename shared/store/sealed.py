@@ -136,6 +136,7 @@ def count_pending(cur, column: SealedColumn, target_head: str | None) -> int:
 
 def first_of_format(cur, column: SealedColumn, fmt: str) -> SealedRow | None:
     """Any one value in the ksn1 or the legacy format (for a sample check)."""
+    params: tuple[str, ...]
     if fmt == "ksn1":
         where, params = f"left({column.head}, 5) = %s", (ENVELOPE_PREFIX,)
     else:

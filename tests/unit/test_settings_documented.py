@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# r.int("PORT", ...), r.secret("DB_PASSWORD"), os.environ.get("KSNODE_GIT_HASH", ...)
+# r.integer("PORT", ...), r.secret("DB_PASSWORD"), os.environ.get("KSNODE_GIT_HASH", ...)
 READ = re.compile(r"\b(?:r\.\w+|environ\.get)\(\s*\"([A-Z][A-Z0-9_]+)\"")
 
 

@@ -84,7 +84,9 @@ def _bounded_get(
             headers=dict(headers or {}),
             stream=True,
             allow_redirects=False,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),
+            # requests hands a urllib3 Timeout through as it is (adapters.py);
+            # types-requests admits only a number or a pair.
+            timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),  # type: ignore[arg-type]
         )
     except requests.Timeout:
         raise OutboundError("did not answer in time") from None

@@ -31,7 +31,8 @@ def data_check_string(payload: dict[str, Any]) -> str:
 
 def lenient_hex(text: str) -> bytes:
     """Node's Buffer.from(text, "hex"): stops at the first invalid pair."""
-    valid = _HEX_PREFIX.match(text).group(0)
+    match = _HEX_PREFIX.match(text)  # always matches (``*``): None only to the type checker
+    valid = match.group(0) if match else ""
     return bytes.fromhex(valid[: len(valid) // 2 * 2])
 
 

@@ -140,7 +140,9 @@ def close(ctx: NodeContext) -> None:
 
 def capture(event: Event, response: Response, hops: int) -> Seen:
     # Each lookup through flask.g or flask.request costs about 1 µs: once each.
-    scope, req = g._get_current_object(), request._get_current_object()
+    # flask types ``request`` as a Request, but it is the LocalProxy in front
+    # of one (flask/globals.py), which has this method.
+    scope, req = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
     status = response.status_code
     answer = response.get_json(silent=True) if status >= 400 else None
     return Seen(

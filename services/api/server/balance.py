@@ -202,7 +202,9 @@ class BalancedServer(GuardedServer):
         adj.send_bytes = SEND_BUFFER_BYTES
         sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
         super().__init__(application, {}, True, sock, adj=adj, bind_socket=False, sockinfo=sockinfo)
-        WakeUp(table.wake_fd(slot), map=self._map)
+        # waitress's file_dispatcher takes a file descriptor (waitress/wasyncore.py);
+        # types-waitress says BytesIO.
+        WakeUp(table.wake_fd(slot), map=self._map)  # type: ignore[arg-type]
 
     def should_shed(self) -> bool:
         if self._draining:

@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 READY_SECONDS = 30.0  # after this, old workers are stopped even if a new one is not serving
 
@@ -54,7 +55,7 @@ def parse_args(argv: list[str]) -> Handover:
     return Handover(args.handover_fd, old)
 
 
-def reexec(sock: socket.socket, workers: list[int]) -> None:
+def reexec(sock: socket.socket, workers: list[int]) -> NoReturn:
     """Replace this process's image with a fresh api program (never returns)."""
     sock.set_inheritable(True)
     # A caught signal reverts to its default (terminate, for SIGHUP) across

@@ -97,7 +97,7 @@ class EnvelopeParser(HTTPRequestParser):
         # waitress makes a parser when a request's first bytes arrive.
         self.started = time.monotonic()
 
-    @property  # type: ignore[override]
+    @property
     def error(self) -> EnvelopeError | None:
         return self._error
 

@@ -30,9 +30,11 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 
 from services.api.server.connection_metrics import ConnectionMetrics, RefusalLog
@@ -128,6 +130,11 @@ class GuardedChannel(HTTPChannel):
     error_task_class = CountedErrorTask
     client_bucket: int | None = None
     timed_out = False
+    # What waitress's channel really has (waitress/channel.py) and its stubs
+    # leave out or type as read-only (types-waitress: ``Sequence``).
+    requests_lock: threading.Lock
+    requests: list[HTTPRequestParser]
+    request: EnvelopeParser | None  # made by parser_class
 
     def readable(self) -> bool:
         # After a timeout only the 408 goes out; nothing more is read.
@@ -146,7 +153,9 @@ class GuardedChannel(HTTPChannel):
             self.request = None
             self.timed_out = True
             self.requests.append(answer)
-        self.server.add_task(self)
+        # A channel is waitress's own task here (it calls ``add_task(self)``
+        # too); types-waitress types the argument as Task only.
+        self.server.add_task(self)  # type: ignore[arg-type]
         return True
 
     def del_channel(self, map=None):
@@ -166,6 +175,10 @@ class GuardedServer(TcpWSGIServer):
     slot: int
     metrics: ConnectionMetrics
     refusals: RefusalLog
+    # waitress's own (waitress/wasyncore.py, waitress/server.py), missing or
+    # mistyped in types-waitress: the socket map, and the open connections by fd.
+    _map: dict[int, Any]  # fd -> dispatcher (the stubs' map type says socket)
+    active_channels: dict[int, GuardedChannel]  # type: ignore[assignment]  # stub: HTTPChannel
 
     def guard(
         self,
