@@ -128,7 +128,7 @@ def verify(body: dict[str, Any], api: str) -> Reveal:
     problem = hex_error(raw_sig, 64)
     if problem is not None:
         raise ApiError("INVALID_SIGNATURE", f"Invalid signature format: {problem}")
-    signature = bytes.fromhex(raw_sig)
+    signature = bytes.fromhex(str(raw_sig))  # hex_error accepted it: a str
     token = bearer_token()
     if token is None:
         raise ApiError("UNAUTHORIZED", "Authorization header with Bearer token required")
@@ -140,7 +140,7 @@ def verify(body: dict[str, Any], api: str) -> Reveal:
         )
     keypair = node().keypair
     node_pubkey = keypair.public_key_hex if keypair is not None else ""
-    digest = signed_digest(node_pubkey, raw_id, auth_type, token, session.operation_type, api)
+    digest = signed_digest(node_pubkey, str(raw_id), auth_type, token, session.operation_type, api)
     try:
         Ed25519PublicKey.from_public_bytes(session.client_ephemeral_pubkey).verify(
             signature, digest
