@@ -123,7 +123,7 @@ def test_reload_whose_new_api_dies_after_the_check_fails_fast(node):
     """Code that imports but fails when the program starts passes the check;
     the re-executed api exits, and the reload says so instead of waiting
     out its 90 s handover deadline."""
-    server = node.root / "services" / "api" / "server.py"
+    server = node.root / "services" / "api" / "server" / "program.py"
     text = server.read_text()
     marker = "    handover = parse_args(sys.argv[1:] if argv is None else argv)\n"
     assert marker in text

@@ -112,7 +112,7 @@ def sql_ascii_db(pg_server) -> str:
 
 
 def test_migrations_are_plain_ascii():
-    folder = ROOT / "shared" / "migrations"
+    folder = ROOT / "shared" / "db" / "migrations"
     for path in sorted(folder.glob("*.sql")):
         path.read_bytes().decode("ascii")  # raises on any other byte
 
