@@ -10,7 +10,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -112,22 +111,11 @@ def program_uids(pids: dict[str, int]) -> dict[str, int]:
     return uids
 
 
-def running_pids(node: NodeProcess, timeout: float = 30) -> dict[str, int]:
-    """The three programs' pids once supervisord calls them RUNNING (the api
-    answers /status before its 2 s startsecs have passed)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = node.pids()
-        if set(pids) == {"api", "backup_worker", "reporter"} or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.2)
-
-
 def test_fresh_home_refuses_other_accounts_and_programs_drop_root(tmp_path):
     node = embedded_node(tmp_path / "var").start(90)
     try:
         assert_refused_to_others(node.home)
-        pids = running_pids(node)
+        pids = node.running_pids()
         assert set(pids) == {"api", "backup_worker", "reporter"}
         ksnode_uid = pwd.getpwnam(PROGRAM_USER).pw_uid
         assert ksnode_uid != 0
@@ -171,7 +159,7 @@ def test_home_of_previous_version_switched_over_and_keeps_shares(tmp_path, previ
             line for line in new.up_output().splitlines() if "embedded_pg.auth_switched" in line
         ]
         assert len(switched) == 1, new.up_output()[-3000:]
-        assert_secret_stays_private(new, running_pids(new))
+        assert_secret_stays_private(new, new.running_pids())
     finally:
         assert new.stop() == 0
     # The next start finds nothing to switch.

@@ -110,7 +110,7 @@ def run_failover(pair: PgPair, node: NodeProcess, how: str, flip=None, between=N
     """The failover under load; yields (load, moment) once the node serves
     registrations again (the caller acts on the old primary), then lets the
     load run on and checks everything."""
-    pids = node.pids()
+    pids = node.running_pids()
     with FailoverLoad(node.url) as load:
         time.sleep(2.0)
         killed = time.monotonic()

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -47,6 +48,9 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+PROGRAMS = ("api", "backup_worker", "reporter")
 
 
 class NodeProcess:
@@ -129,6 +133,17 @@ class NodeProcess:
             m.group(1): int(m.group(2))
             for m in re.finditer(r"^(\w+)\s+RUNNING\s+pid (\d+)", text, re.M)
         }
+
+    def running_pids(self, timeout: float = 30) -> dict[str, int]:
+        """The programs' pids once supervisord calls all three RUNNING: the
+        api answers /status before its startsecs have passed, so a plain
+        ``pids()`` right after ``start()`` may miss a program still STARTING."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            if set(pids) == set(PROGRAMS) or time.monotonic() > deadline:
+                return pids
+            time.sleep(0.2)
 
     def log_text(self) -> str:
         folder = self.home / "logs"

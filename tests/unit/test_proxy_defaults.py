@@ -15,7 +15,8 @@ def config_with(tmp_path, **env: str):
 
 def test_no_proxy_keeps_the_cap(tmp_path):
     assert config_with(tmp_path).api_max_connections_per_client == 100
-    assert default_connections_per_client(0) == 100
+    assert default_connections_per_client(0, 100) == 100
+    assert default_connections_per_client(1, 100) == 0
 
 
 def test_a_trusted_proxy_lifts_the_cap_by_default(tmp_path):

@@ -1,7 +1,7 @@
 -- Commit-reveal (issue 23). The reference's two tables (0001) are used as
 -- they are; operation_type stays varchar(32) with no CHECK (the reference
 -- writes what clients send, and such rows are adopted as is): the five
--- values of spec commit-reveal §5 (sign_in, sign_up, sign_in_reshare,
+-- values of spec commit-reveal section 5 (sign_in, sign_up, sign_in_reshare,
 -- register_reshare, add_ed25519) are enforced by the commit route.
 --
 -- What we add: a token hash stays reserved to the ephemeral key that first
