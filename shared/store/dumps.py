@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from psycopg2.extras import Json
@@ -25,11 +25,9 @@ class DumpRow:
 
     def as_json(self) -> dict[str, Any]:
         """The wire shape of get_backup_history (spec §5.11)."""
+        # The fields in their declared order; the times as ISO text.
         return {
-            "dump_id": self.dump_id,
-            "status": self.status,
-            "dump_path": self.dump_path,
-            "meta": self.meta,
+            **asdict(self),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
