@@ -236,8 +236,9 @@ _Number = TypeVar("_Number", int, float)
 _T = TypeVar("_T")
 
 
-class _Refused(ValueError):
-    """A parser's refusal; its text says what was expected."""
+class _Refused(ConfigurationFailure, ValueError):
+    """A parser's refusal; its text says what was expected. Caught in
+    _Reader._parsed, which records it as one of the load's problems."""
 
 
 def _whole_number(text: str) -> int:
