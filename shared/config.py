@@ -9,10 +9,11 @@ the value), the Docker-secrets convention.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar, overload
@@ -232,6 +233,53 @@ class Config:
 
 
 _Number = TypeVar("_Number", int, float)
+_T = TypeVar("_T")
+
+
+class _Refused(ConfigurationFailure, ValueError):
+    """A parser's refusal; its text says what was expected. Caught in
+    _Reader._parsed, which records it as one of the load's problems."""
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise _Refused("a whole number") from None
+
+
+def _finite_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _Refused("a number") from None
+    if not math.isfinite(value):
+        raise _Refused("a finite number")
+    return value
+
+
+_FLAG_WORDS = {"true": True, "1": True, "yes": True, "on": True}
+_FLAG_WORDS |= {"false": False, "0": False, "no": False, "off": False}
+
+
+def _true_or_false(text: str) -> bool:
+    try:
+        return _FLAG_WORDS[text.lower()]
+    except KeyError:
+        raise _Refused("true or false") from None
+
+
+def _http_url(text: str) -> str:
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise _Refused("an http(s) URL")
+    return text
+
+
+def _one_of(choices: tuple[str, ...], text: str) -> str:
+    if text.lower() not in choices:
+        raise _Refused(f"one of {', '.join(choices)}")
+    return text.lower()
 
 
 class _Reader:
@@ -279,18 +327,23 @@ class _Reader:
             return Secret(text.rstrip("\r\n"))
         return Secret(direct or "")
 
+    def _parsed(self, name: str, parse: Callable[[str], _T]) -> _T | None:
+        """The variable parsed, or None: when it is unset, or when ``parse``
+        refuses it (the problem is recorded). Every typed reader goes through
+        here, so the wording of a refusal is written once."""
+        text = self.text(name)
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except _Refused as exc:
+            self.problems.append(f"{name}: expected {exc}, got {text!r}")
+            return None
+
     def integer(
         self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> int:
-        text = self.text(name)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            self.problems.append(f"{name}: expected a whole number, got {text!r}")
-            return default
-        return self._bounded(name, value, default, minimum, maximum)
+        return self._in_range(name, _whole_number, default, minimum, maximum)
 
     def number(
         self,
@@ -300,27 +353,19 @@ class _Reader:
         minimum: float | None = None,
         maximum: float | None = None,
     ) -> float:
-        text = self.text(name)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            self.problems.append(f"{name}: expected a number, got {text!r}")
-            return default
-        if value != value or value in (float("inf"), float("-inf")):
-            self.problems.append(f"{name}: expected a finite number, got {text!r}")
-            return default
-        return self._bounded(name, value, default, minimum, maximum)
+        return self._in_range(name, _finite_number, default, minimum, maximum)
 
-    def _bounded(
+    def _in_range(
         self,
         name: str,
-        value: _Number,
+        parse: Callable[[str], _Number],
         default: _Number,
         minimum: float | None,
         maximum: float | None,
     ) -> _Number:
+        value = self._parsed(name, parse)
+        if value is None:
+            return default
         if minimum is not None and value < minimum:
             self.problems.append(f"{name}: must be at least {minimum}, got {value}")
             return default
@@ -330,16 +375,8 @@ class _Reader:
         return value
 
     def flag(self, name: str, default: bool) -> bool:
-        text = self.text(name)
-        if text is None:
-            return default
-        lowered = text.lower()
-        if lowered in ("true", "1", "yes", "on"):
-            return True
-        if lowered in ("false", "0", "no", "off"):
-            return False
-        self.problems.append(f"{name}: expected true or false, got {text!r}")
-        return default
+        value = self._parsed(name, _true_or_false)
+        return default if value is None else value
 
     @overload
     def path(self, name: str, default: Path) -> Path: ...
@@ -364,14 +401,8 @@ class _Reader:
     @overload
     def url(self, name: str, default: str | None = None) -> str | None: ...
     def url(self, name: str, default: str | None = None) -> str | None:
-        text = self.text(name)
-        if text is None:
-            return default
-        parsed = urlparse(text)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            self.problems.append(f"{name}: expected an http(s) URL, got {text!r}")
-            return default
-        return text
+        value = self._parsed(name, _http_url)
+        return default if value is None else value
 
     def db_hosts(
         self, host_text: str | None, port_text: str | None, default_port: int
@@ -405,13 +436,8 @@ class _Reader:
     @overload
     def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None: ...
     def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        text = self.text(name)
-        if text is None:
-            return default
-        if text.lower() not in choices:
-            self.problems.append(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
-            return default
-        return text.lower()
+        value = self._parsed(name, lambda text: _one_of(choices, text))
+        return default if value is None else value
 
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")

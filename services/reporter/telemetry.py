@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import requests
@@ -22,12 +22,7 @@ class ReportResult:
     error: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "status": self.status,
-            "key_share_count": self.key_share_count,
-            "error": self.error,
-        }
+        return asdict(self)
 
 
 def telemetry_url(base_url: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from shared.audit.records import Record, Sealed
+from shared.store.rows import count_with
 
 AUDIT = "ksn_audit"  # kept here, not in tables.py: this family is only ours
 # "ksnaudit" in ASCII: one lock for the chain of the whole database.
@@ -97,15 +98,14 @@ def retention_cut(cur, cutoff: dt.datetime, limit: int) -> tuple[int, int | None
     records from the start of the trail up to the newest one older than
     ``cutoff``; (count, highest seq deleted). Always a prefix by seq, so
     what remains is still one unbroken chain."""
-    cur.execute(
+    return count_with(
+        cur,
         f"WITH bound AS (SELECT max(seq) AS s FROM {AUDIT} WHERE at < %s),"
         f" gone AS (DELETE FROM {AUDIT} WHERE seq IN (SELECT a.seq FROM {AUDIT} a, bound"
         "  WHERE a.seq <= bound.s ORDER BY a.seq LIMIT %s) RETURNING seq)"
         " SELECT count(*), max(seq) FROM gone",
         (cutoff, limit),
     )
-    count, through = cur.fetchone()
-    return int(count), through
 
 
 def _sealed(row: tuple[Any, ...]) -> Sealed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.store.rows import first_column
+
 KEY_TABLES = ("2_users", "2_wallets", "2_key_shares", "2_server_keypairs")
 
 # A row's text form depends on these settings; pin them so the checksum of
@@ -69,5 +71,6 @@ def restore_sessions(cur, application_name: str) -> int:
 
 
 def scratch_databases(cur, prefix: str) -> list[str]:
-    cur.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,))
-    return [row[0] for row in cur.fetchall()]
+    return first_column(
+        cur, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from psycopg2.extras import Json
 
 from shared.store.heartbeats import iso
+from shared.store.rows import count_with, first_column
 from shared.store.tables import PG_DUMPS
 
 
@@ -25,11 +26,9 @@ class DumpRow:
 
     def as_json(self) -> dict[str, Any]:
         """The wire shape of get_backup_history (spec §5.11)."""
+        # The fields in their declared order; the times as ISO text.
         return {
-            "dump_id": self.dump_id,
-            "status": self.status,
-            "dump_path": self.dump_path,
-            "meta": self.meta,
+            **asdict(self),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -65,12 +64,12 @@ def fail(cur, dump_id: str, error: str) -> None:
 
 def fail_interrupted(cur) -> list[str]:
     """Mark rows left IN_PROGRESS by a killed run as FAILED; their ids."""
-    cur.execute(
+    return first_column(
+        cur,
         f"UPDATE {PG_DUMPS} SET status = 'FAILED', dump_path = NULL,"
         " meta = jsonb_build_object('error', 'interrupted: the backup worker stopped during the dump'),"
-        " updated_at = now() WHERE status = 'IN_PROGRESS' RETURNING dump_id::text"
+        " updated_at = now() WHERE status = 'IN_PROGRESS' RETURNING dump_id::text",
     )
-    return [row[0] for row in cur.fetchall()]
 
 
 def newest_completed_at(cur) -> dt.datetime | None:
@@ -121,14 +120,13 @@ def failures_since(cur, since: dt.datetime | None) -> tuple[int, dt.datetime | N
     """(FAILED attempts after ``since`` — all when None —, time of the newest).
     An attempt interrupted by a killed worker is not a failure of the backup
     itself: it does not count (the restarted worker tries again at once)."""
-    cur.execute(
+    return count_with(
+        cur,
         f"SELECT count(*), max(created_at) FROM {PG_DUMPS} WHERE status = 'FAILED'"
         " AND (%s::timestamptz IS NULL OR created_at > %s::timestamptz)"
         " AND coalesce(meta->>'error', '') NOT LIKE 'interrupted%%'",
         (since, since),
     )
-    count, newest = cur.fetchone()
-    return int(count), newest
 
 
 def _newest(cur, where: str) -> DumpRow | None:

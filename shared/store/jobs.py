@@ -17,6 +17,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
+from shared.store.rows import first_column
 from shared.store.tables import JOBS
 
 # The session-level advisory lock every backup, restore and drill holds
@@ -66,12 +67,12 @@ def enqueue(
 
 def expire_overdue(cur) -> list[str]:
     """Queued jobs whose requester stopped waiting become ``expired``."""
-    cur.execute(
+    return first_column(
+        cur,
         f"UPDATE {JOBS} SET state = 'expired', finished_at = now(), error = 'not started:"
         " its deadline passed before the backup worker could take it (the request had been"
-        " answered)' WHERE state = 'queued' AND deadline <= now() RETURNING job_id::text"
+        " answered)' WHERE state = 'queued' AND deadline <= now() RETURNING job_id::text",
     )
-    return [row[0] for row in cur.fetchall()]
 
 
 def claim(cur, node_id: str | None = None) -> Job | None:

@@ -10,7 +10,7 @@ import jwt
 import requests
 
 from services.api.auth.base import AuthFailure
-from services.api.auth.jwks import JwksCache, JwksError
+from services.api.auth.jwks import JwksCache, unverified_header
 from shared.config import Config
 
 
@@ -28,24 +28,14 @@ class Auth0Verifier:
         )
 
     def verify(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthFailure("Invalid token format") from None
-        kid = header.get("kid")
+        kid = unverified_header(token, "Invalid token format").get("kid")
         if not kid or not isinstance(kid, str):
             raise AuthFailure("Missing key id in token header")
         try:
-            key = self.jwks.key(kid)
-        except JwksError as exc:
-            raise AuthFailure(f"Token validation failed: {exc}") from None
-        if key is None:
-            raise AuthFailure("Unable to find signing key for token")
-        try:
-            claims = jwt.decode(
+            claims = self.jwks.decode(
                 token,
-                key,
-                algorithms=["RS256"],
+                kid,
+                "Unable to find signing key for token",
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,

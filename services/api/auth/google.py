@@ -12,7 +12,7 @@ import jwt
 import requests
 
 from services.api.auth.base import AuthFailure
-from services.api.auth.jwks import JwksCache, JwksError
+from services.api.auth.jwks import JwksCache, unverified_header
 from shared.config import Config
 
 ISSUERS = ("https://accounts.google.com", "https://oauth2.googleapis.com")
@@ -38,23 +38,14 @@ class GoogleVerifier:
         )
 
     def verify(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthFailure(MALFORMED) from None
+        header = unverified_header(token, MALFORMED)
         if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
             raise AuthFailure(MALFORMED)
         try:
-            key = self.jwks.key(header["kid"])
-        except JwksError as exc:
-            raise AuthFailure(f"Token validation failed: {exc}") from None
-        if key is None:
-            raise AuthFailure(MALFORMED)
-        try:
-            claims = jwt.decode(
+            claims = self.jwks.decode(
                 token,
-                key,
-                algorithms=["RS256"],
+                header["kid"],
+                MALFORMED,
                 leeway=self.leeway,
                 options={
                     "verify_aud": False,

@@ -24,10 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 import requests
 
+from services.api.auth.base import AuthFailure
 from services.api.auth.outbound import Answer, OutboundError, bounded_get
 from services.api.server.gate import outside_gate
 from shared.errors import RequestFailure
@@ -37,6 +39,15 @@ log = logging.getLogger(__name__)
 MIN_TTL = 60.0
 MAX_TTL = 86400.0
 MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def unverified_header(token: str, malformed: str) -> dict[str, Any]:
+    """A token's header, read before its signature is checked (it names the
+    key to check it with); AuthFailure(``malformed``) when it is not a JWT."""
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise AuthFailure(malformed) from None
 
 
 class JwksError(RequestFailure):
@@ -96,6 +107,19 @@ class JwksCache:
             if kid not in current.keys and may_fetch:
                 self._refresh(now)  # rotation: the provider may have a new key
             return self._usable(now).keys.get(kid)
+
+    def decode(self, token: str, kid: str, unknown: str, **checks: Any) -> dict[str, Any]:
+        """The token's claims, its RS256 signature checked with the key ``kid``
+        names; ``checks`` are jwt.decode's (audience, issuer, leeway, options).
+        AuthFailure when there is no such key (``unknown``) or the set cannot
+        be fetched; jwt's own errors pass through for the provider to word."""
+        try:
+            key = self.key(kid)
+        except JwksError as exc:
+            raise AuthFailure(f"Token validation failed: {exc}") from None
+        if key is None:
+            raise AuthFailure(unknown)
+        return jwt.decode(token, key, algorithms=["RS256"], **checks)
 
     def _usable(self, now: float) -> _KeySet:
         current = self._set

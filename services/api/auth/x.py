@@ -8,23 +8,19 @@ from typing import Any
 import requests
 
 from services.api.auth.base import AuthFailure
-from services.api.auth.outbound import fetch_user_info
+from services.api.auth.outbound import Answer
+from services.api.auth.userinfo import UserInfoVerifier
 from shared.config import Config
 
 
-class XVerifier:
+class XVerifier(UserInfoVerifier):
     def __init__(self, config: Config, session: requests.Session):
-        self.url = config.x_userinfo_url
-        self.timeout = config.auth_http_timeout_seconds
-        self.session = session
+        super().__init__("X", config.x_userinfo_url, config, session)
 
-    def verify(self, token: str) -> dict[str, Any]:
-        answer = fetch_user_info(self.session, self.url, token, self.timeout, "X")
-        if not answer.ok:
-            raise AuthFailure("Invalid or malformed token")
-        body = answer.json()
-        if not isinstance(body, dict):
-            raise AuthFailure("Token validation failed: X user info is not a JSON object")
+    def refusal(self, answer: Answer, token: str) -> str:
+        return "Invalid or malformed token"
+
+    def user(self, body: dict[str, Any]) -> dict[str, Any]:
         data = body.get("data")
         if not isinstance(data, dict):
             # The reference threw here (a 500); a missing user is a failed login.

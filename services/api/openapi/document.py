@@ -5,6 +5,7 @@ status a route really sends is listed (tests/node/test_fuzz_openapi.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from services.api.openapi.commit_reveal import TAG, add_commit_reveal
@@ -34,11 +35,42 @@ from services.api.openapi.schemas import (
 )
 from services.api.web.errors import RESHARE_MISMATCH_STATUS
 
+# Error codes that several routes share, in the order each route checks them
+# (error_responses lists a status's codes in the order given).
+V1_SHARE_ERRORS = ("PUBLIC_KEY_INVALID", "SHARE_INVALID", "CURVE_TYPE_NOT_SUPPORTED")
+V2_SHARE_ERRORS = ("INVALID_REQUEST", "PUBLIC_KEY_INVALID", "SHARE_INVALID")
+OWNER_ERRORS = ("USER_NOT_FOUND", "WALLET_NOT_FOUND")
+STORED_SHARE_ERRORS = ("KEY_SHARE_NOT_FOUND", "SHARE_OWNER_MISMATCH")
+RESHARE_ERRORS = (
+    *STORED_SHARE_ERRORS,
+    "RESHARE_FAILED",
+    ("RESHARE_FAILED", RESHARE_MISMATCH_STATUS),
+)
+V2_REGISTER_ERRORS = (*V2_SHARE_ERRORS, "DUPLICATE_PUBLIC_KEY")
+
+Errors = tuple[str | tuple[str, int], ...]
+
+
+def _authenticated(tag: str) -> Callable[[str, dict[str, Any], dict[str, Any], Errors], Any]:
+    """post() for the routes of ``tag`` that take the bearer credential: they
+    may also answer its errors."""
+
+    def route(summary: str, body: dict[str, Any], ok: dict[str, Any], errors: Errors) -> Any:
+        return post(summary, body, ok, (*errors, *AUTH_ERRORS), auth=True, tag=tag)
+
+    return route
+
+
+def _v2_body(wallets: dict[str, Any]) -> dict[str, Any]:
+    return obj({"auth_type": AUTH_TYPE, "wallets": wallets}, ["wallets"])
+
 
 def _paths() -> dict[str, Any]:
     v1 = "Key shares v1"
     v2 = "Key shares v2"
     admin = "Backups"
+    v1_auth = _authenticated(v1)
+    v2_auth = _authenticated(v2)
     register_v1 = obj(
         {
             "auth_type": AUTH_TYPE,
@@ -82,37 +114,20 @@ def _paths() -> dict[str, Any]:
                 **error_responses("UNAUTHORIZED"),
             )
         ),
-        "/keyshare/v1/register": post(
+        "/keyshare/v1/register": v1_auth(
             "Register one wallet and its share",
             register_v1,
             ok_response(),
-            (
-                "PUBLIC_KEY_INVALID",
-                "SHARE_INVALID",
-                "CURVE_TYPE_NOT_SUPPORTED",
-                "DUPLICATE_PUBLIC_KEY",
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v1,
+            (*V1_SHARE_ERRORS, "DUPLICATE_PUBLIC_KEY"),
         ),
-        "/keyshare/v1": post(
+        "/keyshare/v1": v1_auth(
             "Fetch the caller's share for a public key (trailing slash accepted)",
             obj(
                 {"auth_type": AUTH_TYPE, "curve_type": CURVE, "public_key": V1_PUBLIC_KEY},
                 ["public_key"],
             ),
             ok_response(SHARE_DATA),
-            (
-                "PUBLIC_KEY_INVALID",
-                "USER_NOT_FOUND",
-                "WALLET_NOT_FOUND",
-                "KEY_SHARE_NOT_FOUND",
-                "SHARE_OWNER_MISMATCH",
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v1,
+            ("PUBLIC_KEY_INVALID", *OWNER_ERRORS, *STORED_SHARE_ERRORS),
         ),
         "/keyshare/v1/check": post(
             "Does this user hold a share for this key? (no auth)",
@@ -130,40 +145,18 @@ def _paths() -> dict[str, Any]:
             auth=False,
             tag=v1,
         ),
-        "/keyshare/v1/reshare": post(
+        "/keyshare/v1/reshare": v1_auth(
             "Confirm the stored share is unchanged",
             register_v1,
             ok_response(),
-            (
-                "PUBLIC_KEY_INVALID",
-                "SHARE_INVALID",
-                "CURVE_TYPE_NOT_SUPPORTED",
-                "WALLET_NOT_FOUND",
-                "USER_NOT_FOUND",
-                "KEY_SHARE_NOT_FOUND",
-                "SHARE_OWNER_MISMATCH",
-                "RESHARE_FAILED",
-                ("RESHARE_FAILED", RESHARE_MISMATCH_STATUS),
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v1,
+            # v1 looks the wallet up before the user
+            (*V1_SHARE_ERRORS, *reversed(OWNER_ERRORS), *RESHARE_ERRORS),
         ),
-        "/keyshare/v2": post(
+        "/keyshare/v2": v2_auth(
             "Fetch the caller's shares for one or both curves (trailing slash accepted)",
-            obj({"auth_type": AUTH_TYPE, "wallets": WALLET_KEYS}, ["wallets"]),
+            _v2_body(WALLET_KEYS),
             ok_response(obj({"secp256k1": SHARE_DATA, "ed25519": SHARE_DATA})),
-            (
-                "INVALID_REQUEST",
-                "PUBLIC_KEY_INVALID",
-                "USER_NOT_FOUND",
-                "WALLET_NOT_FOUND",
-                "KEY_SHARE_NOT_FOUND",
-                "SHARE_OWNER_MISMATCH",
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v2,
+            ("INVALID_REQUEST", "PUBLIC_KEY_INVALID", *OWNER_ERRORS, *STORED_SHARE_ERRORS),
         ),
         "/keyshare/v2/check": post(
             "Existence per curve (no auth; no auth_type default)",
@@ -180,70 +173,32 @@ def _paths() -> dict[str, Any]:
             auth=False,
             tag=v2,
         ),
-        "/keyshare/v2/register": post(
+        "/keyshare/v2/register": v2_auth(
             "Register a new user's two wallets (both curves required)",
-            obj({"auth_type": AUTH_TYPE, "wallets": BOTH_WALLET_SHARES}, ["wallets"]),
+            _v2_body(BOTH_WALLET_SHARES),
             ok_response(),
-            (
-                "INVALID_REQUEST",
-                "PUBLIC_KEY_INVALID",
-                "SHARE_INVALID",
-                "DUPLICATE_PUBLIC_KEY",
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v2,
+            V2_REGISTER_ERRORS,
         ),
-        "/keyshare/v2/register/ed25519": post(
+        "/keyshare/v2/register/ed25519": v2_auth(
             "Add an ed25519 wallet to a user that has a secp256k1 wallet",
             obj(
                 {"auth_type": AUTH_TYPE, "public_key": HEX64, "share": SHARE},
                 ["public_key", "share"],
             ),
             ok_response(),
-            (
-                "PUBLIC_KEY_INVALID",
-                "SHARE_INVALID",
-                "USER_NOT_FOUND",
-                "WALLET_NOT_FOUND",
-                "DUPLICATE_PUBLIC_KEY",
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v2,
+            ("PUBLIC_KEY_INVALID", "SHARE_INVALID", *OWNER_ERRORS, "DUPLICATE_PUBLIC_KEY"),
         ),
-        "/keyshare/v2/reshare": post(
+        "/keyshare/v2/reshare": v2_auth(
             "Confirm stored shares are unchanged (any subset of curves)",
-            obj({"auth_type": AUTH_TYPE, "wallets": WALLET_SHARES}, ["wallets"]),
+            _v2_body(WALLET_SHARES),
             ok_response(),
-            (
-                "INVALID_REQUEST",
-                "PUBLIC_KEY_INVALID",
-                "SHARE_INVALID",
-                "USER_NOT_FOUND",
-                "WALLET_NOT_FOUND",
-                "KEY_SHARE_NOT_FOUND",
-                "SHARE_OWNER_MISMATCH",
-                "RESHARE_FAILED",
-                ("RESHARE_FAILED", RESHARE_MISMATCH_STATUS),
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v2,
+            (*V2_SHARE_ERRORS, *OWNER_ERRORS, *RESHARE_ERRORS),
         ),
-        "/keyshare/v2/reshare/register": post(
+        "/keyshare/v2/reshare/register": v2_auth(
             "Receive shares during a reshare (creates the user if missing)",
-            obj({"auth_type": AUTH_TYPE, "wallets": WALLET_SHARES}, ["wallets"]),
+            _v2_body(WALLET_SHARES),
             ok_response(),
-            (
-                "INVALID_REQUEST",
-                "PUBLIC_KEY_INVALID",
-                "SHARE_INVALID",
-                "DUPLICATE_PUBLIC_KEY",
-                *AUTH_ERRORS,
-            ),
-            auth=True,
-            tag=v2,
+            V2_REGISTER_ERRORS,
         ),
         "/pg_dump/v1/backup": post(
             "Take a verified backup now (admin password; 5/min)",

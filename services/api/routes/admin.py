@@ -3,8 +3,10 @@ password (spec §4.8), compared in constant time."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from flask import g, request
@@ -38,6 +40,22 @@ def check_route_limit(name: str) -> Any | None:
     if not decision.allowed:
         return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))
     return None
+
+
+def route_limited(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate an admin route: it answers the 429 of check_route_limit(name)
+    instead of running. Placed under ``@bp.post``, so the limit is counted
+    before the body is read or the password checked."""
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def limited_view(*args: Any, **kwargs: Any) -> Any:
+            refused = check_route_limit(name)
+            return refused if refused is not None else view(*args, **kwargs)
+
+        return limited_view
+
+    return wrap
 
 
 def warn_if_disabled(config, program_log) -> None:

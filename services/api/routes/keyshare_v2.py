@@ -60,6 +60,13 @@ def submitted_shares(body: dict) -> dict[str, tuple[bytes, bytes]]:
     return entries
 
 
+def caller_and_shares() -> tuple[Identity, dict[str, tuple[bytes, bytes]]]:
+    """The caller and the shares the body submits, in the reference's order:
+    the credential is checked before the body is read."""
+    identity = authenticate()
+    return identity, submitted_shares(json_body())
+
+
 def register_all(identity: Identity, entries: dict[str, tuple[bytes, bytes]]) -> None:
     """Create the user if missing and every wallet + share, atomically."""
     identity.require_storable()
@@ -116,8 +123,7 @@ def check():
 @bp.post("/register")
 @protected("register")
 def register():
-    identity = authenticate()
-    entries = submitted_shares(json_body())
+    identity, entries = caller_and_shares()
     if set(entries) != set(CURVES):
         raise ApiError("INVALID_REQUEST", "Both secp256k1 and ed25519 wallets are required")
     register_all(identity, entries)
@@ -151,8 +157,7 @@ def register_ed25519():
 @bp.post("/reshare")
 @protected("reshare")
 def reshare():
-    identity = authenticate()
-    entries = submitted_shares(json_body())
+    identity, entries = caller_and_shares()
     ctx = node()
     with ctx.db.transaction() as cur:
         record(cur)
@@ -172,7 +177,6 @@ def reshare():
 @bp.post("/reshare/register")
 @protected("reshare_register")
 def reshare_register():
-    identity = authenticate()
-    entries = submitted_shares(json_body())
+    identity, entries = caller_and_shares()
     register_all(identity, entries)
     return ok(with_data=False)

@@ -18,8 +18,8 @@ from services.api.ops.public_views import public_history_row
 from services.api.ops.token import is_operator
 from services.api.routes.admin import (
     admin_password_matches,
-    check_route_limit,
     require_admin_password,
+    route_limited,
 )
 from services.api.server.gate import outside_gate
 from services.api.web.body import json_body
@@ -97,10 +97,8 @@ def worker_alive() -> bool:
 
 
 @bp.post("/backup")
+@route_limited("backup")
 def backup():
-    limited = check_route_limit("backup")
-    if limited is not None:
-        return limited
     require_admin_password(json_body())
     job = run_job("backup", {})
     if job.state != "succeeded" or job.result is None:
@@ -109,10 +107,8 @@ def backup():
 
 
 @bp.post("/restore")
+@route_limited("restore")
 def restore():
-    limited = check_route_limit("restore")
-    if limited is not None:
-        return limited
     body = json_body()
     require_admin_password(body)
     raw = body.get("dump_path")
@@ -166,10 +162,8 @@ def parse_days(body: dict) -> float | None:
 
 
 @bp.post("/get_backup_history")
+@route_limited("history")
 def get_backup_history():
-    limited = check_route_limit("history")
-    if limited is not None:
-        return limited
     body = json_body()
     days = parse_days(body)
     with node().db.cursor() as cur:
