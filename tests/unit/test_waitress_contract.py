@@ -47,6 +47,8 @@ OVERRIDDEN = [
 CLASS_ATTRIBUTES = [
     (TcpWSGIServer, "channel_class"),
     (HTTPChannel, "parser_class"),
+    (WSGITask, "has_body"),
+    (WSGITask, "close_on_finish"),
     (wasyncore, "loop"),
     (wasyncore, "file_dispatcher"),
 ]

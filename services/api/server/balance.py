@@ -144,7 +144,27 @@ class SheddingTask(WSGITask):
             # As if the client had asked: waitress then answers with
             # "Connection: close" (HTTP/1.0 and 1.1 alike) and closes after it.
             self.request.headers["CONNECTION"] = "close"
-        return super().build_response_header()
+        keep_open = self._bodiless_keep_alive()
+        head = super().build_response_header()
+        if keep_open and self.close_on_finish:
+            # waitress 3.0 closes after every HTTP/1.1 answer without a
+            # Content-Length, even a 204 or 304, whose end is known without
+            # one (RFC 9112 §6.3): a CORS preflight would cost the browser (or
+            # the proxy's upstream pool) a new connection each time. The
+            # reference keeps it open; so do we.
+            self.close_on_finish = False
+            head = head.replace(b"\r\nConnection: close\r\n", b"\r\n", 1)
+        return head
+
+    def _bodiless_keep_alive(self) -> bool:
+        """An HTTP/1.1 answer with no body (204, 304) that nobody asked to close."""
+        return (
+            self.version == "1.1"
+            and not self.has_body
+            # the stubs type a task's request as waitress's Error; it is the parser
+            and self.request.headers.get("CONNECTION", "").lower() != "close"  # type: ignore[attr-defined]
+            and not any(name.lower() == "connection" for name, _ in self.response_headers)
+        )
 
 
 class BalancedChannel(GuardedChannel):
