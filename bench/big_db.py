@@ -41,6 +41,7 @@ from shared.crypto.binding import share_binding  # noqa: E402
 from shared.crypto.sealing import Cipher  # noqa: E402
 from shared.db.migrations import run_migrations  # noqa: E402
 from shared.db.pool import connect  # noqa: E402
+from shared.store.shares import GUARDED_LOOKUP_SQL  # noqa: E402
 from tests.conftest import create_database  # noqa: E402
 
 BOT_TOKEN = "123456:BENCH-bot-token"
@@ -134,6 +135,19 @@ def build(conn, n: int, cipher: Cipher) -> None:
         cur.execute("VACUUM ANALYZE")
 
 
+def explain(conn, n: int) -> None:
+    """EXPLAIN ANALYZE of the share lookup a v1 get runs (the committed-token
+    check in it), for a key in the middle of the table: index scans only."""
+    with conn.cursor() as cur:
+        cur.execute(f"PREPARE lookup AS {GUARDED_LOOKUP_SQL}")
+        cur.execute("SET plan_cache_mode = force_generic_plan")  # as a long-lived worker's
+        cur.execute(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING ON) EXECUTE lookup (%s, %s, %s, %s)",
+            ("google", f"google_{n // 2}", [public_key(n // 2)], "00" * 32),
+        )
+        print("\n".join(row[0] for row in cur.fetchall()))
+
+
 def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     """The api program, its output in ``log`` (read it when it fails)."""
     port = free_port()
@@ -222,6 +236,7 @@ def main() -> None:
                     with conn.cursor() as cur:
                         cur.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
                         size = cur.fetchone()[0]
+                    explain(conn, n)
                 finally:
                     conn.close()
                 print(f"built in {time.perf_counter() - started:.0f} s; database size {size}")
