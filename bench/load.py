@@ -17,10 +17,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loaders import ab_load, in_flight, python_load, wrk_load  # noqa: E402
+from nodestats import format_memory, node_memory, remove, start_measured  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 # The reference node on the same machine kind (issue 4), concurrency 8.
@@ -49,60 +47,6 @@ TARGETS = {
     "v1 register": ">= 300",
     "v1 check": "-",
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop_node(process: subprocess.Popen | None, home: Path | None) -> None:
-    """Stop a node of start_node and remove its temporary folder."""
-    if process is None:
-        return
-    process.send_signal(signal.SIGTERM)
-    process.wait(60)
-    if home is not None:
-        shutil.rmtree(home.parent, ignore_errors=True)
-
-
-def start_node(bot_token: str) -> tuple[subprocess.Popen, str, Path]:
-    home = Path(tempfile.mkdtemp(prefix="ksnode-bench-")) / "var"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
-    env.update(
-        {
-            "KSNODE_HOME": str(home),
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "RATE_LIMIT_PER_MINUTE": "0",
-            "TELEGRAM_BOT_TOKEN": bot_token,
-            "LOG_LEVEL": "warning",
-            "BACKUP_INTERVAL_SECONDS": "86400",
-        }
-    )
-    ksnode = shutil.which("ksnode") or str(Path(sys.executable).parent / "ksnode")
-    process = subprocess.Popen(
-        [ksnode, "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            status = requests.get(url + "/status", timeout=1).json()
-            # A fresh node runs its backup self-check and first backup at once:
-            # measure after they are done, not alongside them.
-            if status["is_db_backup_checked"] and status["latest_backup_time"]:
-                time.sleep(2)
-                return process, url, home
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the node did not answer /status within 60 s")
 
 
 def seed(url: str, headers: dict[str, str]) -> dict[str, str]:
@@ -203,41 +147,6 @@ def loader_for(choice: str, scenario: dict):
     return {"ab": ab_load, "wrk": wrk_load, "python": python_load}[choice]
 
 
-def api_rss_kib(home: Path | None) -> int | None:
-    """Resident memory of the api program and its workers (from /proc)."""
-    if home is None:
-        return None
-    parent = None
-    for _ in range(30):  # supervisord shows the pid once the program counts as RUNNING
-        try:
-            out = subprocess.run(
-                [sys.executable, "-m", "shared.cli", "ctl", "status"],
-                capture_output=True,
-                text=True,
-                env={**os.environ, "KSNODE_HOME": str(home)},
-                timeout=20,
-            ).stdout
-            parent = int(
-                next(line for line in out.splitlines() if line.startswith("api"))
-                .split("pid")[1]
-                .split(",")[0]
-            )
-            break
-        except (StopIteration, ValueError, IndexError, subprocess.SubprocessError):
-            time.sleep(0.5)
-    if parent is None:
-        return None
-    pids = [parent] + [
-        int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    ]
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -260,15 +169,16 @@ def main() -> None:
     args = parser.parse_args()
     if not args.url and not args.start:
         parser.error("give --url or --start")
-    process, home = None, None
+    node, fresh_s, warm_s = None, None, None
     url = args.url
     if args.start:
-        process, url, home = start_node(args.bot_token)
+        node, fresh_s, warm_s = start_measured(args.bot_token)
+        url = node.url
     try:
         user = str(int(time.time() * 1000))
         headers = {"Authorization": bearer_header(user, args.bot_token)}
         keys = seed(url, headers)
-        rss_before = api_rss_kib(home)
+        memory_before = node_memory(node.process.pid, node.home) if node else None
         # Warm-up, unmeasured: every worker opens its pool connections and
         # prepares its statements once; the figures are for a running node.
         for scenario in scenarios(keys, user)[1:5]:
@@ -286,9 +196,10 @@ def main() -> None:
                     f"p50 {stats['p50_ms']:6.2f} ms  p99 {stats['p99_ms']:6.2f} ms  errors {stats['errors']}",
                     flush=True,
                 )
-        rss_after = api_rss_kib(home)
+        memory_after = node_memory(node.process.pid, node.home) if node else None
     finally:
-        stop_node(process, home)
+        if node is not None:
+            remove(node)
     print(f"\n{args.duration:.0f} s per scenario; cores: {os.cpu_count()}")
     print(
         f"{'conc':>4}  {'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs /status':>11}"
@@ -316,10 +227,43 @@ def main() -> None:
             "\n* latency figures contradict the request rate (mean latency x req/s > connections); "
             "the load tool mis-measured them"
         )
-    if rss_before is not None:
+    if memory_before is not None and memory_after is not None:
+        print(f"\nmemory before load: {format_memory(memory_before)}")
+        print(f"memory after load:  {format_memory(memory_after)}")
+    summary(results, memory_after, fresh_s, warm_s)
+
+
+def summary(
+    results: list, memory: dict | None, fresh_s: float | None, warm_s: float | None
+) -> None:
+    """The figures of issue 28's table, from this run (c=8)."""
+    at8 = {name: stats for c, name, stats in results if c == 8}
+    if "GET /status" not in at8:
+        return
+    status = at8["GET /status"]["rps"]
+
+    def ratio(name: str) -> str:
+        return f"{at8[name]['rps'] / status:.2f}" if name in at8 else "-"
+
+    v2 = [
+        at8[n]["rps"] / status
+        for n in ("v2 get secp256k1", "v2 get ed25519", "v2 get both")
+        if n in at8
+    ]
+    print("\nissue 28 figures (c=8)                      this run     goal")
+    print(f"  v1 get / status                            {ratio('v1 get'):>8}   >= 0.60")
+    print(f"  v2 get / status (secp, ed, both)  {' '.join(f'{r:.2f}' for r in v2):>17}   >= 0.55")
+    print(f"  v1 register / status                       {ratio('v1 register'):>8}   >= 0.35")
+    if "v1 get" in at8:
         print(
-            f"\napi RSS (all workers): {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after"
+            f"  v1 get p99                             {at8['v1 get']['p99_ms']:9.1f} ms  <= 12 ms"
         )
+    if memory is not None:
+        node_kib = sum(kib for role, (_, kib) in memory.items() if role != "postgres")
+        print(f"  node PSS after load (no Postgres)      {node_kib / 1024:8.1f} MiB  < 150 MB")
+    if warm_s is not None and fresh_s is not None:
+        print(f"  ksnode up -> first 200 /status, warm   {warm_s:9.2f} s   <= 2 s")
+        print(f"  ksnode up -> first 200 /status, fresh  {fresh_s:9.2f} s   <= 3 s")
 
 
 if __name__ == "__main__":

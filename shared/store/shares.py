@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from shared.crypto.binding import Binding, share_binding
 from shared.db.pool import execute_prepared
+from shared.store.cr_sessions import RESERVED, SESSIONS
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
 
@@ -54,6 +55,37 @@ LOOKUP_SQL = (
 )
 
 
+# The same lookup, also asking whether a bearer token's hash is committed
+# for commit-reveal (cr_sessions.hash_committed, same conditions): a bare
+# share read then costs one round trip instead of two. An uncorrelated
+# subquery: Postgres runs it once per statement, not per row.
+GUARDED_LOOKUP_SQL = LOOKUP_SQL.replace(
+    " FROM unnest(",
+    f", (SELECT EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = $4"
+    f" AND reserved_until > now()) OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = $4))"
+    " FROM unnest(",
+    1,
+)
+
+
+def lookup_guarded(
+    cur, auth_type: str | None, user_auth_id: str | None, public_keys: list[bytes], token_hash: str
+) -> tuple[bool, str | None, list[WalletShare]]:
+    """lookup() and, in the same statement, whether ``token_hash`` is
+    committed (a session or a live reservation): (committed, user_id, entries).
+    ``public_keys`` must not be empty."""
+    execute_prepared(
+        cur,
+        "ksn_share_lookup_guarded",
+        GUARDED_LOOKUP_SQL,
+        (auth_type, user_auth_id, public_keys, token_hash),
+    )
+    rows = cur.fetchall()
+    committed = bool(rows[0][10]) if rows else False
+    user_id, entries = _entries([row[:10] for row in rows])
+    return committed, user_id, entries
+
+
 def lookup(
     cur, auth_type: str | None, user_auth_id: str | None, public_keys: list[bytes]
 ) -> tuple[str | None, list[WalletShare]]:
@@ -66,7 +98,10 @@ def lookup(
 
         return find(cur, auth_type, user_auth_id), []
     execute_prepared(cur, "ksn_share_lookup", LOOKUP_SQL, (auth_type, user_auth_id, public_keys))
-    rows = cur.fetchall()
+    return _entries(cur.fetchall())
+
+
+def _entries(rows: list[tuple]) -> tuple[str | None, list[WalletShare]]:
     user_id = rows[0][0] if rows else None
     entries = [
         WalletShare(

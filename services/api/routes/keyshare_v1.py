@@ -5,14 +5,19 @@ from __future__ import annotations
 from flask import Blueprint
 
 from services.api.auth.bearer import authenticate
-from services.api.routes.shares import confirm_reshare, decrypt_share, unique_violation_as_duplicate
+from services.api.routes.shares import (
+    confirm_reshare,
+    decrypt_share,
+    read_shares,
+    unique_violation_as_duplicate,
+)
 from services.api.web.body import json_body
-from services.api.web.commit_reveal import bare_only
+from services.api.web.commit_reveal import bare_only, bare_read
 from services.api.web.context import node
 from services.api.web.errors import ApiError, ok
 from services.api.web.storable import lookup_identity
 from services.api.web.validate import optional_text, public_key, share, supported_curve
-from shared.store import shares, users, wallets
+from shared.store import registration, shares, users, wallets
 
 bp = Blueprint("keyshare_v1", __name__, url_prefix="/keyshare/v1")
 
@@ -36,7 +41,18 @@ def register():
     identity.require_storable()
     ctx = node()
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
-        with ctx.db.transaction() as cur:
+        with ctx.db.cursor() as cur:  # the common case: one statement
+            done = registration.register_wallet(
+                cur,
+                ctx.cipher,
+                (identity.auth_type, identity.user_auth_id),
+                curve,
+                key,
+                share_bytes.hex(),
+            )
+        if done:
+            return ok(with_data=False)
+        with ctx.db.transaction() as cur:  # a taken key or a race: the general path
             user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
             owner = (user_id, identity.auth_type, identity.user_auth_id)
             wallets.create_with_share(cur, ctx.cipher, owner, curve, key, share_bytes.hex())
@@ -44,14 +60,14 @@ def register():
 
 
 @bp.post("")
-@bare_only
+@bare_read
 def get_share():
     identity = authenticate()
     body = json_body()
     key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
     ctx = node()
     with ctx.db.cursor() as cur:
-        user_id, (entry,) = shares.lookup(cur, *identity.lookup_key, [key])
+        user_id, (entry,) = read_shares(cur, identity.lookup_key, [key])
     if user_id is None:
         raise ApiError(
             "USER_NOT_FOUND",

@@ -14,6 +14,7 @@ from services.api.routes.shares import (
     check_owned,
     confirm_reshare,
     decrypt_share,
+    read_shares,
     unique_violation_as_duplicate,
 )
 from services.api.web.body import json_body
@@ -89,7 +90,7 @@ def get_shares():
     # the record is committed (a failed record means no share).
     with node().db.transaction() if "reveal" in g else node().db.cursor() as cur:
         record(cur)
-        user_id, entries = shares.lookup(cur, *identity.lookup_key, list(keys.values()))
+        user_id, entries = read_shares(cur, identity.lookup_key, list(keys.values()))
         if user_id is None:
             raise ApiError("USER_NOT_FOUND", "User not found")
         data = {}

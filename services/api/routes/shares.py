@@ -12,10 +12,11 @@ from typing import NoReturn
 import psycopg2.errors
 from flask import Response, after_this_request
 
+from services.api.web.commit_reveal import committed_hash, refuse_if_committed
 from services.api.web.context import node
 from services.api.web.errors import RESHARE_MISMATCH_STATUS, ApiError
 from shared.crypto.sealing import BindingMismatch, DecryptError
-from shared.store import binding_mismatches, shares
+from shared.store import binding_mismatches, cr_sessions, shares
 from shared.store.shares import WalletShare
 from shared.store.wallets import DuplicatePublicKey
 
@@ -110,3 +111,19 @@ def confirm_reshare(
     assert entry.wallet_id is not None
     if not shares.stamp_reshare(cur, entry.wallet_id):
         raise ApiError("RESHARE_FAILED", not_stamped)
+
+
+def read_shares(
+    cur, lookup_key: tuple[str | None, str | None], keys: list[bytes]
+) -> tuple[str | None, list[WalletShare]]:
+    """The share lookup of a read route, with the commit-reveal check of a
+    bare request (a committed token is refused) in the same statement."""
+    token_hash = committed_hash()
+    if token_hash is None:
+        return shares.lookup(cur, *lookup_key, keys)
+    if not keys:  # nothing to look up: the check alone
+        refuse_if_committed(cr_sessions.hash_committed(cur, token_hash))
+        return shares.lookup(cur, *lookup_key, keys)
+    committed, user_id, entries = shares.lookup_guarded(cur, *lookup_key, keys, token_hash)
+    refuse_if_committed(committed)
+    return user_id, entries

@@ -233,6 +233,11 @@ def serve_node(runtime: Runtime, handover: Handover) -> None:
             table,
             runtime.log,
         )
+        # Everything imported and built so far is shared with the workers
+        # copy-on-write; frozen, a worker's collections never write to those
+        # objects' headers, so their pages stay shared (PSS, issue 28).
+        gc.collect()
+        gc.freeze()
         pool.start(handover.old_workers)
         while True:
             pool.supervise()

@@ -1,0 +1,63 @@
+"""A v1 registration (user if missing, wallet, sealed share) as one
+statement: one round trip and one commit instead of BEGIN, three or four
+statements and COMMIT.
+
+The share is sealed before the statement: its ksn3 binding names the
+wallet id (made here), the owner's auth_type and user_auth_id (the user row
+is found or made by exactly these), the curve and the public key, so nothing
+the statement returns is needed for it.
+
+The statement is atomic. When it cannot register (the public key is taken,
+or the user row was made by a concurrent registration after this statement's
+snapshot, so it does not see it) a NULL reaches a NOT NULL column and the
+whole statement, the new user row with it, is undone; the caller then takes
+the general path (a transaction), which tells the cases apart with the
+answers it always gave.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg2.errors
+
+from shared.crypto.binding import share_binding
+from shared.crypto.sealing import Cipher
+from shared.db.pool import execute_prepared
+from shared.store.tables import KEY_SHARES, USERS, WALLETS
+
+REGISTER_SQL = (
+    f"WITH made AS (INSERT INTO {USERS} (auth_type, user_auth_id) VALUES ($1, $2)"
+    "  ON CONFLICT (auth_type, user_auth_id) DO NOTHING RETURNING user_id),"
+    " owner AS (SELECT user_id FROM made UNION ALL"
+    f"  SELECT user_id FROM {USERS} WHERE auth_type = $1 AND user_auth_id = $2 LIMIT 1),"
+    f" wallet AS (INSERT INTO {WALLETS} (wallet_id, user_id, curve_type, public_key)"
+    "  VALUES ($3::uuid, (SELECT user_id FROM owner), $4, $5)"
+    "  ON CONFLICT (public_key) DO NOTHING RETURNING wallet_id)"
+    f" INSERT INTO {KEY_SHARES} (share_id, wallet_id, enc_share, status)"
+    " VALUES ($6::uuid, (SELECT wallet_id FROM wallet), $7, 'active')"
+)
+
+
+def register_wallet(
+    cur,
+    cipher: Cipher,
+    identity: tuple[str, str],
+    curve: str,
+    public_key: bytes,
+    share_hex: str,
+) -> bool:
+    """Register in one statement (autocommit cursor: committed, durable, when
+    it returns True). False: nothing was written; use the general path."""
+    auth_type, user_auth_id = identity
+    wallet_id = str(uuid.uuid4())
+    binding = share_binding(wallet_id, auth_type, user_auth_id, curve, public_key)
+    enc = cipher.seal(share_hex.lower(), binding).encode("ascii")
+    params = (auth_type, user_auth_id, wallet_id, curve, public_key, str(uuid.uuid4()), enc)
+    try:
+        execute_prepared(cur, "ksn_register_v1", REGISTER_SQL, params)
+    except psycopg2.errors.NotNullViolation as exc:
+        if exc.diag.column_name in ("user_id", "wallet_id"):
+            return False
+        raise
+    return cur.rowcount == 1
