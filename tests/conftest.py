@@ -114,7 +114,7 @@ def config(env_for, dbname) -> Config:
     cfg = load_config(env_for(dbname))
     run_migrations(cfg)
     # In-process servers of tests about other things call the admin routes
-    # more often than their limits allow; tests/api/test_admin_guessing.py turns
+    # more often than their limits allow; tests/node/test_admin_guessing.py turns
     # them back on (programs started from env_for always have them).
     return replace(cfg, admin_limits=False)
 
