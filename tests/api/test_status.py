@@ -5,6 +5,7 @@ import re
 from shared.store import backup_checks
 from shared.store.tables import PG_DUMPS
 from tests.support.ops import OPS_HEADERS
+from tests.support.reference import STATUS_FIELDS
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -18,15 +19,7 @@ def test_root_answers_plain_ok(api):
 
 def test_status_has_exactly_the_seven_reference_fields(api):
     body = api.get("/status").json()
-    assert list(body) == [
-        "is_db_connected",
-        "is_db_backup_checked",
-        "latest_backup_time",
-        "ks_node_public_key",
-        "launch_time",
-        "git_hash",
-        "version",
-    ]
+    assert tuple(body) == STATUS_FIELDS
     assert body["is_db_connected"] is True
     assert isinstance(body["is_db_backup_checked"], bool)
     assert re.fullmatch(r"[0-9a-f]{64}", body["ks_node_public_key"])

@@ -6,8 +6,6 @@ a temporary folder; it is never a system service."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import shutil
 import socket
@@ -17,12 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from shared.db.embedded import free_port
+from tests.support.fakes.tls import make_ca, make_server_cert, pem
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_FILE = ROOT / "deploy" / "nginx" / "ksnode.conf"
@@ -42,40 +37,17 @@ def nginx_binary() -> str:
     return found
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for SERVER_NAME and 127.0.0.1, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(SERVER_NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        # Its own trust anchor: the clients take it as their CA file.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+def certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A test CA (what the clients trust) and nginx's certificate for
+    SERVER_NAME, localhost and 127.0.0.1 with its key (0600)."""
+    ca_key, ca_cert = make_ca()
+    cert_pem, key_pem = make_server_cert(ca_key, ca_cert, names=(SERVER_NAME, "localhost"))
+    ca_path, cert_path, key_path = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_path.write_bytes(pem(ca_cert))
+    cert_path.write_bytes(cert_pem)
+    key_path.write_bytes(key_pem)
     key_path.chmod(0o600)
-    return cert_path, key_path
+    return ca_path, cert_path, key_path
 
 
 def replace_line(text: str, old: str, new: str) -> str:
@@ -122,9 +94,10 @@ class Nginx:
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         folder.mkdir(parents=True, exist_ok=True)
-        self.cert, key = self_signed(folder)
+        # self.cert: the file the clients trust (the test CA)
+        self.cert, server_cert, key = certificates(folder)
         site = folder / "ksnode.conf"
-        site.write_text(site_for_test(node_port, self.port, self.cert, key))
+        site.write_text(site_for_test(node_port, self.port, server_cert, key))
         self.conf = folder / "nginx.conf"
         self.conf.write_text(main_conf(folder, site))
         self.process: subprocess.Popen | None = None

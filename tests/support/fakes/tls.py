@@ -38,13 +38,15 @@ def make_ca(common: str = "ksnode test CA"):
     return key, cert
 
 
-def make_server_cert(ca_key, ca_cert) -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) for 127.0.0.1 and localhost."""
+def make_server_cert(
+    ca_key, ca_cert, names: tuple[str, ...] = ("localhost",)
+) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) for 127.0.0.1 and the DNS ``names``."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
+        .subject_name(_name(names[0] if names else "127.0.0.1"))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -52,7 +54,10 @@ def make_server_cert(ca_key, ca_cert) -> tuple[bytes, bytes]:
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in names),
+                ]
             ),
             critical=False,
         )
