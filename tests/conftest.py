@@ -24,6 +24,14 @@ TEST_SECRET = "test_enc_secret"
 NODE_TESTS = Path(__file__).resolve().parent / "node"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_node_left_behind() -> Iterator[None]:
+    yield
+    from tests.support.node_process import stop_leftover_nodes
+
+    stop_leftover_nodes()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/node/ starts real programs: mark it ``node`` so
     ``pytest -m "not node"`` is the fast inner loop."""

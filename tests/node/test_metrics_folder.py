@@ -74,7 +74,9 @@ def test_a_removed_samples_folder_does_not_stop_new_workers(node):
 def test_the_folder_goes_when_the_node_stops(pg_server, tmp_path):
     db_env = database_env(pg_server, create_database(pg_server))
     other = NodeProcess.build(tmp_path / "var", db_env, API_WORKERS="2").start()
-    folder = our_folder(other)
-    assert folder.is_dir() and list(folder.glob("*.db"))  # the workers' samples
-    assert other.stop() == 0
+    try:
+        folder = our_folder(other)
+        assert folder.is_dir() and list(folder.glob("*.db"))  # the workers' samples
+    finally:
+        assert other.stop() == 0  # a failed check must not leave a node running
     assert not folder.exists()

@@ -51,6 +51,19 @@ def alive(pid: int) -> bool:
 
 
 PROGRAMS = ("api", "backup_worker", "reporter")
+# Every `ksnode up` a test launched: tests/conftest.py stops any still running
+# when the session ends, so a test that failed before its own stop leaves no
+# node (and its Postgres) behind.
+LAUNCHED: list[subprocess.Popen] = []
+
+
+def stop_leftover_nodes() -> int:
+    """SIGTERM (then SIGKILL) each launched `ksnode up` still running; how many."""
+    left = [process for process in LAUNCHED if process.poll() is None]
+    for process in left:
+        terminate(process, 30)
+    LAUNCHED.clear()
+    return len(left)
 
 
 class NodeProcess:
@@ -108,6 +121,7 @@ class NodeProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        LAUNCHED.append(self.process)
         return self
 
     def up_output(self) -> str:
