@@ -10,7 +10,10 @@ import logging
 import time
 from collections.abc import Callable
 
+from shared.infra.logthrottle import LogThrottle
+
 SUMMARY_SECONDS = 900.0
+KEY = "telemetry.failing"
 
 
 class FailureLog:
@@ -26,32 +29,30 @@ class FailureLog:
         self.clock = clock
         self.failures = 0  # in the current run of failures
         self.started = 0.0
-        self.last_line = 0.0
-        self.since_line = 0
+        self._throttle = LogThrottle(summary_seconds, clock)
 
     def failed(self, message: str, extra: dict) -> None:
-        now = self.clock()
         self.failures += 1
         if self.failures == 1:
-            self.started = self.last_line = now
-            self.since_line = 0
-            self.log.error(message, extra=extra)
+            # A new run of failures: its first line at once.
+            self.started = self.clock()
+            self._throttle = LogThrottle(self.summary_seconds, self.clock)
+        left_out = self._throttle.allow(KEY)
+        if left_out is None:
             return
-        self.since_line += 1
-        if now - self.last_line < self.summary_seconds:
+        if self.failures == 1:
+            self.log.error(message, extra=extra)
             return
         self.log.error(
             f"telemetry still failing: {self.failures} failed reports in "
-            f"{round(now - self.started)} s ({message})",
+            f"{round(self.clock() - self.started)} s ({message})",
             extra={
                 **extra,
                 "event": "telemetry.still_failing",
                 "failures": self.failures,
-                "since_last_line": self.since_line,
+                "since_last_line": left_out + 1,
             },
         )
-        self.last_line = now
-        self.since_line = 0
 
     def succeeded(self, message: str, extra: dict) -> None:
         if self.failures:

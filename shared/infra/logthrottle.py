@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 DEFAULT_INTERVAL_SECONDS = 1.0
 
 
 class LogThrottle:
-    def __init__(self, interval: float = DEFAULT_INTERVAL_SECONDS):
+    def __init__(
+        self,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.interval = interval
+        self._clock = clock
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._left_out: dict[str, int] = {}
@@ -25,7 +31,7 @@ class LogThrottle:
     def allow(self, key: str) -> int | None:
         """None: leave this line out. Otherwise log it, with the returned
         count of lines left out since the previous one."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if now - self._last.get(key, float("-inf")) < self.interval:
                 self._left_out[key] = self._left_out.get(key, 0) + 1
