@@ -82,14 +82,22 @@ def verifiers() -> dict[str, Any]:
     return found
 
 
+def bearer_token() -> str | None:
+    """The request's ``Authorization: Bearer`` token as the reference reads it
+    (exact prefix, then trimmed), or None."""
+    header = request.headers.get("Authorization")
+    if header is None or not header.startswith(PREFIX):
+        return None
+    return header[len(PREFIX) :].strip()
+
+
 def authenticate() -> Identity:
     body = json_body()
     raw_type = body.get("auth_type")
     auth_type = "google" if raw_type is None else raw_type
-    header = request.headers.get("Authorization")
-    if header is None or not header.startswith(PREFIX):
+    token = bearer_token()
+    if token is None:
         raise ApiError("UNAUTHORIZED", "Authorization header with Bearer token required")
-    token = header[len(PREFIX) :].strip()
     provider = verifiers().get(auth_type) if isinstance(auth_type, str) else None
     if provider is None:
         raise ApiError("UNAUTHORIZED", f"Invalid auth_type: {js_string(auth_type)}")

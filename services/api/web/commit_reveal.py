@@ -19,8 +19,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from flask import g, request
+from flask import g
 
+from services.api.auth.bearer import bearer_token
 from services.api.web.body import json_body
 from services.api.web.context import node
 from services.api.web.errors import ApiError
@@ -37,7 +38,6 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "add_ed25519": (("register_ed25519", "get_key_shares"), "get_key_shares"),
 }
 REQUIRED = "cr_session_id and cr_signature are required"
-BEARER = "Bearer "
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,6 @@ def auth_type_text(body: dict[str, Any]) -> str:
     """auth_type as the reference renders it into the hash: null -> google."""
     raw = body.get("auth_type")
     return "google" if raw is None else js_string(raw)
-
-
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None or not header.startswith(BEARER):
-        return None
-    return header[len(BEARER) :].strip()
 
 
 def session_uuid(value: Any) -> str | None:
