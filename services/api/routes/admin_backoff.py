@@ -18,12 +18,13 @@ the node's total, the others a hash table of clients.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import mmap
 import multiprocessing
 import struct
 import time
+
+from services.api.web.shared_limiter import slot_hash
 
 SLOT = struct.Struct("=QddI4x")  # key hash, last check, next check allowed, failures
 SLOTS = 65536
@@ -48,11 +49,6 @@ class AdminBackoff:
         self._clock = clock
         self._memory = mmap.mmap(-1, SLOT.size * (slots + 1))  # MAP_SHARED | MAP_ANONYMOUS
         self._lock = multiprocessing.get_context("fork").Lock()
-
-    @staticmethod
-    def _hash(key: str) -> int:
-        digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        return int.from_bytes(digest, "little") | 1  # 0 marks an empty slot
 
     def _client_offset(self, key_hash: int) -> int:
         """The client's slot, or a free/stale one to claim, or the stalest."""
@@ -83,7 +79,7 @@ class AdminBackoff:
         """0 when ``client`` may have its password checked now (the check is
         counted as a failure until ``succeeded``), else the whole seconds to
         wait (Retry-After)."""
-        key_hash = self._hash(client)
+        key_hash = slot_hash(client)
         now = self._clock()
         with self._lock:
             own = self._client_offset(key_hash)
@@ -101,7 +97,7 @@ class AdminBackoff:
     def succeeded(self, client: str) -> None:
         """The password was right: the client starts afresh; the node's count
         loses only this check (a right password does not excuse others')."""
-        key_hash = self._hash(client)
+        key_hash = slot_hash(client)
         now = self._clock()
         with self._lock:
             own = self._client_offset(key_hash)

@@ -26,6 +26,13 @@ SLOTS = 65536
 PROBES = 16
 
 
+def slot_hash(key: str) -> int:
+    """A client key's 64-bit slot hash in a shared-memory table, never 0
+    (0 marks an empty slot). Also used by routes/admin_backoff.py."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") | 1
+
+
 class SharedFixedWindowLimiter:
     def __init__(self, limit: int, window: int = 60, *, slots: int = SLOTS, clock=time.monotonic):
         self.limit = limit
@@ -34,13 +41,6 @@ class SharedFixedWindowLimiter:
         self._clock = clock
         self._memory = mmap.mmap(-1, SLOT.size * slots)  # MAP_SHARED | MAP_ANONYMOUS
         self._lock = multiprocessing.get_context("fork").Lock()
-
-    @staticmethod
-    def _hash(key: str) -> int:
-        value = int.from_bytes(
-            hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little"
-        )
-        return value | 1  # 0 marks an empty slot
 
     def _slot_for(self, key_hash: int, now: float) -> tuple[int, float, int]:
         """(offset, start, count) of the key's slot, claiming one if needed."""
@@ -59,7 +59,7 @@ class SharedFixedWindowLimiter:
         return oldest_offset, now, 0
 
     def hit(self, key: str) -> Decision:
-        key_hash = self._hash(key)
+        key_hash = slot_hash(key)
         now = self._clock()
         with self._lock:
             offset, start, count = self._slot_for(key_hash, now)
