@@ -86,16 +86,23 @@ def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
     return {"fixed": fixed + log_fixed, "refused": refused}
 
 
+def loose_mode(path: Path) -> int | None:
+    """The file's permission bits when its group or others have any access,
+    else None (also when it cannot be looked at: whoever reads it says why)."""
+    try:
+        mode = stat.S_IMODE(path.expanduser().stat().st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None
+
+
 def warn_if_others_may_read(secrets: list[Path]) -> list[str]:
     """A warning for each secret file that others may read (left as it is:
     it may be a mount the node does not own). Returns the paths named."""
     named = []
     for path in secrets:
-        try:
-            mode = stat.S_IMODE(Path(path).expanduser().stat().st_mode)
-        except OSError:
-            continue  # loading it has said what is wrong
-        if mode & 0o077:
+        mode = loose_mode(Path(path))  # None too when unreadable: loading it said why
+        if mode is not None:
             named.append(str(path))
             log.warning(
                 "the encryption secret file may be read by others: " + secret_fix(path),
@@ -130,10 +137,7 @@ def _files(folder: Path) -> list[Path]:
 
 def env_file_warning(path: Path) -> str | None:
     """The env file holds passwords: others must not read it."""
-    try:
-        mode = stat.S_IMODE(path.expanduser().stat().st_mode)
-    except OSError:
-        return None
-    if not mode & 0o077:
+    mode = loose_mode(path)
+    if mode is None:
         return None
     return f"env file {path} may be read by others (mode {mode:04o}): chmod 600 {path}"

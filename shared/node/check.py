@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from shared.config import Config, ConfigError, load_config
 from shared.crypto.sealing import SecretError
 from shared.crypto.secretfiles import load_cipher
-from shared.infra.privatefiles import env_file_warning, secret_fix
+from shared.infra.privatefiles import env_file_warning, loose_mode, secret_fix
 from shared.node.preflight import (
     LOCK_NAME,
     PreflightFailed,
@@ -160,11 +159,7 @@ def _secret(config: Config) -> list[Finding]:
         return [Finding("problem", f"{exc}: fix ENCRYPTION_SECRET_PATH or the file")]
     findings = [Finding("ok", f"encryption secret {path} is readable")]
     for item in (path, *config.encryption_secret_previous_paths):
-        try:
-            mode = stat.S_IMODE(Path(item).stat().st_mode)
-        except OSError:
-            continue
-        if mode & 0o077:
+        if loose_mode(Path(item)) is not None:
             findings.append(
                 Finding("warning", f"secret {item} may be read by others: {secret_fix(item)}")
             )
