@@ -40,17 +40,20 @@ class WalletShare:
         )
 
 
-# LATERAL ... LIMIT 1 keeps each key an index lookup whatever the table size
-# (a prepared statement's generic plan must not drift to a hash join).
+# LATERAL ... LIMIT 1 keeps each key's wallet, owner and share index lookups
+# whatever the table sizes: the pool runs prepared statements' generic plans
+# (pool.py), made once per connection, and a plain join of the shares table
+# gets a hash join over all of it in that plan while the table is small.
 LOOKUP_SQL = (
     f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = $1 AND user_auth_id = $2 LIMIT 1),"
-    " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, s.share_id::text, s.enc_share,"
+    " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, w.share_id::text, w.enc_share,"
     " w.auth_type, w.user_auth_id, w.public_key"
     " FROM unnest($3::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
     " LEFT JOIN LATERAL (SELECT ww.wallet_id, ww.user_id, ww.curve_type, ww.public_key,"
-    f"  o.auth_type, o.user_auth_id FROM {WALLETS} ww LEFT JOIN {USERS} o ON o.user_id = ww.user_id"
+    "  o.auth_type, o.user_auth_id, s.share_id, s.enc_share"
+    f"  FROM {WALLETS} ww LEFT JOIN {USERS} o ON o.user_id = ww.user_id"
+    f"  LEFT JOIN {KEY_SHARES} s ON s.wallet_id = ww.wallet_id"
     "  WHERE ww.public_key = k.public_key LIMIT 1) w ON true"
-    f" LEFT JOIN {KEY_SHARES} s ON s.wallet_id = w.wallet_id"
     " ORDER BY k.ord"
 )
 
