@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import scenarios, seed  # noqa: E402
+from loaders import wrk_load  # noqa: E402
 from nodestats import _name, _role, descendants, remove, start_measured  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
@@ -80,10 +81,29 @@ def run_ab(url: str, scenario: dict, headers: dict, count: int, concurrency: int
     return elapsed, usage.ru_utime, usage.ru_stime
 
 
+def run_wrk(url: str, scenario: dict, headers: dict, args) -> tuple[float, float, float, int]:
+    """wrk for --seconds; (elapsed, loader user s, loader sys s, requests)."""
+    before = os.times()
+    started = time.monotonic()
+    stats = wrk_load(url, scenario, headers, args.concurrency, args.seconds)
+    elapsed = time.monotonic() - started
+    after = os.times()
+    count = round(stats["rps"] * args.seconds)
+    if stats["errors"]:
+        raise SystemExit(f"wrk saw {stats['errors']} errors for {scenario['name']}")
+    return (
+        elapsed,
+        after.children_user - before.children_user,
+        after.children_system - before.children_system,
+        count,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=12000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=6.0, help="of registrations (wrk)")
     parser.add_argument("--bot-token", default="123456:BENCH-bot-token")
     args = parser.parse_args()
     node, _, _ = start_measured(args.bot_token)
@@ -91,22 +111,27 @@ def main() -> None:
         user = str(int(time.time() * 1000))
         headers = {"Authorization": bearer_header(user, args.bot_token)}
         keys = seed(node.url, headers)
-        chosen = [s for s in scenarios(keys, user) if not s["register"]]
+        chosen = scenarios(keys, user)
         for scenario in chosen:  # warm-up: pools, prepared statements
-            run_ab(node.url, scenario, headers if scenario["auth"] else {}, 2000, 8)
+            if not scenario["register"]:
+                run_ab(node.url, scenario, headers if scenario["auth"] else {}, 2000, 8)
         print(
             f"{'route':<18} {'req/s':>7} {'api':>6} {'postgres':>9} {'node rest':>9} "
             f"{'loader':>7} {'sum':>6}  user/sys  machine busy   (us of CPU per request)"
         )
         for scenario in chosen:
             before, busy0 = snapshot(node), machine_busy()
-            elapsed, ab_user, ab_sys = run_ab(
-                node.url,
-                scenario,
-                headers if scenario["auth"] else {},
-                args.requests,
-                args.concurrency,
-            )
+            if scenario["register"]:  # a new key each time: wrk, for a time
+                elapsed, ab_user, ab_sys, n = run_wrk(node.url, scenario, headers, args)
+            else:
+                n = args.requests
+                elapsed, ab_user, ab_sys = run_ab(
+                    node.url,
+                    scenario,
+                    headers if scenario["auth"] else {},
+                    n,
+                    args.concurrency,
+                )
             after, busy1 = snapshot(node), machine_busy()
             per: dict[str, float] = {}
             user_total = sys_total = 0.0
@@ -117,13 +142,12 @@ def main() -> None:
                 key = role if role in ("api", "postgres") else "node rest"
                 per[key] = per.get(key, 0.0) + du + ds
             user_total, sys_total = user_total + ab_user, sys_total + ab_sys
-            n = args.requests
             us = {k: v / n * 1e6 for k, v in per.items()}
             loader = (ab_user + ab_sys) / n * 1e6
             total = sum(us.values()) + loader
             busy = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
             print(
-                f"{scenario['name']:<18} {n / elapsed:7.0f} {us.get('api', 0):6.0f} "
+                f"{scenario['name']:<18} {n / (args.seconds if scenario['register'] else elapsed):7.0f} {us.get('api', 0):6.0f} "
                 f"{us.get('postgres', 0):9.0f} {us.get('node rest', 0):9.0f} {loader:7.0f} "
                 f"{total:6.0f}  {user_total / max(1e-9, user_total + sys_total):4.0%} user "
                 f"{busy:6.0%}",

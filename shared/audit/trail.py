@@ -42,6 +42,7 @@ from shared.audit.records import (
 from shared.config import Config
 from shared.crypto.secretfiles import load_secret
 from shared.db.pool import Database
+from shared.infra.logthrottle import LogThrottle
 from shared.store import audit as store
 
 log = logging.getLogger("audit")
@@ -83,6 +84,7 @@ class AuditTrail:
         self._committed = 0  # every record up to this count is stored (or was dropped)
         self.dropped = 0
         self.failures = 0
+        self._staged_log = LogThrottle(60.0)
 
     # -- recording ---------------------------------------------------------------
     def build(self, item: Any) -> Record:
@@ -112,9 +114,11 @@ class AuditTrail:
         self._ensure_thread()
 
     def flush(self) -> bool:
-        """Commit the queued records now; False if some stay queued (database down)."""
+        """Commit the queued records now, and seal the staged ones (records
+        committed with their write, shared/store/audit.py) into the chain;
+        False if some stay queued (database down)."""
         with self._write_lock:
-            return self._append()
+            return self._append(claim_staged=True)
 
     def _commit_through(self, ticket: int) -> bool:
         """Commit every record up to the ``ticket``-th queued. Records queued
@@ -125,20 +129,27 @@ class AuditTrail:
                 return True
             return self._append()
 
-    def _append(self) -> bool:
-        """Commit the whole queue in one transaction (caller holds _write_lock)."""
+    def _append(self, *, claim_staged: bool = False) -> bool:
+        """Commit the whole queue in one transaction (caller holds _write_lock);
+        with ``claim_staged``, the staged records too, in time order with it."""
         with self._pending_lock:
             queued = list(self._pending)
             self._pending.clear()
             upto = self._enqueued
-        if not queued:
+        if claim_staged and not queued:
+            claim_staged = self._staged_waiting()
+        if not queued and not claim_staged:
             self._committed = upto
             return True
         with self.cpu_section():
             batch = self._built(queued)
         try:
             with self.db.connection() as conn:
-                store.append(conn, lambda head: self._seal(head, batch))
+                store.append(
+                    conn,
+                    lambda head, staged: self._seal(head, _in_time_order(batch, staged)),
+                    claim_staged=claim_staged,
+                )
         except psycopg2.DataError:
             # The database refuses a row itself (text it cannot store):
             # retrying the batch would block the trail for good. Store the
@@ -157,6 +168,23 @@ class AuditTrail:
         self._committed = upto
         return True
 
+    def _staged_waiting(self) -> bool:
+        try:
+            with self.db.cursor() as cur:
+                return store.staged_waiting(cur)
+        except Exception as exc:  # noqa: BLE001 - looked at again on the next flush
+            left_out = self._staged_log.allow("staged")
+            if left_out is not None:  # every flush would say it during an outage
+                log.warning(
+                    "audit staged records unreadable",
+                    extra={
+                        "event": "audit.db_error",
+                        "error": type(exc).__name__,
+                        "left_out": left_out,
+                    },
+                )
+            return False
+
     def _seal(self, head: tuple[int, str] | None, batch: list[Record]) -> list[Sealed]:
         with self.cpu_section():
             return seal_chain(self.key, head, batch)
@@ -166,7 +194,9 @@ class AuditTrail:
             try:
                 with self.db.connection() as conn:
 
-                    def seal_one(head: tuple[int, str] | None, r: Record = record) -> list[Sealed]:
+                    def seal_one(
+                        head: tuple[int, str] | None, _staged: list[Record], r: Record = record
+                    ) -> list[Sealed]:
                         return seal_chain(self.key, head, [r])
 
                     store.append(conn, seal_one)
@@ -264,6 +294,14 @@ class AuditTrail:
         return total
 
 
+def _in_time_order(batch: list[Record], staged: list[Record]) -> list[Record]:
+    """This process's queue and the staged records of any process, merged by
+    time (a staged registration goes before the reads that came after it)."""
+    if not staged:
+        return batch
+    return sorted(batch + staged, key=lambda record: record.at)
+
+
 def _loggable(record: Record) -> dict[str, object]:
     fields = asdict(record)
     fields["at"] = record.at.isoformat()
@@ -274,7 +312,7 @@ def _loggable(record: Record) -> dict[str, object]:
 def record_once(db: Database, key: AuditKey, record: Record) -> Sealed:
     """Append one record now (command-line events); raises on failure."""
     with db.connection() as conn:
-        (sealed,) = store.append(conn, lambda head: seal_chain(key, head, [record]))
+        (sealed,) = store.append(conn, lambda head, _staged: seal_chain(key, head, [record]))
     return sealed
 
 

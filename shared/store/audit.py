@@ -19,6 +19,12 @@ from shared.audit.records import Record, Sealed
 from shared.store.rows import count_with
 
 AUDIT = "ksn_audit"  # kept here, not in tables.py: this family is only ours
+# Records committed with the write they record, waiting to be sealed into
+# the chain (migration 0009; services/api/ops/audit.py stages them).
+STAGED = "ksn_audit_staged"
+STAGED_COLUMNS = "at, event, outcome, request_id, client, auth_type, user_ref, public_keys, detail"
+# Claimed per append: a flush seals at most this many staged records.
+STAGED_BATCH = 5000
 # "ksnaudit" in ASCII: one lock for the chain of the whole database.
 CHAIN_LOCK_KEY = 0x6B736E6175646974
 
@@ -45,11 +51,18 @@ def insert(cur, rows: list[Sealed]) -> None:
     cur.copy_expert(f"COPY {AUDIT} ({COLUMNS}) FROM STDIN", io.StringIO(data))
 
 
-def append(conn, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list[Sealed]:
+Sealer = Callable[[tuple[int, str] | None, list[Record]], list[Sealed]]
+
+
+def append(conn, seal: Sealer, *, claim_staged: bool = False) -> list[Sealed]:
     """Lock the chain, seal after its head, insert, commit: two round trips
     for a few records (three for a batch) on a pooled (autocommit)
     connection, so the lock is held briefly. On an error the pool rolls the
-    transaction back."""
+    transaction back.
+
+    ``seal`` gets the head and the staged records this transaction took
+    (``claim_staged``; else none): they leave ksn_audit_staged in the
+    transaction that puts them in the chain, so a failure keeps them there."""
     with conn.cursor() as cur:
         cur.execute(
             "BEGIN; SELECT pg_advisory_xact_lock(%s);"
@@ -57,7 +70,8 @@ def append(conn, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list
             (CHAIN_LOCK_KEY,),
         )
         row = cur.fetchone()
-        rows = seal((row[0], row[1]) if row else None)
+        staged = take_staged(cur) if claim_staged else []
+        rows = seal((row[0], row[1]) if row else None, staged)
         if len(rows) > SMALL_BATCH:
             insert(cur, rows)
             cur.execute("COMMIT")
@@ -67,6 +81,54 @@ def append(conn, seal: Callable[[tuple[int, str] | None], list[Sealed]]) -> list
         else:
             cur.execute("COMMIT")
     return rows
+
+
+def staged_waiting(cur) -> bool:
+    cur.execute(f"SELECT EXISTS (SELECT 1 FROM {STAGED})")
+    return bool(cur.fetchone()[0])
+
+
+def take_staged(cur) -> list[Record]:
+    """Delete up to STAGED_BATCH staged records (oldest first) and return
+    them; inside the append's transaction, under the chain lock (so no other
+    appender takes the same ones)."""
+    cur.execute(
+        f"DELETE FROM {STAGED} WHERE id IN (SELECT id FROM {STAGED} ORDER BY id LIMIT %s)"
+        f" RETURNING id, {STAGED_COLUMNS}",
+        (STAGED_BATCH,),
+    )
+    rows = sorted(cur.fetchall())
+    return [
+        Record(
+            event=event,
+            outcome=outcome,
+            at=at.astimezone(dt.UTC),
+            request_id=request_id,
+            client=client,
+            auth_type=auth_type,
+            user_ref=user_ref,
+            public_keys=tuple(keys or ()),
+            detail=detail,
+        )
+        for _, at, event, outcome, request_id, client, auth_type, user_ref, keys, detail in rows
+    ]
+
+
+def staged_values(record: Record) -> tuple[Any, ...]:
+    """A record's values for an INSERT into ksn_audit_staged (STAGED_COLUMNS
+    order; public_keys as text[], detail as jsonb text)."""
+    detail = json.dumps(record.detail, sort_keys=True) if record.detail is not None else None
+    return (
+        record.at,
+        record.event,
+        record.outcome,
+        record.request_id,
+        record.client,
+        record.auth_type,
+        record.user_ref,
+        list(record.public_keys),
+        detail,
+    )
 
 
 SMALL_BATCH = 20

@@ -18,15 +18,20 @@ answers it always gave.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import psycopg2.errors
 
+from shared.audit.records import Record
 from shared.crypto.binding import share_binding
 from shared.crypto.sealing import Cipher
 from shared.db.pool import execute_prepared
+from shared.store.audit import STAGED, STAGED_COLUMNS, staged_values
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
-REGISTER_SQL = (
+_WITH = (
     f"WITH made AS (INSERT INTO {USERS} (auth_type, user_auth_id) VALUES ($1, $2)"
     "  ON CONFLICT (auth_type, user_auth_id) DO NOTHING RETURNING user_id),"
     " owner AS (SELECT user_id FROM made UNION ALL"
@@ -34,8 +39,20 @@ REGISTER_SQL = (
     f" wallet AS (INSERT INTO {WALLETS} (wallet_id, user_id, curve_type, public_key)"
     "  VALUES ($3::uuid, (SELECT user_id FROM owner), $4, $5)"
     "  ON CONFLICT (public_key) DO NOTHING RETURNING wallet_id)"
+)
+_SHARE = (
     f" INSERT INTO {KEY_SHARES} (share_id, wallet_id, enc_share, status)"
     " VALUES ($6::uuid, (SELECT wallet_id FROM wallet), $7, 'active')"
+)
+REGISTER_SQL = _WITH + _SHARE
+# The same, with the registration's audit record written by the statement
+# itself (ksn_audit_staged; the trail seals it into the chain within a
+# second): the record commits with the share or not at all, and the
+# registration costs one round trip and one commit instead of three round
+# trips and two commits, the second on the chain lock every writer queues on.
+REGISTER_AUDITED_SQL = (
+    _WITH + f", staged AS (INSERT INTO {STAGED} ({STAGED_COLUMNS})"
+    " VALUES ($8, $9, $10, $11, $12, $13, $14, $15::text[], $16::jsonb))" + _SHARE
 )
 
 
@@ -46,16 +63,26 @@ def register_wallet(
     curve: str,
     public_key: bytes,
     share_hex: str,
+    audit: Record | None = None,
+    waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> bool:
     """Register in one statement (autocommit cursor: committed, durable, when
-    it returns True). False: nothing was written; use the general path."""
+    it returns True), with ``audit`` staged in it when given. False: nothing
+    was written, the record neither; use the general path. The statement
+    runs inside ``waiting()`` (the API steps out of its gate: the commit
+    waits for the disk, and other requests may run meanwhile)."""
     auth_type, user_auth_id = identity
     wallet_id = str(uuid.uuid4())
     binding = share_binding(wallet_id, auth_type, user_auth_id, curve, public_key)
     enc = cipher.seal(share_hex.lower(), binding).encode("ascii")
     params = (auth_type, user_auth_id, wallet_id, curve, public_key, str(uuid.uuid4()), enc)
+    if audit is None:
+        statement = ("ksn_register_v1", REGISTER_SQL, params)
+    else:
+        statement = ("ksn_register_v1_audited", REGISTER_AUDITED_SQL, params + staged_values(audit))
     try:
-        execute_prepared(cur, "ksn_register_v1", REGISTER_SQL, params)
+        with waiting():
+            execute_prepared(cur, *statement)
     except psycopg2.errors.NotNullViolation as exc:
         if exc.diag.column_name in ("user_id", "wallet_id"):
             return False

@@ -105,13 +105,26 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
         ctx.extras["audit_trail"] = trail
     checks = ctx.config.audit_checks
 
+    def stage() -> Record | None:
+        event = EVENTS.get(request.endpoint or "")
+        if event is None:
+            return None
+        trail.start()  # its thread seals staged records into the chain
+        return build_record(capture(event, 200, None, hops), key, hops)
+
+    ctx.extras["audit_stage"] = stage
+
     @app.after_request
     def _audit(response: Response) -> Response:
         event = EVENTS.get(request.endpoint or "")
         if event is None or request.method == "OPTIONS" or (event.check and not checks):
             return response
+        if g.get("audit_staged"):  # committed by the route's own statement
+            return response
         try:
-            seen = capture(event, response, hops)
+            status = response.status_code
+            answer = response.get_json(silent=True) if status >= 400 else None
+            seen = capture(event, status, answer if isinstance(answer, dict) else None, hops)
             # Every admin call, and every write that happened, is stored before
             # the answer; a refused write changed nothing and is batched like
             # a read (a flood of bad registrations must not queue on the chain).
@@ -138,17 +151,29 @@ def close(ctx: NodeContext) -> None:
         trail.close()
 
 
-def capture(event: Event, response: Response, hops: int) -> Seen:
+def staged_record(ctx: NodeContext) -> Record | None:
+    """This request's record as if it succeeded, for a route that writes it
+    in its own statement (ksn_audit_staged: the record then commits with the
+    write or not at all); None with the trail off. Once that statement has
+    committed, the route calls ``staged()`` so the hook does not record the
+    request again; if it did not, the hook records the outcome as usual."""
+    stage = ctx.extras.get("audit_stage")
+    return stage() if stage is not None else None
+
+
+def staged() -> None:
+    g.audit_staged = True
+
+
+def capture(event: Event, status: int, answer: dict[str, Any] | None, hops: int) -> Seen:
     # Each lookup through flask.g or flask.request costs about 1 µs: once each.
     # flask types ``request`` as a Request, but it is the LocalProxy in front
     # of one (flask/globals.py), which has this method.
     scope, req = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
-    status = response.status_code
-    answer = response.get_json(silent=True) if status >= 400 else None
     return Seen(
         event,
         status,
-        answer if isinstance(answer, dict) else None,
+        answer,
         getattr(scope, "_json_body", None),
         getattr(scope, "identity", None),
         getattr(scope, "request_id", None),

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint
 
 from services.api.auth.bearer import authenticate
+from services.api.ops import audit
 from services.api.routes.shares import (
     confirm_reshare,
     decrypt_share,
     read_shares,
     unique_violation_as_duplicate,
 )
+from services.api.server.gate import outside_gate
 from services.api.web.body import json_body
 from services.api.web.commit_reveal import bare_only, bare_read
 from services.api.web.context import node
@@ -41,7 +43,9 @@ def register():
     identity.require_storable()
     ctx = node()
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
-        with ctx.db.cursor() as cur:  # the common case: one statement
+        # The common case: one statement, its audit record written by it.
+        record = audit.staged_record(ctx)
+        with ctx.db.cursor() as cur:
             done = registration.register_wallet(
                 cur,
                 ctx.cipher,
@@ -49,8 +53,11 @@ def register():
                 curve,
                 key,
                 share_bytes.hex(),
+                audit=record,
+                waiting=outside_gate,
             )
         if done:
+            audit.staged()
             return ok(with_data=False)
         with ctx.db.transaction() as cur:  # a taken key or a race: the general path
             user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)

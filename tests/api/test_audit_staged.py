@@ -1,0 +1,129 @@
+"""A v1 registration writes its audit record in its own statement (issue 28).
+
+The record commits with the share or not at all (ksn_audit_staged), and
+the trail's thread seals it into the chain: exactly one record per
+registration, in the chain within a second, the chain still verifies; a
+registration that does not happen leaves no staged record; and staged
+records of a process that died before sealing them are sealed by another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+
+from shared.audit.records import Record
+from shared.audit.trail import AuditTrail, node_key
+from shared.audit.verify import verify_chain
+from shared.crypto.sealing import Cipher
+from shared.store import audit as store
+from shared.store import registration
+from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
+
+
+@pytest.fixture(scope="module")
+def key(config):
+    return node_key(config)
+
+
+def staged_count(db) -> int:
+    with db.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {store.STAGED}")
+        return cur.fetchone()[0]
+
+
+def chained(db, request_id: str, timeout: float = 5.0) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.connection() as conn:
+            found = [s for s in store.scan(conn) if s.record.request_id == request_id]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_registration_record_is_chained_once_and_verifies(api, db, key):
+    wallet, public = Wallet(api), secp_key()
+    r = wallet.post(
+        "/keyshare/v1/register",
+        {"curve_type": "secp256k1", "public_key": public, "share": share_hex()},
+    )
+    assert r.status_code == 200, r.text
+    request_id = r.headers["X-Request-Id"]
+    found = chained(db, request_id)
+    assert len(found) == 1, found
+    record = found[0].record
+    assert (record.event, record.outcome) == ("keyshare.v1.register", "ok")
+    assert record.user_ref == key.user_ref(wallet.user_auth_id)
+    assert record.public_keys == (f"secp256k1:{public}",)
+    time.sleep(1.2)  # a later flush must not seal it a second time
+    assert len(chained(db, request_id, timeout=0)) == 1
+    assert staged_count(db) == 0
+    with db.connection() as conn:
+        report = verify_chain(key, store.scan(conn))
+    assert report.ok, report
+
+
+def test_a_taken_key_stages_nothing_and_records_the_refusal(api, db):
+    first, second, public = Wallet(api), Wallet(api), secp_key()
+    body = {"curve_type": "secp256k1", "public_key": public, "share": share_hex()}
+    assert first.post("/keyshare/v1/register", body).status_code == 200
+    before = staged_count(db)
+    r = second.post("/keyshare/v1/register", body)
+    assert r.status_code == 409 and r.json()["code"] == "DUPLICATE_PUBLIC_KEY"
+    found = chained(db, r.headers["X-Request-Id"])
+    assert [(s.record.event, s.record.outcome) for s in found] == [
+        ("keyshare.v1.register", "DUPLICATE_PUBLIC_KEY")
+    ]
+    assert staged_count(db) <= before  # the refused statement left no record behind
+
+
+def test_records_staged_by_a_dead_process_are_sealed_by_another(db, key, config):
+    """The registration statement commits its record; nobody seals it (the
+    process died). A trail of any other process seals it at its next flush,
+    in time order with its own queue, and deletes it from the staging table."""
+    identity = ("telegram", f"telegram_staged_{uuid.uuid4().hex[:12]}")
+    at = dt.datetime.now(dt.UTC)
+    staged = Record(
+        "keyshare.v1.register",
+        "ok",
+        at=at,
+        request_id=f"staged-{uuid.uuid4().hex[:8]}",
+        client="127.0.0.1",
+        auth_type="telegram",
+        user_ref=key.user_ref(identity[1]),
+        public_keys=("secp256k1:02" + "ab" * 32,),
+    )
+    with db.cursor() as cur:
+        assert registration.register_wallet(
+            cur,
+            Cipher("staged-test-secret"),
+            identity,
+            "secp256k1",
+            bytes.fromhex(secp_key()),
+            share_hex(),
+            audit=staged,
+        )
+    assert staged_count(db) >= 1
+    later = Record(
+        "keyshare.v1.get",
+        "ok",
+        at=at + dt.timedelta(milliseconds=5),
+        request_id=f"later-{uuid.uuid4().hex[:8]}",
+        client="127.0.0.1",
+        auth_type="telegram",
+    )
+    trail = AuditTrail(db, key, retention_days=0)
+    trail.record(later)  # queued in this (other) process
+    assert trail.flush()
+    assert staged_count(db) == 0
+    with db.connection() as conn:
+        ids = [s.record.request_id for s in store.scan(conn)]
+    assert ids.index(staged.request_id) < ids.index(later.request_id)
+    (sealed,) = [s for s in chained(db, staged.request_id, timeout=0)]
+    assert sealed.record.user_ref == staged.user_ref
+    assert sealed.record.at == at
+    trail.close()
