@@ -107,3 +107,24 @@ def test_non_ascii_name_verifies_over_http(api):
         headers={"Authorization": header.encode("latin-1")},
     )
     assert r.status_code == 404 and r.json()["code"] == "USER_NOT_FOUND"  # authenticated
+
+
+def test_a_verified_payload_is_reused_only_while_its_age_allows():
+    """The per-worker cache of verified payloads (issue 28): the same token
+    verifies again without a new check, until it is too old; a changed token
+    is checked anew; changing the returned claims does not change the cache."""
+    now = [1700000000 + 60]
+    check = TelegramVerifier(load_config({"TELEGRAM_BOT_TOKEN": BOT_TOKEN}), clock=lambda: now[0])
+    token = json.dumps(VECTOR)
+    claims = check.verify(token)
+    claims["id"] = "tampered"
+    check.bot_token = "another-bot-token"  # a hit does not check the hash again
+    assert check.verify(token)["id"] == "987654321"
+    with pytest.raises(AuthFailure, match="Hash verification failed"):
+        check.verify(json.dumps({**VECTOR, "first_name": "Mallory"}))
+    now[0] = 1700000000 + 86401
+    with pytest.raises(AuthFailure, match="Hash verification failed"):
+        check.verify(token)  # too old: dropped from the cache and checked anew
+    check.bot_token = BOT_TOKEN
+    with pytest.raises(AuthFailure, match="too old"):
+        check.verify(token)

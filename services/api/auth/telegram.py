@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
 from collections.abc import Callable
@@ -42,10 +43,18 @@ def expected_hash(bot_token: str, payload: dict[str, Any]) -> bytes:
     return hmac.new(secret, js_utf8(data_check_string(payload)), hashlib.sha256).digest()
 
 
+# Verified payloads kept per worker: a wallet's sign-in sends the same one
+# with several requests, and its check (JSON, sorting, HMAC) is the largest
+# part of a Telegram request's own work. The entry is the exact token text,
+# so only that payload hits it, and the age rule is applied again on every hit.
+CACHE_SIZE = 1024
+
+
 class TelegramVerifier:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time):
         self.bot_token = str(config.telegram_bot_token)
         self.clock = clock
+        self._verified: dict[str, tuple[dict[str, Any], int]] = {}
 
     def verify_payload(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict) or not all(
@@ -68,10 +77,20 @@ class TelegramVerifier:
         return payload
 
     def verify(self, token: str) -> dict[str, Any]:
-        import json
-
+        known = self._verified.get(token)
+        if known is not None:
+            payload, auth_date = known
+            if 0 <= int(self.clock()) - auth_date <= MAX_AGE_SECONDS:
+                return dict(payload)  # a copy: callers may not change the cached one
+            self._verified.pop(token, None)
         try:
             payload = json.loads(token)
         except ValueError:
             raise AuthFailure("Invalid token format: Expected JSON string") from None
-        return self.verify_payload(payload)
+        claims = self.verify_payload(payload)
+        auth_date = js_parse_int(claims["auth_date"])
+        if auth_date is not None:
+            if len(self._verified) >= CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
+            self._verified[token] = (dict(claims), auth_date)
+        return claims

@@ -21,6 +21,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
@@ -129,12 +130,24 @@ class RequestMetrics:
             registry=registry,
         )
 
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def failover_seen(self, _old: str, _new: str) -> None:
         self.failovers.inc()
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        # The labelled series, found once per (route, method, status): labels()
+        # costs more than the increment itself. Routes are the app's rules and
+        # statuses the few it answers, so the dict stays small.
+        series = self._series.get((route, method, status))
+        if series is None:
+            series = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._series[(route, method, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 NODE_SQL = (
