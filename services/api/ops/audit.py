@@ -103,13 +103,16 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
             cpu_section=inside_gate,
         )
         ctx.extras["audit_trail"] = trail
+    # At once, not at the first record: records staged by a process that
+    # died before sealing them (a killed worker) are sealed without waiting
+    # for traffic.
+    trail.start()
     checks = ctx.config.audit_checks
 
     def stage() -> Record | None:
         event = EVENTS.get(request.endpoint or "")
         if event is None:
             return None
-        trail.start()  # its thread seals staged records into the chain
         return build_record(capture(event, 200, None, hops), key, hops)
 
     ctx.extras["audit_stage"] = stage
