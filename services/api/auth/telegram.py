@@ -79,16 +79,15 @@ class TelegramVerifier:
     def verify(self, token: str) -> dict[str, Any]:
         known = self._verified.get(token)
         if known is not None:
-            payload, auth_date = known
-            if 0 <= int(self.clock()) - auth_date <= MAX_AGE_SECONDS:
-                return dict(payload)  # a copy: callers may not change the cached one
+            if 0 <= int(self.clock()) - known[1] <= MAX_AGE_SECONDS:
+                return dict(known[0])  # a copy: callers may not change the cached one
             self._verified.pop(token, None)
         try:
             payload = json.loads(token)
         except ValueError:
             raise AuthFailure("Invalid token format: Expected JSON string") from None
         claims = self.verify_payload(payload)
-        auth_date = js_parse_int(claims["auth_date"])
+        auth_date = js_parse_int(claims["auth_date"])  # not None: verify_payload checked it
         if auth_date is not None:
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
