@@ -252,6 +252,8 @@ class AuditTrail:
 
     def _run(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
+            if self.db.closed:  # its process is stopping without close(): nothing to write to
+                break
             self.flush()
             if self.retention_days > 0 and time.monotonic() >= self._next_retention:
                 self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS

@@ -190,7 +190,13 @@ class Database:
     def max_size(self) -> int:
         return self._maxconn
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _acquire(self):
+        if self._closed:  # a closed pool opens no new connections
+            raise DatabaseUnavailable("the connection pool is closed")
         if not self._slots.acquire(timeout=self._acquire_timeout):
             raise DatabaseUnavailable("all database connections are busy")
         with self._lock:
