@@ -174,6 +174,15 @@ class AuditKey:
         text = row_text(seq, record, self.key_id, prev_hash)
         return Sealed(seq, record, self.key_id, prev_hash, self._mac(_bytes(text)), text)
 
+    def stage_mac(self, record: Record) -> str:
+        """What shows that a staged record (ksn_audit_staged) was made by a
+        node holding this key, not written into the table by someone holding
+        only the database: a MAC over the record's text."""
+        return self._mac(b"staged\x00" + _bytes(row_text(0, record, "", "")))
+
+    def staged_intact(self, record: Record, mac: str | None) -> bool:
+        return mac is not None and hmac.compare_digest(self.stage_mac(record), mac)
+
     def intact(self, sealed: Sealed) -> bool:
         text = row_text(sealed.seq, sealed.record, sealed.key_id, sealed.prev_hash)
         return hmac.compare_digest(self._mac(_bytes(text)), sealed.hash)

@@ -55,6 +55,8 @@ RETENTION_BATCH = 10_000
 # second's batch of reads at full load is hundreds of records, and holding
 # the gate for all of them at once put ~10 ms into a request's latency.
 CPU_CHUNK = 64
+# In the chain in place of a staged record that does not carry the node's MAC.
+STAGED_REFUSED_EVENT = "audit.staged_refused"
 
 
 class AuditTrail:
@@ -153,7 +155,9 @@ class AuditTrail:
             with self.db.connection() as conn:
                 store.append(
                     conn,
-                    lambda head, staged: self._seal(head, _in_time_order(batch, staged)),
+                    lambda head, staged: self._seal(
+                        head, _in_time_order(batch, self._checked(staged))
+                    ),
                     claim_staged=claim_staged,
                 )
         except psycopg2.DataError:
@@ -173,6 +177,31 @@ class AuditTrail:
             return False
         self._committed = upto
         return True
+
+    def _checked(self, staged: list[tuple[Record, str | None]]) -> list[Record]:
+        """The staged records that carry this node's MAC; for any other (written
+        into the table by someone holding only the database, or staged under
+        another secret), a record saying so in its place, and an error line."""
+        records = []
+        for record, mac in staged:
+            if self.key.staged_intact(record, mac):
+                records.append(record)
+                continue
+            claimed = {"event": record.event[:64], "request_id": (record.request_id or "")[:64]}
+            log.error(
+                "audit: a staged record does not carry this node's MAC; not sealed as written",
+                extra={"event": "audit.staged_refused", **claimed},
+            )
+            records.append(
+                Record(
+                    STAGED_REFUSED_EVENT,
+                    "refused",
+                    client="local",
+                    auth_type="local",
+                    detail=claimed,
+                )
+            )
+        return records
 
     def _staged_waiting(self) -> bool:
         try:
@@ -206,7 +235,9 @@ class AuditTrail:
                 with self.db.connection() as conn:
 
                     def seal_one(
-                        head: tuple[int, str] | None, _staged: list[Record], r: Record = record
+                        head: tuple[int, str] | None,
+                        _staged: list[tuple[Record, str | None]],
+                        r: Record = record,
                     ) -> list[Sealed]:
                         return seal_chain(self.key, head, [r])
 

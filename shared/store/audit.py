@@ -22,7 +22,9 @@ AUDIT = "ksn_audit"  # kept here, not in tables.py: this family is only ours
 # Records committed with the write they record, waiting to be sealed into
 # the chain (migration 0009; services/api/ops/audit.py stages them).
 STAGED = "ksn_audit_staged"
-STAGED_COLUMNS = "at, event, outcome, request_id, client, auth_type, user_ref, public_keys, detail"
+STAGED_COLUMNS = (
+    "at, event, outcome, request_id, client, auth_type, user_ref, public_keys, detail, mac"
+)
 # Claimed per append: a flush seals at most this many staged records.
 STAGED_BATCH = 5000
 # "ksnaudit" in ASCII: one lock for the chain of the whole database.
@@ -51,7 +53,7 @@ def insert(cur, rows: list[Sealed]) -> None:
     cur.copy_expert(f"COPY {AUDIT} ({COLUMNS}) FROM STDIN", io.StringIO(data))
 
 
-Sealer = Callable[[tuple[int, str] | None, list[Record]], list[Sealed]]
+Sealer = Callable[[tuple[int, str] | None, list[tuple[Record, str | None]]], list[Sealed]]
 
 
 def append(conn, seal: Sealer, *, claim_staged: bool = False) -> list[Sealed]:
@@ -88,10 +90,10 @@ def staged_waiting(cur) -> bool:
     return bool(cur.fetchone()[0])
 
 
-def take_staged(cur) -> list[Record]:
+def take_staged(cur) -> list[tuple[Record, str | None]]:
     """Delete up to STAGED_BATCH staged records (oldest first) and return
-    them; inside the append's transaction, under the chain lock (so no other
-    appender takes the same ones)."""
+    them with their MACs; inside the append's transaction, under the chain
+    lock (so no other appender takes the same ones)."""
     cur.execute(
         f"DELETE FROM {STAGED} WHERE id IN (SELECT id FROM {STAGED} ORDER BY id LIMIT %s)"
         f" RETURNING id, {STAGED_COLUMNS}",
@@ -99,22 +101,25 @@ def take_staged(cur) -> list[Record]:
     )
     rows = sorted(cur.fetchall())
     return [
-        Record(
-            event=event,
-            outcome=outcome,
-            at=at.astimezone(dt.UTC),
-            request_id=request_id,
-            client=client,
-            auth_type=auth_type,
-            user_ref=user_ref,
-            public_keys=tuple(keys or ()),
-            detail=detail,
+        (
+            Record(
+                event=event,
+                outcome=outcome,
+                at=at.astimezone(dt.UTC),
+                request_id=request_id,
+                client=client,
+                auth_type=auth_type,
+                user_ref=user_ref,
+                public_keys=tuple(keys or ()),
+                detail=detail,
+            ),
+            mac,
         )
-        for _, at, event, outcome, request_id, client, auth_type, user_ref, keys, detail in rows
+        for _, at, event, outcome, request_id, client, auth_type, user_ref, keys, detail, mac in rows
     ]
 
 
-def staged_values(record: Record) -> tuple[Any, ...]:
+def staged_values(record: Record, mac: str) -> tuple[Any, ...]:
     """A record's values for an INSERT into ksn_audit_staged (STAGED_COLUMNS
     order; public_keys as text[], detail as jsonb text)."""
     detail = json.dumps(record.detail, sort_keys=True) if record.detail is not None else None
@@ -128,6 +133,7 @@ def staged_values(record: Record) -> tuple[Any, ...]:
         record.user_ref,
         list(record.public_keys),
         detail,
+        mac,
     )
 
 

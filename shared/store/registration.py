@@ -52,7 +52,7 @@ REGISTER_SQL = _WITH + _SHARE
 # trips and two commits, the second on the chain lock every writer queues on.
 REGISTER_AUDITED_SQL = (
     _WITH + f", staged AS (INSERT INTO {STAGED} ({STAGED_COLUMNS})"
-    " VALUES ($8, $9, $10, $11, $12, $13, $14, $15::text[], $16::jsonb))" + _SHARE
+    " VALUES ($8, $9, $10, $11, $12, $13, $14, $15::text[], $16::jsonb, $17))" + _SHARE
 )
 
 
@@ -63,11 +63,12 @@ def register_wallet(
     curve: str,
     public_key: bytes,
     share_hex: str,
-    audit: Record | None = None,
+    audit: tuple[Record, str] | None = None,
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> bool:
     """Register in one statement (autocommit cursor: committed, durable, when
-    it returns True), with ``audit`` staged in it when given. False: nothing
+    it returns True), with ``audit`` (a record and its stage_mac) staged in
+    it when given. False: nothing
     was written, the record neither; use the general path. The statement
     runs inside ``waiting()`` (the API steps out of its gate: the commit
     waits for the disk, and other requests may run meanwhile)."""
@@ -79,7 +80,11 @@ def register_wallet(
     if audit is None:
         statement = ("ksn_register_v1", REGISTER_SQL, params)
     else:
-        statement = ("ksn_register_v1_audited", REGISTER_AUDITED_SQL, params + staged_values(audit))
+        statement = (
+            "ksn_register_v1_audited",
+            REGISTER_AUDITED_SQL,
+            params + staged_values(*audit),
+        )
     try:
         with waiting():
             execute_prepared(cur, *statement)

@@ -3,8 +3,10 @@
 The record commits with the share or not at all (ksn_audit_staged), and
 the trail's thread seals it into the chain: exactly one record per
 registration, in the chain within a second, the chain still verifies; a
-registration that does not happen leaves no staged record; and staged
-records of a process that died before sealing them are sealed by another.
+registration that does not happen leaves no staged record; staged
+records of a process that died before sealing them are sealed by another;
+and a row written into the staging table by someone holding only the
+database (no node MAC) is not sealed as the node's record.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def test_records_staged_by_a_dead_process_are_sealed_by_another(db, key, config)
             "secp256k1",
             bytes.fromhex(secp_key()),
             share_hex(),
-            audit=staged,
+            audit=(staged, key.stage_mac(staged)),
         )
     assert staged_count(db) >= 1
     later = Record(
@@ -126,4 +128,37 @@ def test_records_staged_by_a_dead_process_are_sealed_by_another(db, key, config)
     (sealed,) = [s for s in chained(db, staged.request_id, timeout=0)]
     assert sealed.record.user_ref == staged.user_ref
     assert sealed.record.at == at
+    trail.close()
+
+
+def test_a_staged_row_without_the_node_mac_is_refused_not_sealed(db, key):
+    """Someone holding only the database inserts a "registration" record into
+    the staging table: the node does not seal it as its own; the chain gets
+    an audit.staged_refused record naming what it claimed, and it verifies."""
+    forged_id = f"forged-{uuid.uuid4().hex[:8]}"
+    forged = Record(
+        "keyshare.v1.register",
+        "ok",
+        request_id=forged_id,
+        client="203.0.113.9",
+        auth_type="google",
+        user_ref="0" * 32,
+    )
+    with db.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {store.STAGED} ({store.STAGED_COLUMNS})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s)",
+            store.staged_values(forged, "f" * 64),
+        )
+    trail = AuditTrail(db, key, retention_days=0)
+    assert trail.flush()
+    assert staged_count(db) == 0
+    with db.connection() as conn:
+        records = [s.record for s in store.scan(conn)]
+        report = verify_chain(key, store.scan(conn))
+    assert not [r for r in records if r.request_id == forged_id]  # never as a record of its own
+    (refused,) = [r for r in records if (r.detail or {}).get("request_id") == forged_id]
+    assert (refused.event, refused.outcome) == ("audit.staged_refused", "refused")
+    assert refused.detail == {"event": "keyshare.v1.register", "request_id": forged_id}
+    assert report.ok, report
     trail.close()

@@ -109,11 +109,12 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
     trail.start()
     checks = ctx.config.audit_checks
 
-    def stage() -> Record | None:
+    def stage() -> tuple[Record, str] | None:
         event = EVENTS.get(request.endpoint or "")
         if event is None:
             return None
-        return build_record(capture(event, 200, None, hops), key, hops)
+        record = build_record(capture(event, 200, None, hops), key, hops)
+        return record, key.stage_mac(record)
 
     ctx.extras["audit_stage"] = stage
 
@@ -154,8 +155,9 @@ def close(ctx: NodeContext) -> None:
         trail.close()
 
 
-def staged_record(ctx: NodeContext) -> Record | None:
-    """This request's record as if it succeeded, for a route that writes it
+def staged_record(ctx: NodeContext) -> tuple[Record, str] | None:
+    """This request's record as if it succeeded, and the node's MAC over it
+    (AuditKey.stage_mac), for a route that writes it
     in its own statement (ksn_audit_staged: the record then commits with the
     write or not at all); None with the trail off. Once that statement has
     committed, the route calls ``staged()`` so the hook does not record the

@@ -3,7 +3,10 @@
 -- the share, in one round trip, instead of in a second transaction on the
 -- chain lock. They carry no seq or hash yet: the audit trail's thread of any
 -- API process moves them into ksn_audit (sealed, in the chain) within a
--- second, in the same transaction that deletes them here.
+-- second, in the same transaction that deletes them here. ``mac`` is the
+-- node's MAC over the record (shared/audit/records.py ``stage_mac``): a row
+-- written here by someone holding only the database is not sealed as the
+-- node's record (it is recorded as ``audit.staged_refused`` instead).
 CREATE TABLE IF NOT EXISTS ksn_audit_staged (
     id bigserial PRIMARY KEY,
     at timestamptz NOT NULL,
@@ -14,5 +17,6 @@ CREATE TABLE IF NOT EXISTS ksn_audit_staged (
     auth_type text,
     user_ref text,
     public_keys text[] NOT NULL DEFAULT '{}',
-    detail jsonb
+    detail jsonb,
+    mac text NOT NULL
 );
