@@ -157,11 +157,11 @@ def close(ctx: NodeContext) -> None:
 
 def staged_record(ctx: NodeContext) -> tuple[Record, str] | None:
     """This request's record as if it succeeded, and the node's MAC over it
-    (AuditKey.stage_mac), for a route that writes it
-    in its own statement (ksn_audit_staged: the record then commits with the
-    write or not at all); None with the trail off. Once that statement has
-    committed, the route calls ``staged()`` so the hook does not record the
-    request again; if it did not, the hook records the outcome as usual."""
+    (AuditKey.stage_mac), for a route that writes the record in its own
+    statement (ksn_audit_staged: it then commits with the write or not at
+    all); None with the trail off. Once that statement has committed, the
+    route calls ``staged()`` so the hook does not record the request again;
+    if it did not commit, the hook records the outcome as usual."""
     stage = ctx.extras.get("audit_stage")
     return stage() if stage is not None else None
 
