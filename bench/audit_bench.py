@@ -28,8 +28,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from load import free_port, loader_for  # noqa: E402
+from load import loader_for  # noqa: E402
 from loaders import register_v1_share  # noqa: E402
+from nodestats import free_port  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.audit.trail import node_key  # noqa: E402

@@ -38,7 +38,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from load import free_port  # noqa: E402
+from nodestats import free_port  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.config import load_config  # noqa: E402

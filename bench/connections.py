@@ -34,12 +34,14 @@ import os
 import selectors
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import seed, start_node, stop_node  # noqa: E402
+from load import seed  # noqa: E402
+from nodestats import Node, node_env, remove, start, wait_settled  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 SLOWLORIS_LINE_SECONDS = 5.0
@@ -280,9 +282,13 @@ def main() -> None:
     args = parser.parse_args()
     if not args.url and not args.start:
         parser.error("give --url or --start")
-    process, home, url = None, None, args.url
+    node: Node | None = None
+    url = args.url
     if args.start:
-        process, url, home = start_node(args.bot_token)
+        home = Path(tempfile.mkdtemp(prefix="ksnode-bench-")) / "var"
+        node, _ = start(node_env(home, args.bot_token))
+        wait_settled(node)
+        url = node.url
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     try:
@@ -317,7 +323,8 @@ def main() -> None:
             rows, stats = run_scenario(name, sources, args, host, port, client, routes)
             results.append((name, rows, stats))
     finally:
-        stop_node(process, home)
+        if node is not None:
+            remove(node)
     print(f"\ncores: {os.cpu_count()}; client timeout {args.timeout:.0f} s")
     print(
         f"{'scenario':<48}{'route':<13}{'conn':<11}{'p50 ms':>9}{'p99 ms':>9}"
