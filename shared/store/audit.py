@@ -99,53 +99,19 @@ def take_staged(cur) -> list[tuple[Record, str | None]]:
         f" RETURNING id, {STAGED_COLUMNS}",
         (STAGED_BATCH,),
     )
-    rows = sorted(cur.fetchall())
-    return [
-        (
-            Record(
-                event=event,
-                outcome=outcome,
-                at=at.astimezone(dt.UTC),
-                request_id=request_id,
-                client=client,
-                auth_type=auth_type,
-                user_ref=user_ref,
-                public_keys=tuple(keys or ()),
-                detail=detail,
-            ),
-            mac,
-        )
-        for _, at, event, outcome, request_id, client, auth_type, user_ref, keys, detail, mac in rows
-    ]
+    return [(_record(row[1:10]), row[10]) for row in sorted(cur.fetchall())]
 
 
 def staged_values(record: Record, mac: str) -> tuple[Any, ...]:
-    """A record's values for an INSERT into ksn_audit_staged (STAGED_COLUMNS
-    order; public_keys as text[], detail as jsonb text)."""
-    detail = json.dumps(record.detail, sort_keys=True) if record.detail is not None else None
-    return (
-        record.at,
-        record.event,
-        record.outcome,
-        record.request_id,
-        record.client,
-        record.auth_type,
-        record.user_ref,
-        list(record.public_keys),
-        detail,
-        mac,
-    )
+    """A record's values for an INSERT into ksn_audit_staged (STAGED_COLUMNS order)."""
+    return (*_record_values(record), mac)
 
 
-SMALL_BATCH = 20
-VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s, %s, %s)"
-
-
-def _values(item: Sealed) -> tuple[Any, ...]:
-    r = item.record
+def _record_values(r: Record) -> tuple[Any, ...]:
+    """A record's own columns, ``at`` to ``detail`` (the same in ksn_audit and
+    ksn_audit_staged): public_keys as text[], detail as jsonb text."""
     detail = json.dumps(r.detail, sort_keys=True) if r.detail is not None else None
     return (
-        item.seq,
         r.at,
         r.event,
         r.outcome,
@@ -155,10 +121,31 @@ def _values(item: Sealed) -> tuple[Any, ...]:
         r.user_ref,
         list(r.public_keys),
         detail,
-        item.key_id,
-        item.prev_hash,
-        item.hash,
     )
+
+
+def _record(columns: Sequence[Any]) -> Record:
+    """The Record of its own columns as read back, ``at`` to ``detail``."""
+    at, event, outcome, request_id, client, auth_type, user_ref, keys, detail = columns
+    return Record(
+        event=event,
+        outcome=outcome,
+        at=at.astimezone(dt.UTC),
+        request_id=request_id,
+        client=client,
+        auth_type=auth_type,
+        user_ref=user_ref,
+        public_keys=tuple(keys or ()),
+        detail=detail,
+    )
+
+
+SMALL_BATCH = 20
+VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s, %s, %s)"
+
+
+def _values(item: Sealed) -> tuple[Any, ...]:
+    return (item.seq, *_record_values(item.record), item.key_id, item.prev_hash, item.hash)
 
 
 def retention_cut(cur, cutoff: dt.datetime, limit: int) -> tuple[int, int | None]:
@@ -177,19 +164,7 @@ def retention_cut(cur, cutoff: dt.datetime, limit: int) -> tuple[int, int | None
 
 
 def _sealed(row: tuple[Any, ...]) -> Sealed:
-    seq, at, event, outcome, request_id, client, auth_type, user_ref, keys, detail = row[:10]
-    record = Record(
-        event=event,
-        outcome=outcome,
-        at=at.astimezone(dt.UTC),
-        request_id=request_id,
-        client=client,
-        auth_type=auth_type,
-        user_ref=user_ref,
-        public_keys=tuple(keys or ()),
-        detail=detail,
-    )
-    return Sealed(seq, record, row[10], row[11], row[12])
+    return Sealed(row[0], _record(row[1:10]), row[10], row[11], row[12])
 
 
 def scan(conn, after_seq: int = 0, batch: int = 5000) -> Iterator[Sealed]:
