@@ -79,8 +79,8 @@ def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
 # generic plan is index lookups whatever the tables hold (shares.py).
 GENERIC_PLANS_SQL = "SELECT set_config('plan_cache_mode', 'force_generic_plan', false)"
 SESSION_SETUP_SQL = (
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', false),"
-    " set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)"
+    GENERIC_PLANS_SQL
+    + ", set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)"
 )
 
 
