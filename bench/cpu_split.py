@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import scenarios, seed  # noqa: E402
-from loaders import wrk_load  # noqa: E402
-from nodestats import _name, _role, descendants, remove, start_measured  # noqa: E402
+from loaders import ab_request, wrk_load  # noqa: E402
+from nodestats import node_pids, remove, start_measured  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -39,18 +39,9 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
-def node_pids(node) -> dict[int, str]:
-    pids = descendants(node.process.pid)
-    try:
-        postmaster = int((node.home / "pg_data" / "postmaster.pid").read_text().split()[0])
-        pids += [p for p in descendants(postmaster) if p not in pids]
-    except (OSError, ValueError, IndexError):
-        pass
-    return {pid: _role(_name(pid)) for pid in pids}
-
-
 def snapshot(node) -> dict[int, tuple[str, float, float]]:
-    return {pid: (role, *cpu_seconds(pid)) for pid, role in node_pids(node).items()}
+    pids = node_pids(node.process.pid, node.home)
+    return {pid: (role, *cpu_seconds(pid)) for pid, role in pids.items()}
 
 
 def machine_busy() -> tuple[float, float]:
@@ -63,14 +54,9 @@ def machine_busy() -> tuple[float, float]:
 def run_ab(url: str, scenario: dict, headers: dict, count: int, concurrency: int):
     with tempfile.TemporaryDirectory() as folder:
         command = ["ab", "-k", "-q", "-c", str(concurrency), "-n", str(count), "-s", "10"]
-        for name, value in headers.items():
-            command += ["-H", f"{name}: {value}"]
-        if scenario["body"] is not None:
-            Path(folder, "body.json").write_text(scenario["body"])
-            command += ["-p", f"{folder}/body.json", "-T", "application/json"]
         started = time.monotonic()
         process = subprocess.Popen(
-            command + [url + scenario["path"]], stdout=subprocess.PIPE, text=True
+            command + ab_request(url, scenario, headers, folder), stdout=subprocess.PIPE, text=True
         )
         _, status, usage = os.wait4(process.pid, 0)
         out = process.stdout.read()

@@ -119,6 +119,18 @@ def wrk_load(url: str, scenario: dict, headers: dict, concurrency: int, duration
     }
 
 
+def ab_request(url: str, scenario: dict, headers: dict, folder: str) -> list[str]:
+    """ab's arguments for the scenario's request (headers, the body as a file
+    in ``folder``, the URL): what follows the load options."""
+    args = []
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    if scenario["body"] is not None:
+        Path(folder, "body.json").write_text(scenario["body"])
+        args += ["-p", f"{folder}/body.json", "-T", "application/json"]
+    return args + [url + scenario["path"]]
+
+
 def ab_load(url: str, scenario: dict, headers: dict, concurrency: int, duration: float) -> dict:
     """ApacheBench with keep-alive; fixed bodies only."""
     if scenario["register"]:
@@ -139,13 +151,8 @@ def ab_load(url: str, scenario: dict, headers: dict, concurrency: int, duration:
             "-e",
             f"{folder}/percentiles.csv",
         ]
-        for name, value in headers.items():
-            command += ["-H", f"{name}: {value}"]
-        if scenario["body"] is not None:
-            Path(folder, "body.json").write_text(scenario["body"])
-            command += ["-p", f"{folder}/body.json", "-T", "application/json"]
         out = subprocess.run(
-            command + [url + scenario["path"]],
+            command + ab_request(url, scenario, headers, folder),
             capture_output=True,
             text=True,
             timeout=duration + 60,

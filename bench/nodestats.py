@@ -79,18 +79,22 @@ def _role(cmdline: str) -> str:
     return "other"
 
 
-def node_memory(up_pid: int, home: Path | None = None) -> dict[str, tuple[int, int]]:
-    """role -> (processes, PSS KiB) of ``ksnode up`` and everything under it,
-    and of the embedded Postgres in ``home`` (pg_ctl detaches it from us)."""
+def node_pids(up_pid: int, home: Path | None = None) -> dict[int, str]:
+    """pid -> role of ``ksnode up`` and everything under it, and of the
+    embedded Postgres in ``home`` (pg_ctl detaches it from us)."""
     pids = descendants(up_pid)
     try:
         postmaster = int((home / "pg_data" / "postmaster.pid").read_text().split()[0])  # type: ignore[operator]
         pids += [p for p in descendants(postmaster) if p not in pids]
     except (OSError, ValueError, IndexError, TypeError):
         pass
+    return {pid: _role(_name(pid)) for pid in pids}
+
+
+def node_memory(up_pid: int, home: Path | None = None) -> dict[str, tuple[int, int]]:
+    """role -> (processes, PSS KiB) of the node's processes (node_pids)."""
     roles: dict[str, tuple[int, int]] = {}
-    for pid in pids:
-        role = _role(_name(pid))
+    for pid, role in node_pids(up_pid, home).items():
         count, kib = roles.get(role, (0, 0))
         roles[role] = (count + 1, kib + pss_kib(pid))
     return roles
