@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from load import loader_for  # noqa: E402
 from loaders import register_v1_share  # noqa: E402
 from nodestats import free_port  # noqa: E402
+from scratch import api_program_env  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.audit.trail import node_key  # noqa: E402
@@ -94,25 +95,7 @@ def main() -> None:
         programs: list[subprocess.Popen] = []
         try:
             server.create_database("bench")
-            secret = root / "secret.txt"
-            secret.write_text("bench-secret")
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AUDIT_"))}
-            env.update(
-                {
-                    "DB_HOST": running.host,
-                    "DB_PORT": str(running.port),
-                    "DB_PASSWORD": running.password,
-                    "DB_NAME": "bench",
-                    "ENCRYPTION_SECRET_PATH": str(secret),
-                    "KSNODE_HOME": str(root / "home"),
-                    "LOG_DIR": str(root / "logs"),
-                    "HOST": "127.0.0.1",
-                    "RATE_LIMIT_PER_MINUTE": "0",
-                    "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-                    "LOG_LEVEL": "warning",
-                    "ADMIN_PASSWORD": "bench",
-                }
-            )
+            env = api_program_env(root, running, "bench", BOT_TOKEN, drop=("AUDIT_",))
             config = load_config(env)
             run_migrations(config)
             off, off_url = start_api(env, audit=False)

@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from nodestats import free_port  # noqa: E402
+from scratch import api_program_env  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
@@ -129,27 +130,9 @@ def main() -> None:
         program = None
         try:
             server.create_database("bench")
-            secret = root / "secret.txt"
-            secret.write_text("bench-secret")
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "COMMIT_"))}
+            env = api_program_env(root, running, "bench", BOT_TOKEN, drop=("COMMIT_",))
             port = free_port()
-            env.update(
-                {
-                    "DB_HOST": running.host,
-                    "DB_PORT": str(running.port),
-                    "DB_PASSWORD": running.password,
-                    "DB_NAME": "bench",
-                    "ENCRYPTION_SECRET_PATH": str(secret),
-                    "KSNODE_HOME": str(root / "home"),
-                    "LOG_DIR": str(root / "logs"),
-                    "HOST": "127.0.0.1",
-                    "PORT": str(port),
-                    "RATE_LIMIT_PER_MINUTE": "0",
-                    "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-                    "LOG_LEVEL": "warning",
-                    "ADMIN_PASSWORD": "bench",
-                }
-            )
+            env["PORT"] = str(port)
             run_migrations(load_config(env))
             program = start_api_program(env, timeout=60)
             url = f"http://127.0.0.1:{port}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import io
 import json
 import os
@@ -101,27 +100,16 @@ def build_app(env: dict[str, str]):
     os.environ.update(env)
     from services.api.app import create_app
     from services.api.server.gate import GatedApp
-    from services.api.web.context import NodeContext
     from shared.config import load_config
     from shared.crypto.secretfiles import load_cipher
     from shared.db.migrations import run_migrations
     from shared.db.pool import Database
-    from shared.keys import keypair as keypairs
+    from tests.conftest import build_node_context
 
     config = load_config()
     run_migrations(config)
     db = Database(config, query_timeout=config.db_query_timeout_seconds)
-    cipher = load_cipher(config.effective_secret_path)
-    pair, _ = keypairs.load_or_create(db, cipher)
-    ctx = NodeContext(
-        config=config,
-        db=db,
-        cipher=cipher,
-        keypair=pair,
-        launch_time=dt.datetime.now(dt.UTC),
-        git_hash="bench",
-        version="bench",
-    )
+    ctx = build_node_context(config, db, load_cipher(config.effective_secret_path))
     return GatedApp(create_app(ctx))
 
 

@@ -4,6 +4,7 @@ a database filled with key shares for the backup and drill benchmarks."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,6 +45,35 @@ def scratch_postgres(prefix: str) -> Iterator[tuple[Path, RunningServer]]:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def api_program_env(
+    root: Path, pg: RunningServer, dbname: str, bot_token: str, *, drop: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The environment of API programs on ``dbname`` of ``pg``: this process's
+    environment without its DB_* (and ``drop``) settings, a secret file, home
+    and logs in ``root``, loopback, no rate limit, a Telegram bot token and an
+    admin password. The caller adds PORT."""
+    secret = root / "secret.txt"
+    secret.write_text("bench-secret")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", *drop))}
+    env.update(
+        {
+            "DB_HOST": pg.host,
+            "DB_PORT": str(pg.port),
+            "DB_PASSWORD": pg.password,
+            "DB_NAME": dbname,
+            "ENCRYPTION_SECRET_PATH": str(secret),
+            "KSNODE_HOME": str(root / "home"),
+            "LOG_DIR": str(root / "logs"),
+            "HOST": "127.0.0.1",
+            "RATE_LIMIT_PER_MINUTE": "0",
+            "TELEGRAM_BOT_TOKEN": bot_token,
+            "LOG_LEVEL": "warning",
+            "ADMIN_PASSWORD": "bench",
+        }
+    )
+    return env
 
 
 def node_db_env(pg: RunningServer) -> dict[str, str]:
