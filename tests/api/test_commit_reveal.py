@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.api.web.commit_reveal import OPERATIONS
 from tests.support.commit_reveal import CrSession, raw_public
-from tests.support.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
+from tests.support.keyshare_helpers import Wallet, ed_key, register_v2_user, secp_key, share_hex
 
 V2 = "/keyshare/v2"
 
@@ -25,15 +25,7 @@ def node_pubkey(api) -> str:
 
 @pytest.fixture()
 def user(api):
-    wallet = Wallet(api)
-    wallet.keys = {"secp256k1": secp_key(), "ed25519": ed_key()}
-    wallet.shares = {"secp256k1": share_hex(), "ed25519": share_hex()}
-    r = wallet.register_v2(
-        wallet.keys["secp256k1"],
-        wallet.shares["secp256k1"],
-        wallet.keys["ed25519"],
-        wallet.shares["ed25519"],
-    )
+    wallet, r = register_v2_user(api)
     assert r.status_code == 200
     return wallet
 

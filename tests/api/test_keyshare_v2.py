@@ -4,20 +4,12 @@ reshare/register (spec §5.5–§5.10)."""
 import pytest
 
 from shared.store.tables import KEY_SHARES, WALLETS
-from tests.support.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
+from tests.support.keyshare_helpers import Wallet, ed_key, register_v2_user, secp_key, share_hex
 
 
 @pytest.fixture()
 def user(api):
-    wallet = Wallet(api)
-    wallet.keys = {"secp256k1": secp_key(), "ed25519": ed_key()}
-    wallet.shares = {"secp256k1": share_hex(), "ed25519": share_hex()}
-    r = wallet.register_v2(
-        wallet.keys["secp256k1"],
-        wallet.shares["secp256k1"],
-        wallet.keys["ed25519"],
-        wallet.shares["ed25519"],
-    )
+    wallet, r = register_v2_user(api)
     assert (r.status_code, r.content) == (200, b'{"success":true}')
     return wallet
 

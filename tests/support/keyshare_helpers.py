@@ -71,6 +71,21 @@ class Wallet:
         )
 
 
+def register_v2_user(api):
+    """A new user with both v2 wallets registered: (wallet, response); the
+    wallet's ``keys`` and ``shares`` are by curve."""
+    wallet = Wallet(api)
+    wallet.keys = {"secp256k1": secp_key(), "ed25519": ed_key()}
+    wallet.shares = {"secp256k1": share_hex(), "ed25519": share_hex()}
+    r = wallet.register_v2(
+        wallet.keys["secp256k1"],
+        wallet.shares["secp256k1"],
+        wallet.keys["ed25519"],
+        wallet.shares["ed25519"],
+    )
+    return wallet, r
+
+
 def register_wallets(api, n: int) -> list[tuple[Wallet, str]]:
     """``n`` new users, each with a secp256k1 wallet registered over v1;
     (wallet, public key) pairs to read them back."""
