@@ -13,6 +13,7 @@ from shared.config import load_config
 from shared.db.embedded import EmbeddedPostgres, free_port
 from shared.db.pool import DatabaseUnavailable, connect
 from tests.support.fakes.tls import make_ca, make_server_cert, pem
+from tests.support.requirements import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,10 +34,7 @@ def system_postgres_bin() -> Path:
     found = [p.parent for p in SYSTEM_PG_ROOT.glob("*/bin/postgres")]
     found.sort(key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
     if not found:
-        reason = NO_SERVER.format(root=SYSTEM_PG_ROOT)
-        if os.environ.get("KSNODE_REQUIRE_TLS_TESTS") == "1":
-            pytest.fail(reason + " [KSNODE_REQUIRE_TLS_TESTS=1]")
-        pytest.skip(reason)
+        unavailable(NO_SERVER.format(root=SYSTEM_PG_ROOT), "KSNODE_REQUIRE_TLS_TESTS")
     return found[-1]
 
 

@@ -6,7 +6,6 @@ a real node's /metrics does not export."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from tests.conftest import create_database
 from tests.support.nginx import REQUIRE, ROOT
 from tests.support.node_process import NodeProcess, database_env
 from tests.support.ops import OPS_HEADERS
+from tests.support.requirements import unavailable
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS / "ksnode-rules.yml"
@@ -31,10 +31,7 @@ SCRAPE_LABELS = {"instance", "job", "le"}
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        reason = "no promtool on this machine (apt-get install prometheus)"
-        if os.environ.get(REQUIRE) == "1":
-            pytest.fail(f"{reason} [{REQUIRE}=1]")
-        pytest.skip(reason)
+        unavailable("no promtool on this machine (apt-get install prometheus)", REQUIRE)
     return found
 
 

@@ -14,10 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from shared.db.embedded import free_port
 from tests.support.fakes.tls import make_ca, make_server_cert, pem
+from tests.support.requirements import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_FILE = ROOT / "deploy" / "nginx" / "ksnode.conf"
@@ -30,10 +29,7 @@ def nginx_binary() -> str:
     KSNODE_REQUIRE_PROXY_TESTS=1, which .ci/run sets after installing it)."""
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     if found is None:
-        reason = "no nginx on this machine (apt-get install nginx-light)"
-        if os.environ.get(REQUIRE) == "1":
-            pytest.fail(f"{reason} [{REQUIRE}=1]")
-        pytest.skip(reason)
+        unavailable("no nginx on this machine (apt-get install nginx-light)", REQUIRE)
     return found
 
 
