@@ -190,7 +190,11 @@ class AuditTrail:
             claimed = {"event": record.event[:64], "request_id": (record.request_id or "")[:64]}
             log.error(
                 "audit: a staged record does not carry this node's MAC; not sealed as written",
-                extra={"event": "audit.staged_refused", **claimed},
+                extra={
+                    "event": STAGED_REFUSED_EVENT,
+                    "claimed_event": claimed["event"],
+                    "claimed_request_id": claimed["request_id"],
+                },
             )
             records.append(
                 Record(

@@ -131,7 +131,7 @@ def test_records_staged_by_a_dead_process_are_sealed_by_another(db, key, config)
     trail.close()
 
 
-def test_a_staged_row_without_the_node_mac_is_refused_not_sealed(db, key):
+def test_a_staged_row_without_the_node_mac_is_refused_not_sealed(db, key, caplog):
     """Someone holding only the database inserts a "registration" record into
     the staging table: the node does not seal it as its own; the chain gets
     an audit.staged_refused record naming what it claimed, and it verifies."""
@@ -161,4 +161,7 @@ def test_a_staged_row_without_the_node_mac_is_refused_not_sealed(db, key):
     assert (refused.event, refused.outcome) == ("audit.staged_refused", "refused")
     assert refused.detail == {"event": "keyshare.v1.register", "request_id": forged_id}
     assert report.ok, report
+    (line,) = [r for r in caplog.records if getattr(r, "event", None) == "audit.staged_refused"]
+    assert line.levelname == "ERROR"
+    assert (line.claimed_event, line.claimed_request_id) == ("keyshare.v1.register", forged_id)
     trail.close()
