@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import requests
-
+from services.reporter.oko_client import OkoClient
 from shared.db.pool import Database
 from shared.store.tables import KEY_SHARES, SERVER_KEYPAIRS
 
@@ -60,27 +59,25 @@ def collect(db: Database, fallback_public_key: str) -> tuple[dict[str, Any], str
 
 
 def send(
-    session: requests.Session, base_url: str, password: str, body: dict[str, Any], timeout: float
+    client: OkoClient, base_url: str, password: str, body: dict[str, Any], timeout: float
 ) -> ReportResult:
     count = body["key_share_count"]
     try:
-        # Never follow a redirect: requests would resend X-KS-NODE-PASSWORD to
-        # wherever Location points (a 307 keeps method, body and our header).
-        # A 3xx is a failed report with its status, like any non-2xx.
-        response = session.post(
-            telemetry_url(base_url),
-            json=body,
-            timeout=timeout,
-            headers={PASSWORD_HEADER: password},
-            allow_redirects=False,
+        # Never follows a redirect (OkoClient has no redirect handling): a
+        # client that did would resend X-KS-NODE-PASSWORD to wherever
+        # Location points. A 3xx is a failed report with its status, like
+        # any non-2xx.
+        answer = client.post_json(
+            telemetry_url(base_url), body, {PASSWORD_HEADER: password}, timeout
         )
-    except requests.RequestException as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is a failed report
+        # The class name only: messages may carry the URL (and its user info).
         return ReportResult(False, None, count, f"{type(exc).__name__}: request failed")
-    if 200 <= response.status_code < 300:
-        return ReportResult(True, response.status_code, count, None)
+    if 200 <= answer.status < 300:
+        return ReportResult(True, answer.status, count, None)
     return ReportResult(
         False,
-        response.status_code,
+        answer.status,
         count,
-        f"Telemetry response contains error: {response.status_code} {response.reason}",
+        f"Telemetry response contains error: {answer.status} {answer.reason}",
     )
