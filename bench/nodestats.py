@@ -71,6 +71,8 @@ def _name(pid: int) -> str:
 def _role(cmdline: str) -> str:
     if "postgres" in cmdline.split(" ")[0] or cmdline.startswith("postgres:"):
         return "postgres"
+    if "shared.node.keeper" in cmdline:  # `ksnode up` once prepared (shared/node/keeper.py)
+        return "ksnode up"
     for role in ("supervisord", "services.api", "backup_worker", "reporter"):
         if role in cmdline:
             return {"services.api": "api"}.get(role, role)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 from shared.config import git_hash_from_environment
@@ -14,6 +13,11 @@ BAKED_HASH_FILE = PROJECT_ROOT / "GIT_HASH"
 
 
 def version() -> str:
+    # Imported here: importlib.metadata (and the email package it pulls in)
+    # is ~4 MiB that the programs which only need PROJECT_ROOT (the keeper)
+    # would hold for nothing.
+    from importlib import metadata
+
     try:
         return metadata.version("ksnode")
     except metadata.PackageNotFoundError:

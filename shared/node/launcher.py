@@ -10,30 +10,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pwd
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared.config import Config, child_environment
+from shared.config import ENV_FILE_VARIABLE, Config
 from shared.crypto.sealing import Cipher, SecretError
 from shared.crypto.secretfiles import create_dev_secret, load_cipher
-from shared.db.auth import PASSWORD_FILE
 from shared.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from shared.db.migrations import run_migrations
 from shared.db.pool import Database, DatabaseUnavailable, connect
 from shared.db.wait import StopWaiting, wait_until_reachable
-from shared.errors import NodeFailure
 from shared.infra.privatefiles import DUMP_DIR_MODE, check_at_start, warn_if_others_may_read
 from shared.infra.version import PROJECT_ROOT
 from shared.keys.keycheck import KeyCheckFailed, verify_keys
 from shared.keys.keypair import KeypairError, load_or_create
-from shared.node.accounts import AccountError, program_account
-from shared.node.listener import ListenError, SocketKeeper
-from shared.node.logfollow import FollowFolder
-from shared.node.logrelay import Relay
+from shared.node.keeper import Handover, LaunchError, become_keeper
+from shared.node.listener import ListenError, bind_listening
 from shared.node.pgwatch import EmbeddedWatch
 from shared.node.preflight import (
     HomeLock,
@@ -43,16 +35,11 @@ from shared.node.preflight import (
     check_port,
     check_writable,
 )
-from shared.node.programuser import HandOverError, handed_over, own_user_name, without_user_lines
 from shared.store.server import database_encoding
 
 log = logging.getLogger("ksnode")
 
 DEFAULT_SUPERVISOR_CONF = PROJECT_ROOT / "supervisord.conf"
-
-
-class LaunchError(NodeFailure):
-    """Start-up cannot continue; the message says why (no secrets)."""
 
 
 def prepare_folders(config: Config) -> None:
@@ -222,102 +209,9 @@ def check_database(config: Config) -> None:
         raise LaunchError(str(exc)) from None
 
 
-def _supervisord_user() -> list[str]:
-    """``-u <our uid>``: supervisord then knows it is meant to run as us and
-    stays quiet about running as root (it cannot switch to itself without an
-    account, so only when one exists)."""
-    try:
-        pwd.getpwuid(os.getuid())
-    except KeyError:
-        return []
-    return ["-u", str(os.getuid())]
-
-
-def program_environment(config: Config, embedded: bool) -> dict[str, str]:
-    """The programs' environment; with the embedded database, its password
-    as a file (never on a command line, never in the environment)."""
-    extra = {}
-    if embedded:
-        # Empty DB_PASSWORD: one from the env file would clash with the file.
-        extra = {"DB_PASSWORD": "", "DB_PASSWORD_FILE": str(config.home / PASSWORD_FILE)}
-    return child_environment(config, extra)
-
-
-def run_supervisord(
-    config: Config,
-    conf: Path,
-    *,
-    embedded: bool = False,
-    keeper: SocketKeeper | None = None,
-) -> int:
-    try:
-        account = program_account()
-    except AccountError as exc:
-        raise LaunchError(str(exc)) from None
-    if account is None and own_user_name() is None:
-        conf = without_user_lines(conf, config.run_dir)
-    try:
-        with handed_over(config, program_environment(config, embedded), account) as env:
-            if keeper is not None and account is not None:
-                keeper.allow(account.pw_uid)
-            return _run_supervisord(config, conf, env)
-    except HandOverError as exc:
-        raise LaunchError(str(exc)) from None
-
-
-def _run_supervisord(config: Config, conf: Path, env: dict[str, str]) -> int:
-    command = [
-        sys.executable,
-        "-m",
-        "shared.node.supervise",
-        str(os.getpid()),
-        "-n",
-        "-c",
-        str(conf),
-        *_supervisord_user(),
-    ]
-    # The programs' output goes to capture files (supervisorctl tail reads
-    # them); their new lines and supervisord's own stdout are printed on ours.
-    # Taken before supervisord starts: lines of earlier runs are not repeated.
-    captures = FollowFolder(config.effective_log_dir / "supervisor")
-    # umask 027: supervisord's logs and every file the programs create are at
-    # most 0640 (dumps are 0600 on their own).
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=str(conf.parent),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        umask=0o027,
-    )
-    assert process.stdout is not None
-    pump = Relay(process.stdout, sys.stdout.buffer, before_end=captures.stop)
-    captures.start(pump.offer)
-    pump.start()
-
-    def forward(signum, _frame):
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
-
-    previous = {
-        s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    }
-    try:
-        while True:
-            try:
-                code = process.wait()
-                break
-            except KeyboardInterrupt:
-                forward(signal.SIGINT, None)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    pump.join(3)  # the programs' last lines, unless nobody reads our stdout
-    return code
-
-
 def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
+    """Prepare the node, then become its keeper (keeper.py): returns only
+    when start-up fails (LaunchError) or is stopped while it waits."""
     prepare_folders(config)
     if not conf.is_file():
         raise LaunchError(f"supervisord configuration not found: {conf}")
@@ -333,25 +227,26 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
                 return 0
         # The API's listening socket lives as long as this process, so restarts
         # of the api program never refuse a connection (shared/node/listener.py).
-        keeper = SocketKeeper(config.host, config.port, config.run_dir)
         try:
-            keeper.start()
+            listening = bind_listening(config.host, config.port)
         except ListenError as exc:
             raise LaunchError(str(exc)) from None
-        with keeper, database(config, watch=True) as ready:
-            check_database(ready)
-            prepare_node(ready, cipher)
-            log.info(
-                "starting supervisord",
-                extra={
-                    "event": "supervisord.starting",
-                    "pid": os.getpid(),
-                    "port": ready.port,
-                    "socket": str(ready.run_dir / "supervisor.sock"),
-                },
-            )
-            code = run_supervisord(ready, conf, embedded=config.embedded_db, keeper=keeper)
-            log.info("supervisord exited", extra={"event": "supervisord.exited", "code": code})
-            return code
+        try:
+            with database(config, watch=True) as ready:
+                check_database(ready)
+                prepare_node(ready, cipher)
+                assert lock.fd is not None
+                handover = Handover(
+                    lock_fd=lock.fd,
+                    listen_fd=listening.fileno(),
+                    conf=str(conf),
+                    env_file=os.environ.get(ENV_FILE_VARIABLE),
+                    pg_host=ready.db_host if config.embedded_db else None,
+                    pg_port=ready.db_port if config.embedded_db else None,
+                )
+                become_keeper(handover)  # an exec: only its failure comes back
+        finally:
+            listening.close()
     finally:
         lock.release()
+    return 1  # unreachable: become_keeper raised

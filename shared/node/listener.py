@@ -86,6 +86,16 @@ class SocketKeeper:
     def start(self) -> None:
         """Bind the API address and start lending it; ListenError if it cannot."""
         self.listening = bind_listening(self.host, self.port)
+        self._lend()
+
+    def adopt(self, fd: int) -> None:
+        """Lend a listening socket bound earlier, inherited as ``fd`` (the
+        keeper after `ksnode up` replaced its image, keeper.py)."""
+        self.listening = socket.socket(fileno=fd)
+        self.listening.set_inheritable(False)  # not into supervisord and the programs
+        self._lend()
+
+    def _lend(self) -> None:
         self.path.unlink(missing_ok=True)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Created 0600 from the start (umask), so no other user ever can connect.

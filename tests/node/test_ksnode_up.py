@@ -128,6 +128,24 @@ def test_logs_are_json_lines_of_every_program(node):
     assert {"ksnode", "api", "reporter", "backup_worker"} <= programs
 
 
+def test_the_keeper_is_lean_and_keeps_its_pid(node):
+    """Once prepared, `ksnode up` replaces its image with the keeper: same
+    pid (the home's lock names it, supervisord watches it), no database
+    driver, no crypto, and no secret on its command line."""
+    pid = node["process"].pid
+    home = node["home"]
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"shared.node.keeper" in command
+    mapped = Path(f"/proc/{pid}/maps").read_text()
+    assert "_psycopg" not in mapped  # psycopg2's C module
+    assert "cryptography" not in mapped  # its Rust/OpenSSL bindings
+    assert (home / "run" / "ksnode.lock").read_text().strip() == str(pid)
+    password = (home / "pg_password").read_text().strip()
+    assert password and password.encode() not in b" ".join(command)
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert password.encode() not in environ
+
+
 def test_sigterm_stops_everything(node):
     home = node["home"]
     pids = list(program_pids(ctl(home, "status")).values())
