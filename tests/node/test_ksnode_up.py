@@ -146,6 +146,19 @@ def test_the_keeper_is_lean_and_keeps_its_pid(node):
     assert password.encode() not in environ
 
 
+def test_programs_get_the_lean_allocator_settings(node):
+    """glibc's arenas and trim threshold for small processes (keeper.py
+    MALLOC_DEFAULTS) reach every program; they are read at process start."""
+    pids = wait_until(
+        lambda: (p := program_pids(ctl(node["home"], "status"))) and len(p) == 3 and p, 20
+    )
+    assert pids
+    for program, pid in pids.items():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in environ, program
+        assert b"MALLOC_TRIM_THRESHOLD_=131072" in environ, program
+
+
 def test_sigterm_stops_everything(node):
     home = node["home"]
     pids = list(program_pids(ctl(home, "status")).values())
