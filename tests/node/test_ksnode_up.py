@@ -107,7 +107,9 @@ def test_reporter_reports_to_the_oko_api(node):
 
 
 def test_killed_reporter_is_restarted_by_supervisord(node):
-    before = program_pids(ctl(node["home"], "status"))["reporter"]
+    # RUNNING only after startsecs: run alone, this test may come first.
+    before = wait_until(lambda: program_pids(ctl(node["home"], "status")).get("reporter"), 30)
+    assert before
     os.kill(before, signal.SIGKILL)
     restarted = wait_until(
         lambda: (lambda p: p.get("reporter") if p.get("reporter", before) != before else None)(
