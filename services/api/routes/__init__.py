@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from flask import Flask
 
@@ -10,7 +11,10 @@ from flask import Flask
 BLUEPRINT_MODULES = ("status", "keyshare_v1", "keyshare_v2", "commit", "pg_dump", "docs", "metrics")
 
 
+def blueprint_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{name}") for name in BLUEPRINT_MODULES]
+
+
 def register_blueprints(app: Flask) -> None:
-    for name in BLUEPRINT_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
+    for module in blueprint_modules():
         app.register_blueprint(module.bp)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -38,6 +39,7 @@ from services.api.ops.metrics import (
     samples_folder,
 )
 from services.api.ops.token import note_if_unset
+from services.api.routes import blueprint_modules
 from services.api.routes.admin import warn_if_disabled
 from services.api.routes.admin_backoff import AdminBackoff
 from services.api.server.balance import BalancedServer, ConnectionTable
@@ -59,8 +61,28 @@ from shared.program.heartbeat import start_heartbeat
 from shared.program.runtime import Runtime, StopFlag, fail, run
 
 PROGRAM = "api"
+# What a worker would otherwise import only in create_app() or on its first
+# requests: the identity providers (and PyJWT, cryptography.x509 behind them)
+# and the key check of /health and /metrics; the route blueprints come from
+# services.api.routes. Imported in the pool's parent before the fork, they
+# are shared with every worker copy-on-write; imported after it, each worker
+# held its own copy (issue 28: the API 78 -> 73 MiB after load).
+WORKER_MODULES = (
+    "services.api.auth.auth0",
+    "services.api.auth.discord",
+    "services.api.auth.google",
+    "services.api.auth.telegram",
+    "services.api.auth.x",
+    "shared.keys.keycheck",
+)
 PARENT_CHECK_SECONDS = 1.0
 DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< workerpool.WORKER_STOP_SECONDS)
+
+
+def preload_worker_modules() -> None:
+    blueprint_modules()
+    for name in WORKER_MODULES:
+        importlib.import_module(name)
 
 
 def build_context(runtime: Runtime) -> NodeContext:
@@ -219,6 +241,7 @@ def serve_node(runtime: Runtime, handover: Handover) -> None:
         ctx.extras["admin_backoff"] = AdminBackoff(config.admin_backoff_max_seconds)
         samples = samples_folder(config.run_dir)
         enable_multiprocess(samples, fresh=handover.fd is None)
+        preload_worker_modules()
         runtime.db.close()  # no connection may cross the fork: each worker opens its own pool
         parent = os.getpid()
 
