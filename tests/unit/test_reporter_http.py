@@ -12,10 +12,9 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ import requests
 
 from services.reporter.oko_client import MAX_BODY_BYTES, OkoClient
 from services.reporter.telemetry import PASSWORD_HEADER, ReportResult, send
+from tests.support.fakes.local_http import LocalHTTPServer
 from tests.support.fakes.tls import make_ca, make_server_cert, pem
 
 PATH = "/tss/v1/ks_node/telemetry"
@@ -139,24 +139,15 @@ class Recorder:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.server.daemon_threads = True
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        scheme = "https" if tls is not None else "http"
-        self.url = f"{scheme}://{host}:{self.port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.http = LocalHTTPServer(Handler, host, tls)
+        self.port, self.url = self.http.port, self.http.url
 
     def __enter__(self) -> Recorder:
-        self.thread.start()
+        self.http.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 def _pipe(one: socket.socket, other: socket.socket) -> None:
@@ -217,20 +208,15 @@ class Proxy:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.http = LocalHTTPServer(Handler)
+        self.url = self.http.url
 
     def __enter__(self) -> Proxy:
-        self.thread.start()
+        self.http.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture(scope="module")
