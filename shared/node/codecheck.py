@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from shared.infra.errortext import first_line
+from shared.infra.version import PROJECT_ROOT
 
 ENTRY_MODULES = {
     "api": "services.api.server.program",
@@ -71,6 +72,10 @@ def check_code(
     try:
         check = subprocess.Popen(
             [python or sys.executable, "-m", "shared.node.codecheck", *programs],
+            # Where the programs run (supervisord.conf's folder), not the
+            # operator's: `python -m` imports from its current folder first,
+            # and `ksnode reload` may run where others can write.
+            cwd=PROJECT_ROOT,
             env=os.environ.copy() if env is None else env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

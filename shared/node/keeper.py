@@ -43,6 +43,8 @@ from shared.node.programuser import HandOverError, handed_over, own_user_name, w
 log = logging.getLogger("ksnode")
 
 KEEPER_MODULE = "shared.node.keeper"
+# The folder holding the ``shared`` package that runs now.
+CODE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LaunchError(NodeFailure):
@@ -59,6 +61,7 @@ class Handover:
     listen_fd: int
     conf: str
     env_file: str | None
+    cwd: str  # the operator's folder, where `ksnode up` was started
     # The embedded Postgres the preparation started: its host and port.
     pg_host: str | None = None
     pg_port: int | None = None
@@ -81,12 +84,17 @@ def become_keeper(handover: Handover) -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
+    # `python -m` puts the current folder first on sys.path: exec'd from
+    # wherever the operator ran `ksnode up` (as root, say, in a folder others
+    # may write to), it would import a shared/node/keeper.py lying there. So
+    # the exec happens in the folder of the code running now, and the keeper
+    # goes back to the operator's folder before it reads anything.
     try:
-        os.execv(
-            sys.executable,
-            [sys.executable, "-m", KEEPER_MODULE, handover.to_argument()],
-        )
+        os.chdir(CODE_ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", KEEPER_MODULE, handover.to_argument()])
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.chdir(handover.cwd)
         raise LaunchError(
             f"cannot start the node's keeper ({sys.executable}): {exc.strerror}"
         ) from None
@@ -240,6 +248,10 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     handover = Handover.from_argument(args[0])
+    try:
+        os.chdir(handover.cwd)  # relative paths in the settings mean what they meant
+    except OSError:
+        pass  # gone meanwhile: the code's folder, as absolute paths need none
     try:
         config = load_config(env_file=Path(handover.env_file) if handover.env_file else None)
         configure_logging("ksnode", config.effective_log_dir, config.log_level)

@@ -241,6 +241,7 @@ def up(config: Config, conf: Path = DEFAULT_SUPERVISOR_CONF) -> int:
                     listen_fd=listening.fileno(),
                     conf=str(conf),
                     env_file=os.environ.get(ENV_FILE_VARIABLE),
+                    cwd=os.getcwd(),
                     pg_host=ready.db_host if config.embedded_db else None,
                     pg_port=ready.db_port if config.embedded_db else None,
                 )

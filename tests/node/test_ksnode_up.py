@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +42,25 @@ def program_pids(status_text: str) -> dict[str, int]:
     }
 
 
+def plant_shared_package(folder: Path) -> None:
+    """A ``shared`` package in the folder `ksnode up` runs from, as a local
+    account could leave in a folder others may write to: a module of it that
+    runs leaves PLANTED_MARK behind."""
+    for name in ("shared/__init__.py", "shared/node/__init__.py"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("")
+    (folder / "shared/node/keeper.py").write_text(
+        f"open({str(folder / PLANTED_MARK)!r}, 'w').write('ran')\n"
+    )
+
+
+PLANTED_MARK = "planted-code-ran"
+# The installed console script, as operators run it, for the nodes started
+# in the folder with the planted package: `python -c` (KSNODE) would itself
+# import the planted package from the current folder.
+CONSOLE_KSNODE = shutil.which("ksnode") or str(Path(sys.executable).parent / "ksnode")
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     home = tmp_path_factory.mktemp("node") / "var"
@@ -57,9 +78,14 @@ def node(tmp_path_factory):
             "HEARTBEAT_INTERVAL_SECONDS": "1",
         }
     )
+    plant_shared_package(home.parent)
     started = time.monotonic()
     process = subprocess.Popen(
-        [*KSNODE, "up"], env=env, cwd=home.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [CONSOLE_KSNODE, "up"],
+        env=env,
+        cwd=home.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -148,6 +174,13 @@ def test_the_keeper_is_lean_and_keeps_its_pid(node):
     assert password.encode() not in environ
 
 
+def test_the_keeper_is_not_imported_from_the_current_folder(node):
+    """`ksnode up` ran in a folder holding a planted shared/node/keeper.py;
+    the keeper's exec uses python -P, so the installed one ran."""
+    assert node["status"] is not None
+    assert not (node["home"].parent / PLANTED_MARK).exists()
+
+
 def test_programs_get_the_lean_allocator_settings(node):
     """glibc's arenas and trim threshold for small processes (keeper.py
     MALLOC_DEFAULTS) reach every program; they are read at process start."""
@@ -179,7 +212,7 @@ def test_second_up_reuses_the_data(node):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "PORT"))}
     env.update({"KSNODE_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1"})
     process = subprocess.Popen(
-        [*KSNODE, "up"],
+        [CONSOLE_KSNODE, "up"],
         env=env,
         cwd=home.parent,
         stdout=subprocess.DEVNULL,
