@@ -56,6 +56,7 @@ def cmd_ctl(args) -> int:
     socket = config.run_dir / "supervisor.sock"
     command = [
         sys.executable,
+        "-P",  # `-c` would import a supervisor/ package from the current folder first
         "-c",
         "from supervisor.supervisorctl import main; main()",
         "-c",
