@@ -26,11 +26,6 @@ def test_the_code_check_ignores_a_shared_package_in_the_current_folder(tmp_path,
 def test_ksnode_ctl_ignores_a_supervisor_package_in_the_current_folder(tmp_path):
     """`ksnode ctl` runs supervisorctl with `python -c`, which would import
     from the current folder first."""
-    import os
-    import subprocess
-
-    from tests.support.node_process import KSNODE
-
     mark = tmp_path / "planted-code-ran"
     (tmp_path / "supervisor").mkdir()
     (tmp_path / "supervisor/__init__.py").write_text("")
