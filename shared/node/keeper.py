@@ -151,9 +151,10 @@ def _supervisord_user() -> list[str]:
 
 # glibc's allocator tuned for small long-lived processes (issue 28, memory):
 # at most two arenas instead of one per thread (8 per core), and freed memory
-# given back above 128 KiB instead of a threshold that only grows. Together
-# about 2 MiB less in the API's workers after load, no throughput change
-# measured. An operator's own value in the environment wins.
+# given back above 128 KiB instead of a threshold that only grows. The node
+# holds about 5 MiB less after load (the trim threshold does it; bench/
+# README.md), with no throughput change beyond the VM's drift. An operator's
+# own value in the environment wins.
 MALLOC_DEFAULTS = {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "131072"}
 
 
