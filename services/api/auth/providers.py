@@ -15,7 +15,12 @@ from http.cookiejar import DefaultCookiePolicy
 import requests
 from requests.adapters import HTTPAdapter
 
+from services.api.auth.auth0 import Auth0Verifier
 from services.api.auth.base import Verifier
+from services.api.auth.discord import DiscordVerifier
+from services.api.auth.google import GoogleVerifier
+from services.api.auth.telegram import TelegramVerifier
+from services.api.auth.x import XVerifier
 from shared.config import Config
 
 
@@ -34,12 +39,6 @@ def http_session(pool_size: int = 32) -> requests.Session:
 
 
 def build_verifiers(config: Config, session: requests.Session | None = None) -> dict[str, Verifier]:
-    from services.api.auth.auth0 import Auth0Verifier
-    from services.api.auth.discord import DiscordVerifier
-    from services.api.auth.google import GoogleVerifier
-    from services.api.auth.telegram import TelegramVerifier
-    from services.api.auth.x import XVerifier
-
     session = session or http_session(max(config.api_threads, 4))
     return {
         "google": GoogleVerifier(config, session),

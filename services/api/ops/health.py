@@ -15,6 +15,7 @@ from services.api.ops.binding_health import mismatched_wallets
 from shared.db.failover import probe_servers
 from shared.db.pool import DatabaseUnavailable
 from shared.infra.errortext import first_line
+from shared.keys.keycheck import UsageProbe, rotation_reason, unbound_counts, unbound_reason
 from shared.store import backup_checks, drills, dumps, heartbeats
 
 PROGRAMS = ("api", "backup_worker", "reporter")
@@ -183,8 +184,6 @@ def assess(ctx) -> dict[str, Any]:
 
 def key_rotation(ctx) -> str | None:
     """Rows still under a previous secret (shared/keys/keycheck.py), or None."""
-    from shared.keys.keycheck import UsageProbe, rotation_reason
-
     if not ctx.cipher.previous_key_ids:
         return None
     probe = ctx.extras.setdefault("key_usage", UsageProbe())
@@ -197,8 +196,6 @@ def key_rotation(ctx) -> str | None:
 def binding_reasons(ctx) -> list[dict[str, Any]]:
     """Rows not sealed to their owner yet (counted by the key usage probe),
     and shares that refused the owner the database names now."""
-    from shared.keys.keycheck import UsageProbe, unbound_counts, unbound_reason
-
     found: list[dict[str, Any]] = []
     probe = ctx.extras.setdefault("key_usage", UsageProbe())
     try:

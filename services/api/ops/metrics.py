@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from services.api.ops.health import PROBE_DB_SECONDS, REASONS, assess
+from shared.keys.keycheck import UsageProbe, unbound_counts
 from shared.store.tables import KEY_SHARES, PG_DUMPS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -290,8 +291,6 @@ def health_gauges(health: dict):
 def key_usage_gauge(ctx):
     """Encrypted values per table, format and key id (keycheck.py); ``secret``
     is current, previous, unknown, or unnamed for ksn1/legacy values."""
-    from shared.keys.keycheck import UsageProbe, unbound_counts
-
     probe = ctx.extras.setdefault("key_usage", UsageProbe())
     try:
         usage = probe.read(ctx.db)

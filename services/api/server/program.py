@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -61,28 +60,18 @@ from shared.program.heartbeat import start_heartbeat
 from shared.program.runtime import Runtime, StopFlag, fail, run
 
 PROGRAM = "api"
-# What a worker would otherwise import only in create_app() or on its first
-# requests: the identity providers (and PyJWT, cryptography.x509 behind them)
-# and the key check of /health and /metrics; the route blueprints come from
-# services.api.routes. Imported in the pool's parent before the fork, they
-# are shared with every worker copy-on-write; imported after it, each worker
-# held its own copy (issue 28: the API 78 -> 73 MiB after load).
-WORKER_MODULES = (
-    "services.api.auth.auth0",
-    "services.api.auth.discord",
-    "services.api.auth.google",
-    "services.api.auth.telegram",
-    "services.api.auth.x",
-    "shared.keys.keycheck",
-)
 PARENT_CHECK_SECONDS = 1.0
 DRAIN_SECONDS = 10  # requests in progress at SIGTERM may finish (< workerpool.WORKER_STOP_SECONDS)
 
 
 def preload_worker_modules() -> None:
+    """Import the route blueprints, which create_app() would otherwise import
+    in each worker: in the pool's parent, before the fork, they and all they
+    import (the identity providers with PyJWT and cryptography.x509, the
+    key check of /health and /metrics) are shared with every worker
+    copy-on-write; imported after it, each worker held its own copy (issue
+    28: the API 78 -> 73 MiB after load)."""
     blueprint_modules()
-    for name in WORKER_MODULES:
-        importlib.import_module(name)
 
 
 def build_context(runtime: Runtime) -> NodeContext:
