@@ -57,6 +57,10 @@ class TelegramVerifier:
         self._verified: dict[str, tuple[dict[str, Any], int]] = {}
 
     def verify_payload(self, payload: Any) -> dict[str, Any]:
+        return self._checked(payload)[0]
+
+    def _checked(self, payload: Any) -> tuple[dict[str, Any], int]:
+        """The payload, checked, and its auth_date."""
         if not isinstance(payload, dict) or not all(
             js_truthy(payload.get(field)) for field in ("id", "auth_date", "hash")
         ):
@@ -71,25 +75,26 @@ class TelegramVerifier:
         auth_date = js_parse_int(payload["auth_date"])
         if auth_date is None:
             raise AuthFailure("Invalid auth_date format")
-        age = int(self.clock()) - auth_date
-        if age < 0 or age > MAX_AGE_SECONDS:
+        if not self._fresh(auth_date):
             raise AuthFailure("Auth date is too old or invalid")
-        return payload
+        return payload, auth_date
+
+    def _fresh(self, auth_date: int) -> bool:
+        return 0 <= int(self.clock()) - auth_date <= MAX_AGE_SECONDS
 
     def verify(self, token: str) -> dict[str, Any]:
         known = self._verified.get(token)
         if known is not None:
-            if 0 <= int(self.clock()) - known[1] <= MAX_AGE_SECONDS:
-                return dict(known[0])  # a copy: callers may not change the cached one
-            self._verified.pop(token, None)
+            claims, auth_date = known
+            if self._fresh(auth_date):
+                return dict(claims)  # a copy: callers may not change the cached one
+            self._verified.pop(token, None)  # another thread may have dropped it
         try:
             payload = json.loads(token)
         except ValueError:
             raise AuthFailure("Invalid token format: Expected JSON string") from None
-        claims = self.verify_payload(payload)
-        auth_date = js_parse_int(claims["auth_date"])  # not None: verify_payload checked it
-        if auth_date is not None:
-            if len(self._verified) >= CACHE_SIZE:
-                self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
-            self._verified[token] = (dict(claims), auth_date)
+        claims, auth_date = self._checked(payload)
+        if len(self._verified) >= CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
+        self._verified[token] = (dict(claims), auth_date)
         return claims
