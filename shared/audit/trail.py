@@ -147,16 +147,13 @@ class AuditTrail:
         if not queued and not claim_staged:
             self._committed = upto
             return True
-        batch: list[Record] = []
-        for start in range(0, len(queued), CPU_CHUNK):
-            with self.cpu_section():
-                batch += self._built(queued[start : start + CPU_CHUNK])
+        batch = self._in_cpu_chunks(self._built, queued)
         try:
             with self.db.connection() as conn:
                 store.append(
                     conn,
                     lambda head, staged: self._seal(
-                        head, _in_time_order(batch, self._checked(staged))
+                        head, _in_time_order(batch, self._in_cpu_chunks(self._checked, staged))
                     ),
                     claim_staged=claim_staged,
                 )
@@ -177,6 +174,17 @@ class AuditTrail:
             return False
         self._committed = upto
         return True
+
+    def _in_cpu_chunks(
+        self, work: Callable[[list[Any]], list[Record]], items: list[Any]
+    ) -> list[Record]:
+        """``work`` over ``items``, CPU_CHUNK at a time, each inside
+        ``cpu_section`` (the API's gate): never all of a busy flush at once."""
+        done: list[Record] = []
+        for start in range(0, len(items), CPU_CHUNK):
+            with self.cpu_section():
+                done += work(items[start : start + CPU_CHUNK])
+        return done
 
     def _checked(self, staged: list[tuple[Record, str | None]]) -> list[Record]:
         """The staged records that carry this node's MAC; for any other (written
