@@ -55,8 +55,6 @@ RETENTION_BATCH = 10_000
 # second's batch of reads at full load is hundreds of records, and holding
 # the gate for all of them at once put ~10 ms into a request's latency.
 CPU_CHUNK = 64
-# In the chain in place of a staged record that does not carry the node's MAC.
-STAGED_REFUSED_EVENT = "audit.staged_refused"
 
 
 class AuditTrail:
@@ -199,14 +197,14 @@ class AuditTrail:
             log.error(
                 "audit: a staged record does not carry this node's MAC; not sealed as written",
                 extra={
-                    "event": STAGED_REFUSED_EVENT,
+                    "event": store.STAGED_REFUSED_EVENT,
                     "claimed_event": claimed["event"],
                     "claimed_request_id": claimed["request_id"],
                 },
             )
             records.append(
                 Record(
-                    STAGED_REFUSED_EVENT,
+                    store.STAGED_REFUSED_EVENT,
                     "refused",
                     client="local",
                     auth_type="local",

@@ -25,6 +25,9 @@ STAGED = "ksn_audit_staged"
 STAGED_COLUMNS = (
     "at, event, outcome, request_id, client, auth_type, user_ref, public_keys, detail, mac"
 )
+# In the chain in place of a staged record that does not carry the node's MAC
+# (shared/audit/trail.py); migration 0010 indexes these records alone.
+STAGED_REFUSED_EVENT = "audit.staged_refused"
 # Claimed per append: a flush seals at most this many staged records.
 STAGED_BATCH = 5000
 # "ksnaudit" in ASCII: one lock for the chain of the whole database.
@@ -204,3 +207,15 @@ def by_user(cur, user_refs: str | Sequence[str], limit: int | None = None) -> li
 def count(cur) -> int:
     cur.execute(f"SELECT count(*) FROM {AUDIT}")
     return int(cur.fetchone()[0])
+
+
+def refused_since(cur, days: int) -> tuple[int, dt.datetime | None]:
+    """(how many, the newest) audit.staged_refused records of the last
+    ``days`` days: a partial index (migration 0010) holds only those."""
+    cur.execute(
+        f"SELECT count(*), max(at) FROM {AUDIT}"
+        " WHERE event = %s AND at > now() - make_interval(days => %s)",
+        (STAGED_REFUSED_EVENT, days),
+    )
+    found, newest = cur.fetchone()
+    return int(found), newest

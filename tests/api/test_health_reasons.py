@@ -5,12 +5,16 @@ same as gauges. Every reason is reached here through the real tables."""
 from __future__ import annotations
 
 import dataclasses
+import time
+import uuid
 
 import pytest
 
+from services.api.ops.health import REFUSED_RECORD_DAYS
+from shared.audit.records import Record
 from shared.db.embedded import free_port
 from shared.db.pool import Database
-from shared.store import backup_checks, drills, heartbeats
+from shared.store import audit, backup_checks, drills, heartbeats
 from tests.conftest import ApiServer, build_node_context
 from tests.support.ops import OPS_HEADERS
 
@@ -27,6 +31,7 @@ def healthy(db, config):
         cur.execute("DELETE FROM ksn_backup_checks")
         cur.execute("DELETE FROM ksn_backup_drills")
         cur.execute("DELETE FROM ksn_node_heartbeats")
+        cur.execute(f"DELETE FROM {audit.AUDIT} WHERE event = %s", (audit.STAGED_REFUSED_EVENT,))
         for program in PROGRAMS:
             heartbeats.start(cur, node_id, program)
         heartbeats.beat(cur, node_id, "backup_worker", {"tools_error": None})
@@ -124,6 +129,47 @@ def test_drill_failed(api, healthy):
         drills.record(cur, None, False, "2_key_shares: 9 rows, 10 recorded at dump time", 1.0)
     assert_only(api, "drill_failed", "2_key_shares")
     assert "ksnode_last_drill_ok 0.0" in api.get("/metrics", headers=OPS_HEADERS).text
+
+
+def forge_staged_record(db) -> str:
+    """What someone holding only the database can do: put a "registration"
+    record into the staging table, with a MAC they had to make up."""
+    forged_id = f"forged-{uuid.uuid4().hex[:8]}"
+    forged = Record("keyshare.v1.register", "ok", request_id=forged_id, client="203.0.113.9")
+    with db.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {audit.STAGED} ({audit.STAGED_COLUMNS})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s)",
+            audit.staged_values(forged, "f" * 64),
+        )
+    return forged_id
+
+
+def refused_in_chain(db, timeout: float = 10.0) -> int:
+    """The API's audit trail takes staged rows every 0.5 s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.cursor() as cur:
+            found, _ = audit.refused_since(cur, REFUSED_RECORD_DAYS)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_forged_staged_audit_record(api, healthy):
+    forge_staged_record(healthy)
+    assert refused_in_chain(healthy) == 1
+    body = assert_only(api, "audit_staged_refused", "did not carry this node's MAC")
+    assert body["reasons"][0]["count"] == 1 and body["reasons"][0]["newest_at"].endswith("Z")
+    # An event, not a state: a week after the last one the reason is gone.
+    with healthy.cursor() as cur:
+        cur.execute(
+            f"UPDATE {audit.AUDIT} SET at = now() - make_interval(days => %s + 1) WHERE event = %s",
+            (REFUSED_RECORD_DAYS, audit.STAGED_REFUSED_EVENT),
+        )
+    status, body = reasons(api)
+    assert status == 200 and body["status"] == "ok", body
+    assert gauge(api, "audit_staged_refused") == "0.0"
 
 
 def test_no_database_is_down_503(config, db, cipher):

@@ -45,7 +45,7 @@ def test_promtool_checks_the_rules():
     result = run_promtool("check", "rules", RULES.name)
     print("\n" + result.stdout + result.stderr)
     assert result.returncode == 0
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass():

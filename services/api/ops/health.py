@@ -16,7 +16,7 @@ from shared.db.failover import probe_servers
 from shared.db.pool import DatabaseUnavailable
 from shared.infra.errortext import first_line
 from shared.keys.keycheck import UsageProbe, rotation_reason, unbound_counts, unbound_reason
-from shared.store import backup_checks, drills, dumps, heartbeats
+from shared.store import audit, backup_checks, drills, dumps, heartbeats
 
 PROGRAMS = ("api", "backup_worker", "reporter")
 # Below this, a folder's filesystem is nearly full: log lines start to be
@@ -25,6 +25,9 @@ DISK_MIN_FREE_BYTES = 64 * 1024 * 1024
 # Monitors and load balancers time out in a few seconds: /status, /health and
 # /metrics give the database this long, then report it unavailable.
 PROBE_DB_SECONDS = 2.0
+# A refused staged audit record is an event, not a state to put back: /health
+# names it for a week after the last one, long enough to be seen.
+REFUSED_RECORD_DAYS = 7
 
 # Every reason /health can name (the metric ksnode_health_reason has one
 # series per reason, 0 or 1, so an alert rule is one line).
@@ -42,6 +45,7 @@ REASONS = (
     "key_rotation_unfinished",
     "shares_unbound",
     "share_binding_mismatch",
+    "audit_staged_refused",
 )
 
 
@@ -91,6 +95,7 @@ def assess(ctx) -> dict[str, Any]:
             installed = dumps.node_installed_at(cur) if newest is None else None
             check_ok, check_detail = backup_checks.latest(cur)
             drill = drills.latest(cur)
+            refused, refused_newest = audit.refused_since(cur, REFUSED_RECORD_DAYS)
             cur.execute("SELECT now()")
             now = cur.fetchone()[0]
     except Exception as exc:  # noqa: BLE001 - /health reports the outage instead of failing
@@ -178,6 +183,18 @@ def assess(ctx) -> dict[str, Any]:
     if rotation:
         reasons.append({"reason": "key_rotation_unfinished", "detail": rotation})
     reasons.extend(binding_reasons(ctx))
+    if refused:
+        reasons.append(
+            {
+                "reason": "audit_staged_refused",
+                "count": refused,
+                "newest_at": heartbeats.iso(refused_newest),
+                "detail": f"{refused} staged audit record(s) in the last {REFUSED_RECORD_DAYS}"
+                " days did not carry this node's MAC: written into ksn_audit_staged by someone"
+                " holding the database, not by the node (error log event"
+                " audit.staged_refused names what each claimed)",
+            }
+        )
     body["status"] = "degraded" if reasons else "ok"
     return body
 
