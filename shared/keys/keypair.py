@@ -13,9 +13,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from shared.crypto.binding import keypair_binding
 from shared.crypto.sealing import Cipher
 from shared.errors import CryptoFailure
@@ -51,6 +48,11 @@ class KeypairRow:
 
 def generate() -> tuple[bytes, bytes]:
     """(seed, public_key) of a fresh Ed25519 keypair."""
+    # Imported here: the reporter loads the keypair but never makes one, and
+    # these modules are ~1.8 MiB of a small program's memory.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     seed = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
