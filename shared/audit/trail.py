@@ -89,6 +89,9 @@ class AuditTrail:
         self.dropped = 0
         self.failures = 0
         self._staged_log = LogThrottle(60.0)
+        # Whoever can write ksn_audit_staged can write a million rows: one
+        # error line a second (each claim stays in the chain's record).
+        self._refused_log = LogThrottle()
 
     # -- recording ---------------------------------------------------------------
     def build(self, item: Any) -> Record:
@@ -187,21 +190,25 @@ class AuditTrail:
     def _checked(self, staged: list[tuple[Record, str | None]]) -> list[Record]:
         """The staged records that carry this node's MAC; for any other (written
         into the table by someone holding only the database, or staged under
-        another secret), a record saying so in its place, and an error line."""
+        another secret), a record saying so in its place, and an error line
+        (at most one a second: the chain's records name every claim)."""
         records = []
         for record, mac in staged:
             if self.key.staged_intact(record, mac):
                 records.append(record)
                 continue
             claimed = {"event": record.event[:64], "request_id": (record.request_id or "")[:64]}
-            log.error(
-                "audit: a staged record does not carry this node's MAC; not sealed as written",
-                extra={
-                    "event": store.STAGED_REFUSED_EVENT,
-                    "claimed_event": claimed["event"],
-                    "claimed_request_id": claimed["request_id"],
-                },
-            )
+            left_out = self._refused_log.allow("refused")
+            if left_out is not None:
+                log.error(
+                    "audit: a staged record does not carry this node's MAC; not sealed as written",
+                    extra={
+                        "event": store.STAGED_REFUSED_EVENT,
+                        "claimed_event": claimed["event"],
+                        "claimed_request_id": claimed["request_id"],
+                        "left_out": left_out,  # like lines of the last second, not written
+                    },
+                )
             records.append(
                 Record(
                     store.STAGED_REFUSED_EVENT,

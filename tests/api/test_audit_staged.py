@@ -21,6 +21,7 @@ from shared.audit.records import Record
 from shared.audit.trail import AuditTrail, node_key
 from shared.audit.verify import verify_chain
 from shared.crypto.sealing import Cipher
+from shared.infra.logthrottle import LogThrottle
 from shared.store import audit as store
 from shared.store import registration
 from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
@@ -164,4 +165,26 @@ def test_a_staged_row_without_the_node_mac_is_refused_not_sealed(db, key, caplog
     (line,) = [r for r in caplog.records if getattr(r, "event", None) == "audit.staged_refused"]
     assert line.levelname == "ERROR"
     assert (line.claimed_event, line.claimed_request_id) == ("keyshare.v1.register", forged_id)
+    trail.close()
+
+
+def test_a_flood_of_forged_rows_writes_one_error_line_a_second(db, key, caplog):
+    """Whoever can write the staging table can write a million rows: each is
+    recorded in the chain in its own refusal, but the log gets one line a
+    second (saying how many it left out), not a line per row."""
+    now = [1000.0]
+    trail = AuditTrail(db, key, retention_days=0)
+    trail._refused_log = LogThrottle(clock=lambda: now[0])
+    forged = [
+        (Record("keyshare.v1.register", "ok", request_id=f"f-{i}"), "0" * 64) for i in range(50)
+    ]
+    records = trail._checked(forged)
+    assert [r.detail["request_id"] for r in records] == [f"f-{i}" for i in range(50)]
+    assert {(r.event, r.outcome) for r in records} == {("audit.staged_refused", "refused")}
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "audit.staged_refused"]
+    assert len(lines) == 1 and lines[0].left_out == 0
+    now[0] += 1.5
+    trail._checked(forged[:1])
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "audit.staged_refused"]
+    assert len(lines) == 2 and lines[1].left_out == 49  # the rest of the flood, counted
     trail.close()
