@@ -24,6 +24,7 @@ from shared.crypto.sealing import Cipher
 from shared.infra.logthrottle import LogThrottle
 from shared.store import audit as store
 from shared.store import registration
+from tests.support.audit_forgery import insert_staged
 from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
 
 
@@ -145,12 +146,7 @@ def test_a_staged_row_without_the_node_mac_is_refused_not_sealed(db, key, caplog
         auth_type="google",
         user_ref="0" * 32,
     )
-    with db.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {store.STAGED} ({store.STAGED_COLUMNS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s)",
-            store.staged_values(forged, "f" * 64),
-        )
+    insert_staged(db, forged)
     trail = AuditTrail(db, key, retention_days=0)
     assert trail.flush()
     assert staged_count(db) == 0

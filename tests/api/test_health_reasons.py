@@ -5,8 +5,6 @@ same as gauges. Every reason is reached here through the real tables."""
 from __future__ import annotations
 
 import dataclasses
-import time
-import uuid
 
 import pytest
 
@@ -16,7 +14,9 @@ from shared.db.embedded import free_port
 from shared.db.pool import Database
 from shared.store import audit, backup_checks, drills, heartbeats
 from tests.conftest import ApiServer, build_node_context
+from tests.support.audit_forgery import insert_staged
 from tests.support.ops import OPS_HEADERS
+from tests.support.processes import wait_until
 
 PROGRAMS = ("api", "backup_worker", "reporter")
 
@@ -131,34 +131,16 @@ def test_drill_failed(api, healthy):
     assert "ksnode_last_drill_ok 0.0" in api.get("/metrics", headers=OPS_HEADERS).text
 
 
-def forge_staged_record(db) -> str:
-    """What someone holding only the database can do: put a "registration"
-    record into the staging table, with a MAC they had to make up."""
-    forged_id = f"forged-{uuid.uuid4().hex[:8]}"
-    forged = Record("keyshare.v1.register", "ok", request_id=forged_id, client="203.0.113.9")
+def refused_in_chain(db) -> int:
     with db.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {audit.STAGED} ({audit.STAGED_COLUMNS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::text[], %s::jsonb, %s)",
-            audit.staged_values(forged, "f" * 64),
-        )
-    return forged_id
-
-
-def refused_in_chain(db, timeout: float = 10.0) -> int:
-    """The API's audit trail takes staged rows every 0.5 s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with db.cursor() as cur:
-            found, _ = audit.refused_since(cur, REFUSED_RECORD_DAYS)
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+        return audit.refused_since(cur, REFUSED_RECORD_DAYS)[0]
 
 
 def test_forged_staged_audit_record(api, healthy):
-    forge_staged_record(healthy)
-    assert refused_in_chain(healthy) == 1
+    # What someone holding only the database can write; the API's trail takes
+    # staged rows every 0.5 s.
+    insert_staged(healthy, Record("keyshare.v1.register", "ok", request_id="forged-1"))
+    assert wait_until(lambda: refused_in_chain(healthy), timeout=10) == 1
     body = assert_only(api, "audit_staged_refused", "did not carry this node's MAC")
     assert body["reasons"][0]["count"] == 1 and body["reasons"][0]["newest_at"].endswith("Z")
     # An event, not a state: a week after the last one the reason is gone.
