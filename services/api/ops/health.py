@@ -191,8 +191,8 @@ def assess(ctx) -> dict[str, Any]:
                 "newest_at": heartbeats.iso(refused_newest),
                 "detail": f"{refused} staged audit record(s) in the last {REFUSED_RECORD_DAYS}"
                 " days did not carry this node's MAC: written into ksn_audit_staged by someone"
-                " holding the database, not by the node (error log event"
-                " audit.staged_refused names what each claimed)",
+                " holding the database, not by the node (each one's audit.staged_refused record"
+                " names what it claimed, in ksn_audit; the error log has one line a second)",
             }
         )
     body["status"] = "degraded" if reasons else "ok"
