@@ -33,16 +33,20 @@ local function hex(n)
   for i = 1, n do local r = math.random(1, 16); t[i] = chars:sub(r, r) end
   return table.concat(t)
 end
--- A registration needs a key no one registered: this thread's prefix (the
--- start time and a random thread id) and a counter make one without 64
--- random draws per request (the loader shares the node's 2 cores: its work
--- per request counts against the node's figures). The share is random once
--- per thread; the node seals each with a fresh nonce all the same.
+-- A registration needs a key no one registered: this thread's prefix (8
+-- bytes from /dev/urandom, so no two threads or runs share one) and a
+-- counter make one without 64 random draws per request (the loader shares
+-- the node's 2 cores: its work per request counts against the node's
+-- figures). The share is random once per thread; the node seals each with a
+-- fresh nonce all the same.
 local prefix, share
 setup = function(thread) thread:set("id", math.random(1, 1000000000)) end
 init = function(args)
+  local urandom = assert(io.open("/dev/urandom", "rb"))
+  local bytes = urandom:read(8)
+  urandom:close()
+  prefix = bytes:gsub(".", function(c) return string.format("%%02x", c:byte()) end)
   math.randomseed(os.time() + id)
-  prefix = string.format("%%08x%%08x", os.time() %% 4294967296, id)
   share = hex(128)
 end
 request = function()
