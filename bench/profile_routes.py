@@ -113,23 +113,30 @@ def build_app(env: dict[str, str]):
     return GatedApp(create_app(ctx))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=4000)
-    parser.add_argument("--top", type=int, default=0, help="also print the N costliest functions")
-    args = parser.parse_args()
-    with scratch_postgres("ksnode-profile-") as (work, pg):
-        secret = work / "secret"
-        secret.write_text(os.urandom(32).hex())
-        secret.chmod(0o600)
-        env = {
+def build_scratch_app(work: Path, pg):
+    """build_app on the scratch Postgres ``pg``: a fresh secret in ``work``,
+    Telegram logins with BOT_TOKEN, no rate limit, warnings only."""
+    secret = work / "secret"
+    secret.write_text(os.urandom(32).hex())
+    secret.chmod(0o600)
+    return build_app(
+        {
             **node_db_env(pg),
             "ENCRYPTION_SECRET_PATH": str(secret),
             "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
             "RATE_LIMIT_PER_MINUTE": "0",
             "LOG_LEVEL": "warning",
         }
-        app = build_app(env)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--top", type=int, default=0, help="also print the N costliest functions")
+    args = parser.parse_args()
+    with scratch_postgres("ksnode-profile-") as (work, pg):
+        app = build_scratch_app(work, pg)
         user = str(int(time.time() * 1000))
         auth = {"Authorization": bearer_header(user, BOT_TOKEN)}
         v1_key, secp, ed = (

@@ -37,8 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from profile_routes import BOT_TOKEN, build_app, call  # noqa: E402
-from scratch import node_db_env, scratch_postgres  # noqa: E402
+from profile_routes import BOT_TOKEN, build_scratch_app, call  # noqa: E402
+from scratch import scratch_postgres  # noqa: E402
 from telegram_login import bearer_header  # noqa: E402
 
 
@@ -61,18 +61,7 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=5)
     args = parser.parse_args()
     with scratch_postgres("ksnode-round-trip-") as (work, pg):
-        secret = work / "secret"
-        secret.write_text(os.urandom(32).hex())
-        secret.chmod(0o600)
-        app = build_app(
-            {
-                **node_db_env(pg),
-                "ENCRYPTION_SECRET_PATH": str(secret),
-                "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-                "RATE_LIMIT_PER_MINUTE": "0",
-                "LOG_LEVEL": "warning",
-            }
-        )
+        app = build_scratch_app(work, pg)
         from shared.store import shares
 
         ctx = app.app.extensions["ksnode"]
