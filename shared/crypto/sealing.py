@@ -42,9 +42,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from shared.crypto.binding import Binding
 from shared.crypto.binding import (
@@ -52,6 +50,9 @@ from shared.crypto.binding import (
 )
 from shared.crypto.binding import share_aad as share_aad
 from shared.errors import CryptoFailure
+
+if TYPE_CHECKING:
+    from shared.crypto.aesgcm import Aead
 
 PBKDF2_ITERATIONS = 100_000
 KEY_BYTES = 32
@@ -101,18 +102,25 @@ def _pbkdf2(secret: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), salt, PBKDF2_ITERATIONS, KEY_BYTES)
 
 
+def _aead(key: bytes) -> Aead:
+    # Imported here, not at the top: see shared/crypto/aesgcm.py.
+    from shared.crypto.aesgcm import Aead
+
+    return Aead(key)
+
+
 def legacy_encrypt(
     plaintext: str, secret: str, *, salt: bytes | None = None, iv: bytes | None = None
 ) -> str:
     """The reference's format; used by tests and to write reference-style rows."""
     salt = salt if salt is not None else os.urandom(LEGACY_SALT_BYTES)
-    return _seal_legacy(AESGCM(_pbkdf2(secret, salt)), salt, plaintext, iv)
+    return _seal_legacy(_aead(_pbkdf2(secret, salt)), salt, plaintext, iv)
 
 
-def _seal_legacy(aead: AESGCM, salt: bytes, plaintext: str, iv: bytes | None = None) -> str:
+def _seal_legacy(aead: Aead, salt: bytes, plaintext: str, iv: bytes | None = None) -> str:
     """base64(salt | iv | tag | ciphertext), the reference's layout (spec §8.1)."""
     iv = iv if iv is not None else os.urandom(LEGACY_IV_BYTES)
-    sealed = aead.encrypt(iv, plaintext.encode("utf-8"), None)
+    sealed = aead.seal(iv, plaintext.encode("utf-8"), None)
     ciphertext, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
     return base64.b64encode(salt + iv + tag + ciphertext).decode("ascii")
 
@@ -141,32 +149,41 @@ class _Key:
     salt remembered in a bounded LRU. The LRU holds the 32 key bytes, not
     AESGCM objects: an AESGCM holds about 2.7 kB of cipher context, so
     100,000 of them cost 270 MB per API worker, the bytes about 20 MB; making
-    the AESGCM again costs microseconds, the PBKDF2 it saves 25 ms."""
+    the AESGCM again costs microseconds, the PBKDF2 it saves 25 ms. The
+    envelope key's AESGCM is made on first use (aesgcm.py says why)."""
 
     def __init__(self, secret: str):
         if not secret:
             raise SecretError("Encryption secret is empty")
         self._secret = secret
         self.key_id = key_id(secret)
-        self.aead = AESGCM(_pbkdf2(secret, ENVELOPE_SALT))
+        self._envelope_key = _pbkdf2(secret, ENVELOPE_SALT)
+        self._envelope_aead: Aead | None = None
         self._legacy_keys: OrderedDict[bytes, bytes] = OrderedDict()
         self._legacy_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"_Key({self.key_id})"
 
-    def legacy_aead(self, salt: bytes) -> AESGCM:
+    @property
+    def aead(self) -> Aead:
+        aead = self._envelope_aead
+        if aead is None:  # two threads may both make one: the same key, either will do
+            aead = self._envelope_aead = _aead(self._envelope_key)
+        return aead
+
+    def legacy_aead(self, salt: bytes) -> Aead:
         with self._legacy_lock:
             key = self._legacy_keys.get(salt)
             if key is not None:
                 self._legacy_keys.move_to_end(salt)
-                return AESGCM(key)
+                return _aead(key)
         key = _pbkdf2(self._secret, salt)
         with self._legacy_lock:
             self._legacy_keys[salt] = key
             if len(self._legacy_keys) > LEGACY_KEY_CACHE_SIZE:
                 self._legacy_keys.popitem(last=False)
-        return AESGCM(key)
+        return _aead(key)
 
 
 class Cipher:
@@ -232,7 +249,7 @@ class Cipher:
 
     def _envelope(self, head: str, plaintext: str, aad: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._keys[0].aead.encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
+        sealed = self._keys[0].aead.seal(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
         return head + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def encrypt_legacy(self, plaintext: str, salt: bytes) -> str:
@@ -303,16 +320,15 @@ class Cipher:
         raise error
 
 
-def _open_envelope(aead: AESGCM, body: str, aad: str) -> str:
+def _open_envelope(aead: Aead, body: str, aad: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(body)
     except (binascii.Error, ValueError):
         raise DecryptError("stored value is not valid base64") from None
     if len(raw) < NONCE_BYTES + TAG_BYTES:
         raise DecryptError("stored value is too short")
-    try:
-        plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode("utf-8"))
-    except InvalidTag:
+    plain = aead.open(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode("utf-8"))
+    if plain is None:
         raise AuthenticationFailed(
             "authentication failed (wrong secret, tampered value or wrong row)"
         ) from None
@@ -336,10 +352,9 @@ def _legacy_parts(text: str) -> tuple[bytes, bytes, bytes, bytes]:
 
 
 def _open_legacy(key: _Key, salt: bytes, iv: bytes, tag: bytes, ciphertext: bytes) -> str:
-    try:
-        plain = key.legacy_aead(salt).decrypt(iv, ciphertext + tag, None)
-    except InvalidTag:
-        raise DecryptError("authentication failed (wrong secret or tampered value)") from None
+    plain = key.legacy_aead(salt).open(iv, ciphertext + tag, None)
+    if plain is None:
+        raise DecryptError("authentication failed (wrong secret or tampered value)")
     return _utf8(plain)
 
 

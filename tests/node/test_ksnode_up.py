@@ -174,6 +174,18 @@ def test_the_keeper_is_lean_and_keeps_its_pid(node):
     assert password.encode() not in environ
 
 
+def test_the_backup_worker_loads_no_aes_until_it_opens_a_value(node):
+    """Its start checks the stored key ids (PBKDF2, hashlib) and opens no
+    value on a database of ksn3 rows: cryptography's ~3 MiB stays out of it
+    (shared/crypto/aesgcm.py), while the API, which opens shares, has it."""
+    pids = wait_until(
+        lambda: (p := program_pids(ctl(node["home"], "status"))) and len(p) == 3 and p, 20
+    )
+    assert pids
+    assert "cryptography" not in Path(f"/proc/{pids['backup_worker']}/maps").read_text()
+    assert "cryptography" in Path(f"/proc/{pids['api']}/maps").read_text()
+
+
 def test_the_keeper_is_not_imported_from_the_current_folder(node):
     """`ksnode up` ran in a folder holding a planted shared/node/keeper.py;
     the keeper's exec uses python -P, so the installed one ran."""
