@@ -89,7 +89,9 @@ def test_killed_worker_takes_its_pg_dump_with_it(env_for, config, db, tmp_path):
         cur.execute('DELETE FROM "2_pg_dumps"')
     with worker_process(env) as worker:
         assert wait_until(lambda: list(dump_dir.glob("*.tmp")), 30), "the dump never started"
-        assert processes_running(slow)
+        # The worker creates the .tmp file before it starts pg_dump: wait for
+        # the process too (between fork and exec its command line is Python's).
+        assert wait_until(lambda: processes_running(slow), 10), "pg_dump never ran"
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
     assert wait_until(lambda: not processes_running(slow), 5), "pg_dump outlived its worker"
