@@ -130,6 +130,29 @@ def build_scratch_app(work: Path, pg):
     )
 
 
+def seeded_v1_share(app) -> tuple[str, dict[str, str], str]:
+    """A new Telegram user with one v1 share, registered through ``app``:
+    (the user's id, its Authorization header, the share's public key)."""
+    user = str(int(time.time() * 1000))
+    auth = {"Authorization": bearer_header(user, BOT_TOKEN)}
+    key = "02" + os.urandom(32).hex()
+    register = {
+        "auth_type": "telegram",
+        "curve_type": "secp256k1",
+        "public_key": key,
+        "share": os.urandom(64).hex(),
+    }
+    status, out = call(app, "POST", "/keyshare/v1/register", json.dumps(register).encode(), auth)
+    assert status.startswith("200"), out
+    return user, auth, key
+
+
+def v1_get(key: str, auth: dict[str, str]) -> tuple[str, str, bytes, dict[str, str]]:
+    """``call``'s arguments for a v1 share read of ``key``."""
+    body = json.dumps({"auth_type": "telegram", "public_key": key}).encode()
+    return "POST", "/keyshare/v1", body, auth
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=4000)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
-import json
-import os
 import statistics
 import sys
 import time
@@ -27,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from profile_routes import BOT_TOKEN, build_scratch_app, call  # noqa: E402
+from profile_routes import build_scratch_app, call, seeded_v1_share, v1_get  # noqa: E402
 from scratch import scratch_postgres  # noqa: E402
-from telegram_login import bearer_header  # noqa: E402
 
 THRESHOLDS = (20_000, 2_000, 700)
 
@@ -61,27 +58,10 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_postgres("ksnode-garbage-") as (work, pg):
         app = build_scratch_app(work, pg)
-        user = str(int(time.time() * 1000))
-        auth = {"Authorization": bearer_header(user, BOT_TOKEN)}
-        key = "02" + os.urandom(32).hex()
-        register = {
-            "auth_type": "telegram",
-            "curve_type": "secp256k1",
-            "public_key": key,
-            "share": os.urandom(64).hex(),
-        }
-        status, out = call(
-            app, "POST", "/keyshare/v1/register", json.dumps(register).encode(), auth
-        )
-        assert status.startswith("200"), out
+        _user, auth, key = seeded_v1_share(app)
         routes = {
             "GET /status": ("GET", "/status", b"", {}),
-            "v1 get": (
-                "POST",
-                "/keyshare/v1",
-                json.dumps({"auth_type": "telegram", "public_key": key}).encode(),
-                auth,
-            ),
+            "v1 get": v1_get(key, auth),
             "v1 get, malformed body": ("POST", "/keyshare/v1", b"{bad", auth),
         }
         for route in routes.values():  # warm: caches filled, pool connected

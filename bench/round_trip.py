@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -37,9 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from profile_routes import BOT_TOKEN, build_scratch_app, call  # noqa: E402
+from profile_routes import build_scratch_app, call, seeded_v1_share, v1_get  # noqa: E402
 from scratch import scratch_postgres  # noqa: E402
-from telegram_login import bearer_header  # noqa: E402
 
 
 def cpu_per_call(work: Callable[[], object], requests: int, sets: int) -> tuple[float, float]:
@@ -65,19 +63,7 @@ def main() -> None:
         from shared.store import shares
 
         ctx = app.app.extensions["ksnode"]
-        user = str(int(time.time() * 1000))
-        auth = {"Authorization": bearer_header(user, BOT_TOKEN)}
-        key = "02" + os.urandom(32).hex()
-        register = {
-            "auth_type": "telegram",
-            "curve_type": "secp256k1",
-            "public_key": key,
-            "share": os.urandom(64).hex(),
-        }
-        status, out = call(
-            app, "POST", "/keyshare/v1/register", json.dumps(register).encode(), auth
-        )
-        assert status.startswith("200"), out
+        user, auth, key = seeded_v1_share(app)
         check_body = {
             "auth_type": "telegram",
             "user_auth_id": f"telegram_{user}",
@@ -86,12 +72,7 @@ def main() -> None:
         routes = {
             "GET /status": ("GET", "/status", b"", {}),
             "v1 check": ("POST", "/keyshare/v1/check", json.dumps(check_body).encode(), {}),
-            "v1 get": (
-                "POST",
-                "/keyshare/v1",
-                json.dumps({"auth_type": "telegram", "public_key": key}).encode(),
-                auth,
-            ),
+            "v1 get": v1_get(key, auth),
         }
 
         def request(name: str) -> Callable[[], object]:
