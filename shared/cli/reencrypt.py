@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import threading
 import time
 from typing import TextIO
 
 from shared.cli.common import load_cli_config
 from shared.infra.errortext import first_line
+from shared.infra.signalstop import SignalStop
 
 log = logging.getLogger("ksnode.reencrypt")
 
@@ -171,8 +171,8 @@ def _reencrypt(args, config, db, cipher, usage) -> int:
         print("taking a verified backup first ...", flush=True)
         result = BackupService(config, db).backup_now()
         print(f"backup: {result['dumpPath']} (verified)", flush=True)
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = SignalStop()  # its handler takes no lock (shared/infra/signalstop.py)
+    previous = {s: signal.signal(s, stop.request) for s in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress(total)
     log.info(
         "reencrypt started",

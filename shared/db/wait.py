@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 
 from shared.config import Config
 from shared.db.pool import DatabaseUnavailable, connect
 from shared.errors import DatabaseFailure
+from shared.infra.signalstop import SignalStop
 
 log = logging.getLogger("ksnode")
 
@@ -63,12 +63,11 @@ def wait_until_reachable(config: Config) -> None:
     error waiting cannot fix, StopWaiting when asked to stop (SIGTERM,
     Ctrl-C), between attempts."""
     pause, attempt, started = FIRST_PAUSE_SECONDS, 0, time.monotonic()
-    stop = threading.Event()
+    stop = SignalStop()
     # The container's process 1 ignores SIGTERM unless it handles it. The
-    # handler only sets a flag: raising from it could land anywhere.
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
+    # handler only records the signal: raising from it could land anywhere,
+    # and setting an Event could wait on itself (shared/infra/signalstop.py).
+    previous = {sig: signal.signal(sig, stop.request) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while not stop.is_set():
             try:

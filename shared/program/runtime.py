@@ -28,6 +28,7 @@ from shared.exitcodes import ExitCode
 from shared.infra.errortext import first_line
 from shared.infra.logging import configure_logging
 from shared.infra.parentdeath import die_with_parent
+from shared.infra.signalstop import SignalStop
 from shared.program.heartbeat import start_heartbeat
 
 log = logging.getLogger(__name__)
@@ -124,21 +125,18 @@ def check_keys_or_exit(runtime: Runtime) -> None:
         fail(f"refusing to start: {exc}")
 
 
-class StopFlag(threading.Event):
-    """Set by SIGTERM or SIGINT; loops call ``stop.wait(interval)``."""
+class StopFlag(SignalStop):
+    """Set by SIGTERM or SIGINT; loops call ``stop.wait(interval)``. The
+    handler only records the signal (shared/infra/signalstop.py says why);
+    the line saying so is written by the first thread that sees it."""
 
-    def install(self, on_stop: Callable[[], None] | None = None) -> StopFlag:
-        def handler(signum, _frame):
-            log.info(
-                "stop requested", extra={"event": "signal", "signal": signal.Signals(signum).name}
-            )
-            self.set()
-            if on_stop is not None:
-                on_stop()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+    def install(self) -> StopFlag:
+        signal.signal(signal.SIGTERM, self.request)
+        signal.signal(signal.SIGINT, self.request)
         return self
+
+    def noticed(self, signum: int) -> None:
+        log.info("stop requested", extra={"event": "signal", "signal": signal.Signals(signum).name})
 
 
 class Loop(Protocol):
