@@ -172,13 +172,12 @@ def _reencrypt(args, config, db, cipher, usage) -> int:
         result = BackupService(config, db).backup_now()
         print(f"backup: {result['dumpPath']} (verified)", flush=True)
     stop = SignalStop()  # its handler takes no lock (shared/infra/signalstop.py)
-    previous = {s: signal.signal(s, stop.request) for s in (signal.SIGINT, signal.SIGTERM)}
-    progress = Progress(total)
-    log.info(
-        "reencrypt started",
-        extra={"event": "reencrypt.started", "target": args.to, "total": total},
-    )
-    try:
+    with stop.handling(signal.SIGINT, signal.SIGTERM):
+        progress = Progress(total)
+        log.info(
+            "reencrypt started",
+            extra={"event": "reencrypt.started", "target": args.to, "total": total},
+        )
         outcome = Reencryptor(
             db,
             cipher,
@@ -189,9 +188,6 @@ def _reencrypt(args, config, db, cipher, usage) -> int:
             stop=stop,
             progress=progress,
         ).run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     progress.finish()
     log.info(
         "reencrypt finished",

@@ -67,8 +67,7 @@ def wait_until_reachable(config: Config) -> None:
     # The container's process 1 ignores SIGTERM unless it handles it. The
     # handler only records the signal: raising from it could land anywhere,
     # and setting an Event could wait on itself (shared/infra/signalstop.py).
-    previous = {sig: signal.signal(sig, stop.request) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop.handling(signal.SIGTERM, signal.SIGINT):
         while not stop.is_set():
             try:
                 connect(config).close()
@@ -89,9 +88,6 @@ def wait_until_reachable(config: Config) -> None:
             )
             stop.wait(pause)
             pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if stop.is_set():
         raise StopWaiting()
     if attempt:

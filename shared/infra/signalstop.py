@@ -16,8 +16,11 @@ once, outside any handler (where logging is safe).
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 POLL_SECONDS = 0.2  # how late a waiting thread may notice a signal
@@ -27,13 +30,23 @@ class SignalStop(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self.signalled: int | None = None  # the signal that asked to stop
-        self._noticed = False
         self._notice_lock = threading.Lock()
 
     def request(self, signum: int, _frame: FrameType | None = None) -> None:
         """The signal handler: record the request, nothing else (no lock,
         no logging: either could wait on what the interrupted code holds)."""
         self.signalled = signum
+
+    @contextmanager
+    def handling(self, *signals: signal.Signals) -> Iterator[SignalStop]:
+        """``request`` handles ``signals`` inside the block; the handlers
+        found are put back after it."""
+        previous = {sig: signal.signal(sig, self.request) for sig in signals}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def noticed(self, signum: int) -> None:
         """Called once, in a normal thread, when a signal's request is first
@@ -60,8 +73,7 @@ class SignalStop(threading.Event):
 
     def _notice(self, signum: int) -> None:
         with self._notice_lock:
-            if self._noticed:
+            if super().is_set():  # another thread saw it first
                 return
-            self._noticed = True
-        super().set()  # wakes every waiter at once, from a normal thread
+            super().set()  # wakes every waiter at once, from a normal thread
         self.noticed(signum)

@@ -95,3 +95,19 @@ def test_a_real_sigterm_reaches_an_installed_flag():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def test_handling_puts_the_previous_handlers_back():
+    def mine(*_args: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        stop = SignalStop()
+        with stop.handling(signal.SIGTERM):
+            assert signal.getsignal(signal.SIGTERM) == stop.request
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.wait(10)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
