@@ -331,7 +331,7 @@ def _open_envelope(aead: Aead, body: str, aad: str) -> str:
     if plain is None:
         raise AuthenticationFailed(
             "authentication failed (wrong secret, tampered value or wrong row)"
-        ) from None
+        )
     return _utf8(plain)
 
 
