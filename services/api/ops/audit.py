@@ -65,7 +65,7 @@ AUTH_TYPES = frozenset({"google", "auth0", "x", "discord", "telegram"})
 CURVES = ("secp256k1", "ed25519")
 # A compressed secp256k1 key (33 bytes) or an ed25519 key (32 bytes); a share
 # (64 bytes and more) can never pass for one.
-PUBLIC_KEY = re.compile(r"^(?:0x)?([0-9a-fA-F]{64}|[0-9a-fA-F]{66})$")
+PUBLIC_KEY = re.compile(r"(?:0x)?([0-9a-fA-F]{64}|[0-9a-fA-F]{66})")
 MAX_DETAIL = 200
 
 
@@ -256,7 +256,7 @@ def public_keys(body: dict[str, Any], ed25519_route: bool = False) -> tuple[str,
 
 
 def _key(curve: str, value: Any) -> str:
-    match = PUBLIC_KEY.match(value) if isinstance(value, str) else None
+    match = PUBLIC_KEY.fullmatch(value) if isinstance(value, str) else None
     return f"{curve}:{match.group(1).lower()}" if match else f"{curve}:invalid"
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from services.api.web.errors import ApiError
 from services.api.web.jsvalues import js_length, js_string, js_truthy
 
-HEX = re.compile(r"^[0-9a-fA-F]*$")
+# fullmatch, not ^…$: Python's $ also matches before a final newline, JS's does not.
+HEX = re.compile(r"[0-9a-fA-F]*")
 CURVES = ("secp256k1", "ed25519")
 PUBLIC_KEY_BYTES = {"secp256k1": 33, "ed25519": 32}
 SHARE_BYTES = 64
@@ -24,7 +25,7 @@ def hex_error(value: Any, size: int) -> str | None:
     length = js_length(value)
     if length != 2 * size:
         return f"Invalid length. Expected: {2 * size} characters, Actual: {length}"
-    if not HEX.match(value):
+    if not HEX.fullmatch(value):
         return "Invalid hexadecimal string format."
     return None
 
