@@ -8,6 +8,7 @@ changes nothing."""
 from __future__ import annotations
 
 import pytest
+
 from tests.support.commit_reveal import CrSession
 from tests.support.fakes.telegram import bearer
 from tests.support.keyshare_helpers import (
