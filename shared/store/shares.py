@@ -1,7 +1,7 @@
 """Reading key shares: user, wallet and share of each requested public key in
 one round trip, so a fetch costs one query however the checks turn out. The
-same query reads the wallet owner's identity and the wallet's curve and
-public key: what a ksn3 share is sealed to (shared/crypto/binding.py)."""
+same query reads the wallet's curve and public key: with the identity the
+request proved, what a ksn3 share is opened as (shared/crypto/binding.py)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ class WalletShare:
     curve_type: str | None
     share_id: str | None
     enc_share: bytes | None
-    # The owner as the database names it now (the wallet's user row) and the
-    # wallet's public key: with wallet_id and curve_type, a ksn3 share's seal.
-    owner_auth_type: str | None = None
-    owner_user_auth_id: str | None = None
+    # The identity the lookup was made for (the caller's, proved by its
+    # token) and the wallet's public key: with wallet_id and curve_type, what
+    # a ksn3 share is opened as. Not the owner the users table names: whoever
+    # can write that table (a duplicated user_id, a re-pointed row) must not
+    # decide whom a share opens for; the share opens only for the identity it
+    # was sealed to.
+    caller_auth_type: str | None = None
+    caller_user_auth_id: str | None = None
     public_key: bytes | None = None
 
     @property
@@ -33,8 +37,8 @@ class WalletShare:
         assert self.wallet_id is not None
         return share_binding(
             self.wallet_id,
-            self.owner_auth_type,
-            self.owner_user_auth_id,
+            self.caller_auth_type,
+            self.caller_user_auth_id,
             self.curve_type,
             self.public_key,
         )
@@ -47,12 +51,11 @@ class WalletShare:
 LOOKUP_SQL = (
     f"SELECT (SELECT user_id::text FROM {USERS} WHERE auth_type = $1 AND user_auth_id = $2 LIMIT 1),"
     " k.ord, w.wallet_id::text, w.user_id::text, w.curve_type, w.share_id::text, w.enc_share,"
-    " w.auth_type, w.user_auth_id, w.public_key"
+    " w.public_key"
     " FROM unnest($3::bytea[]) WITH ORDINALITY AS k(public_key, ord)"
     " LEFT JOIN LATERAL (SELECT ww.wallet_id, ww.user_id, ww.curve_type, ww.public_key,"
-    "  o.auth_type, o.user_auth_id, s.share_id, s.enc_share"
-    f"  FROM {WALLETS} ww LEFT JOIN {USERS} o ON o.user_id = ww.user_id"
-    f"  LEFT JOIN {KEY_SHARES} s ON s.wallet_id = ww.wallet_id"
+    "  s.share_id, s.enc_share"
+    f"  FROM {WALLETS} ww LEFT JOIN {KEY_SHARES} s ON s.wallet_id = ww.wallet_id"
     "  WHERE ww.public_key = k.public_key LIMIT 1) w ON true"
     " ORDER BY k.ord"
 )
@@ -84,8 +87,8 @@ def lookup_guarded(
         (auth_type, user_auth_id, public_keys, token_hash),
     )
     rows = cur.fetchall()
-    committed = bool(rows[0][10]) if rows else False
-    user_id, entries = _entries([row[:10] for row in rows])
+    committed = bool(rows[0][8]) if rows else False
+    user_id, entries = _entries([row[:8] for row in rows], auth_type, user_auth_id)
     return committed, user_id, entries
 
 
@@ -101,10 +104,12 @@ def lookup(
 
         return find(cur, auth_type, user_auth_id), []
     execute_prepared(cur, "ksn_share_lookup", LOOKUP_SQL, (auth_type, user_auth_id, public_keys))
-    return _entries(cur.fetchall())
+    return _entries(cur.fetchall(), auth_type, user_auth_id)
 
 
-def _entries(rows: list[tuple]) -> tuple[str | None, list[WalletShare]]:
+def _entries(
+    rows: list[tuple], auth_type: str | None, user_auth_id: str | None
+) -> tuple[str | None, list[WalletShare]]:
     user_id = rows[0][0] if rows else None
     entries = [
         WalletShare(
@@ -117,7 +122,7 @@ def _entries(rows: list[tuple]) -> tuple[str | None, list[WalletShare]]:
             user_auth_id,
             bytes(key) if key is not None else None,
         )
-        for _, _, wallet_id, owner, curve, share_id, enc, auth_type, user_auth_id, key in rows
+        for _, _, wallet_id, owner, curve, share_id, enc, key in rows
     ]
     return user_id, entries
 

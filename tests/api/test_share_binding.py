@@ -98,6 +98,33 @@ def test_swapped_identity_is_never_served(api, db):
     assert "share_binding_mismatch" not in health_reasons(api)
 
 
+def test_a_second_user_row_with_the_victims_user_id_is_never_served(api, db):
+    """Someone who can write the database gives their own login a user row
+    carrying the victim's user_id (the primary key dropped first): the
+    lookup finds that row for the attacker's token and the wallets it owns.
+    The share opens only as the identity the token proved, not as the one
+    the users table names, so it is refused."""
+    victim, keys = Wallet(api), {"secp256k1": secp_key(), "ed25519": ed_key()}
+    r = victim.register_v2(keys["secp256k1"], share_hex(), keys["ed25519"], share_hex())
+    assert r.status_code == 200
+    attacker = Wallet(api)  # a login with no user row of its own
+    victim_id = user_id(db, victim)
+    with db.transaction() as cur:
+        cur.execute(f'ALTER TABLE {USERS} DROP CONSTRAINT "2_users_pkey"')
+        cur.execute(
+            f"INSERT INTO {USERS} (user_id, auth_type, user_auth_id) VALUES (%s, %s, %s)",
+            (victim_id, "telegram", attacker.user_auth_id),
+        )
+    try:
+        assert_refused(attacker, keys)
+        assert "share_binding_mismatch" in health_reasons(api)
+        assert victim.post("/keyshare/v2/", {"wallets": keys}).status_code == 200
+    finally:
+        with db.transaction() as cur:
+            cur.execute(f"DELETE FROM {USERS} WHERE user_auth_id = %s", (attacker.user_auth_id,))
+            cur.execute(f'ALTER TABLE {USERS} ADD CONSTRAINT "2_users_pkey" PRIMARY KEY (user_id)')
+
+
 def test_reencrypt_binds_legacy_ksn1_and_ksn2_rows(start_api, db):
     old = Cipher(TEST_SECRET)
     entries = seed_shares(db, 2, lambda s, w: legacy_encrypt(s, TEST_SECRET))

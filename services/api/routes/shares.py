@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 def decrypt_share(entry: WalletShare) -> str:
     """The stored share's hex text, as the reference returns it.
 
-    A ksn3 share opens only with the owner the lookup read in the same query
-    (entry.binding); one that refuses it is never served to anybody."""
+    A ksn3 share opens only as the identity the request proved (entry.binding,
+    the lookup's caller), so only for the identity it was sealed to, whatever
+    the users table says; one that refuses it is never served to anybody."""
     assert entry.enc_share is not None and entry.wallet_id is not None
     try:
         return node().cipher.decrypt(entry.enc_share, entry.binding)
