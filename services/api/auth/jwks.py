@@ -18,6 +18,7 @@ Every failure is a ``JwksError`` whose message is safe to show.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import threading
@@ -41,9 +42,34 @@ MAX_TTL = 86400.0
 MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def is_canonical_jwt(token: str) -> bool:
+    """True when ``token`` is three segments of unpadded base64url, each the
+    one spelling of its bytes. PyJWT also accepts padding and non-zero
+    trailing bits, so one signed token could be sent in several spellings;
+    commit-reveal binds a session to the hash of the token's text, and a
+    re-spelled copy would hash differently and pass as a token never
+    committed. Providers issue canonical tokens only."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        return False
+    for segment in segments:
+        if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
+            return False
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+            return False
+    return True
+
+
 def unverified_header(token: str, malformed: str) -> dict[str, Any]:
     """A token's header, read before its signature is checked (it names the
-    key to check it with); AuthFailure(``malformed``) when it is not a JWT."""
+    key to check it with); AuthFailure(``malformed``) when it is not a JWT
+    in its canonical spelling."""
+    if not is_canonical_jwt(token):
+        raise AuthFailure(malformed)
     try:
         return jwt.get_unverified_header(token)
     except jwt.PyJWTError:
