@@ -162,10 +162,31 @@ class DailyFileHandler(logging.Handler):
         super().close()
 
 
+# A traceback's head and tail are kept, its middle left out: a deep
+# recursion (a client's nested input reaching a recursive function) prints
+# thousands of frames, and one request must not write 150 kB of log.
+TRACEBACK_HEAD = 2_000
+TRACEBACK_TAIL = 6_000
+
+
+def shortened_traceback(text: str) -> str:
+    if len(text) <= TRACEBACK_HEAD + TRACEBACK_TAIL:
+        return text
+    left_out = len(text) - TRACEBACK_HEAD - TRACEBACK_TAIL
+    return (
+        f"{text[:TRACEBACK_HEAD]}\n... {left_out} characters left out ...\n{text[-TRACEBACK_TAIL:]}"
+    )
+
+
 class KsnodeJsonFormatter(JsonFormatter):
     def __init__(self, program: str):
         super().__init__(reserved_attrs=None, timestamp=False)
         self.program = program
+
+    # python-json-logger widens the return type (a list with exc_info_as_array)
+    def formatException(self, ei) -> str | list[str]:  # type: ignore[override]  # noqa: N802
+        text = super().formatException(ei)
+        return shortened_traceback(text) if isinstance(text, str) else text
 
     def add_fields(self, log_record, record, message_dict):
         super().add_fields(log_record, record, message_dict)

@@ -26,7 +26,18 @@ RAW_BODIES = [
     b'{"a":Infinity}',
 ]
 
+
+def nested(depth: int) -> list:
+    """An array nested ``depth`` deep: still JSON the parser takes (~980)."""
+    value: list = ["x"]
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+DEEP = nested(900)  # String() of it recursed ~1,800 frames deep: a 500 before
 BAD_VALUES = [
+    DEEP,
     None,
     0,
     -1,
@@ -137,3 +148,36 @@ def test_wrong_methods_are_json(api, method):
     response = api.request(method, "/keyshare/v2/register")
     assert response.status_code in (404, 405)
     assert response.json()["success"] is False
+
+
+ADMIN_AND_COMMIT_ROUTES = [
+    "/keyshare/v2/commit",
+    "/pg_dump/v1/backup",
+    "/pg_dump/v1/restore",
+    "/pg_dump/v1/get_backup_history",
+]
+OTHER_FIELDS = [
+    "password",
+    "dump_path",
+    "days",
+    "session_id",
+    "operation_type",
+    "client_ephemeral_pubkey",
+    "id_token_hash",
+    "cr_session_id",
+    "cr_signature",
+]
+
+
+@pytest.mark.parametrize("route", ADMIN_AND_COMMIT_ROUTES + list(KEYSHARE_ROUTES))
+def test_deeply_nested_values_in_every_field_are_4xx_or_served(api, db, route):
+    before = table_counts(db)
+    for field in FIELDS + OTHER_FIELDS:
+        for authed in (True, False):
+            headers = {"Content-Type": "application/json", **(bearer() if authed else {})}
+            body = {"auth_type": "telegram", field: DEEP}
+            response = api.post(route, data=json.dumps(body), headers=headers)
+            assert response.status_code < 500, (field, response.text[:300])
+            if response.status_code != 200:
+                assert_clean_4xx(response)
+    assert table_counts(db) == before

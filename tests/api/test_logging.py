@@ -106,3 +106,31 @@ def test_file_named_by_the_nodes_local_date_and_warn_level(tmp_path):
     (line,) = [json.loads(x) for x in (tmp_path / files[0]).read_text().splitlines()]
     assert line["level"] == "warn" and line["message"] == "shown"
     assert line["time"].endswith("Z")  # the time inside stays UTC
+
+
+def test_a_deep_traceback_is_written_shortened(tmp_path):
+    """A recursion thousands of frames deep logs its head and tail, not
+    150 kB per line."""
+    log = configure_logging("api", tmp_path, "info", stdout=False)
+
+    # Two functions in turn: Python folds a frame repeated in a row, not these.
+    def down(n: int) -> None:
+        if n == 0:
+            raise ValueError("the innermost frame")
+        across(n - 1)
+
+    def across(n: int) -> None:
+        down(n)
+
+    try:
+        down(300)
+    except ValueError:
+        log.exception("unhandled error", extra={"event": "request.error"})
+    logging.getLogger().handlers[0].flush()
+    line = (tmp_path / log_file_name(local_today())).read_text().splitlines()[-1]
+    assert len(line) < 10_000
+    record = json.loads(line)
+    assert record["event"] == "request.error"
+    assert record["exc_info"].startswith("Traceback (most recent call last):")
+    assert "characters left out" in record["exc_info"]
+    assert record["exc_info"].endswith("ValueError: the innermost frame")

@@ -41,10 +41,37 @@ def js_string(value: Any) -> str:
     if isinstance(value, float):
         return js_number(value)
     if isinstance(value, list):
-        return ",".join("" if item is None else js_string(item) for item in value)
+        return _js_join(value)
     if isinstance(value, dict):
         return "[object Object]"
     return str(value)
+
+
+def _js_join(array: list) -> str:
+    """Array.prototype.join(","), nested arrays joined in place (null as
+    ""). A loop, not recursion: a client's array nested ~1,000 deep (the
+    JSON parser's limit) would otherwise exhaust Python's stack."""
+    out: list[str] = []
+    levels = [iter(array)]
+    first = [True]
+    while levels:
+        item = next(levels[-1], _END)
+        if item is _END:
+            levels.pop()
+            first.pop()
+            continue
+        if not first[-1]:
+            out.append(",")
+        first[-1] = False
+        if isinstance(item, list):
+            levels.append(iter(item))
+            first.append(True)
+        elif item is not None:
+            out.append(js_string(item))
+    return "".join(out)
+
+
+_END = object()
 
 
 def _js_big_int(value: int) -> str:
