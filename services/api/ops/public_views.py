@@ -33,10 +33,15 @@ def public_health(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def public_history_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A backup history entry with the seed's meta keys only."""
+    """A backup history entry with the seed's meta keys only, and of a
+    failure's error text its kind (up to the first colon): what follows is
+    pg_dump's own output or an OS error, which may name the database host,
+    port, user or a path."""
     meta = row.get("meta")
     if isinstance(meta, dict):
         meta = {key: meta[key] for key in SEED_META_KEYS if key in meta}
+        if isinstance(meta.get("error"), str):
+            meta["error"] = meta["error"].split(":", 1)[0]
     return {**row, "meta": meta}
 
 
