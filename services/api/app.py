@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import logging
 import os
+import secrets
 import time
 
 import psycopg2
@@ -29,8 +30,20 @@ from shared.infra.logthrottle import LogThrottle
 
 log = logging.getLogger("api")
 
-# Request ids: process id and a counter; unique per node, cheaper than uuid4.
+# Request ids: a random tag per process and a counter; unique per node,
+# cheaper than uuid4, and unlike the process id the tag tells a caller
+# nothing about the host. Made again in each forked worker.
 request_ids = itertools.count(1)
+_process_tag = ""
+
+
+def _new_process_tag() -> None:
+    global _process_tag
+    _process_tag = secrets.token_hex(3)
+
+
+_new_process_tag()
+os.register_at_fork(after_in_child=_new_process_tag)
 
 HTTP_CODES = {
     404: "NOT_FOUND",
@@ -59,6 +72,9 @@ class PathNormaliser:
 
 def create_app(ctx: NodeContext) -> Flask:
     app = Flask(__name__)
+    # Express matches "//" as written (a 404 here); werkzeug would answer an
+    # HTML 308 to a merged path built from the client's Host header.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.compact = True  # type: ignore[attr-defined]
     app.extensions["ksnode"] = ctx
@@ -75,7 +91,7 @@ def create_app(ctx: NodeContext) -> Flask:
     @app.before_request
     def _begin():
         g.started = time.perf_counter()
-        g.request_id = f"{os.getpid():x}-{next(request_ids):x}"
+        g.request_id = f"{_process_tag}-{next(request_ids):x}"
         if is_preflight(request):
             return preflight_response(request)
         if ctx.config.rate_limit_per_minute > 0:

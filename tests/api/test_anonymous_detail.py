@@ -33,6 +33,10 @@ FULL_META = {
     "reason": "pre-restore safety dump",
 }
 ADMIN = "test-admin-password"
+PG_DUMP_ERROR = (
+    'pg_dump failed: pg_dump: error: connection to server at "secret-host" (10.9.8.7),'
+    ' port 5433 failed: FATAL: password authentication failed for user "ks_admin"'
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +51,9 @@ def seeded(db, config):
         cur.execute(
             'INSERT INTO "2_pg_dumps" (dump_id, status, dump_path, meta, created_at) VALUES'
             " (gen_random_uuid(), 'COMPLETED', '/d/a.dump', %s, now()),"
-            " (gen_random_uuid(), 'FAILED', NULL, '{\"error\": \"boom\"}', now() - interval '1 day')",
-            (json.dumps(FULL_META),),
+            " (gen_random_uuid(), 'FAILED', NULL, '{\"error\": \"boom\"}', now() - interval '1 day'),"
+            " (gen_random_uuid(), 'FAILED', NULL, %s, now() - interval '2 days')",
+            (json.dumps(FULL_META), json.dumps({"error": PG_DUMP_ERROR})),
         )
         cur.execute(
             "UPDATE ksn_node_heartbeats SET beat_at = now() - interval '1 hour'"
@@ -164,7 +169,9 @@ def test_anonymous_history_carries_the_seeds_fields_only(proxied, config, seeded
         assert [row["meta"] for row in data] == [
             {"dump_size": 5, "dump_duration": 0.5},
             {"error": "boom"},
+            {"error": "pg_dump failed"},
         ]
+        assert "ks_admin" not in str(data) and "5433" not in str(data)
         assert list(data[0]) == [
             "dump_id",
             "status",
@@ -182,3 +189,21 @@ def test_admin_password_or_token_gets_the_full_history(proxied, seeded):
         data = history(proxied, body, headers)
         assert data[0]["meta"] == FULL_META
         assert data[1]["meta"] == {"error": "boom"}
+        assert data[2]["meta"] == {"error": PG_DUMP_ERROR}
+
+
+def test_request_ids_name_no_process(proxied, config, seeded):
+    ids = [proxied.get("/status", headers=PROXIED).headers["X-Request-Id"] for _ in range(3)]
+    tags = {request_id.split("-")[0] for request_id in ids}
+    assert len(tags) == 1 and len(set(ids)) == 3
+    assert tags.pop() not in {f"{pid:x}" for pid in seeded | {os.getpid()}}
+
+
+@pytest.mark.parametrize(
+    "path", ["/keyshare/v2//register", "/keyshare//v1", "/pg_dump//v1/get_backup_history"]
+)
+def test_a_doubled_slash_is_a_json_404_not_a_redirect(proxied, path):
+    r = proxied.post(path, json={}, headers={**PROXIED, "Host": "evil.example"})
+    assert r.status_code == 404, (r.status_code, r.headers.get("Location"))
+    assert r.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert r.json()["code"] == "NOT_FOUND" and "Location" not in r.headers
