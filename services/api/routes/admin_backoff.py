@@ -8,8 +8,9 @@ count, and a client in back-off is answered 429 without any PBKDF2. After
 ... up to ADMIN_BACKOFF_MAX_SECONDS before its next check; after
 ``TOTAL_FREE`` wrong passwords from anyone the whole node does, so an
 attacker spread over many addresses slows down too. A right password clears
-its client's count; counts are forgotten ``FORGET_SECONDS`` after the last
-check.
+its client's count; counts are forgotten ``FORGET_SECONDS`` after the
+longest wait has run out with no check (so a wait longer than
+FORGET_SECONDS does not wipe the count that caused it).
 
 State lives in an anonymous shared mapping made before the API's workers
 are forked, under one cross-process lock, like shared_limiter.py: slot 0 is
@@ -45,6 +46,7 @@ def wait_after(failures: int, free: int, cap: float) -> float:
 class AdminBackoff:
     def __init__(self, cap: float, *, slots: int = SLOTS, clock=time.monotonic):
         self.cap = cap
+        self.forget = cap + FORGET_SECONDS
         self._slots = slots
         self._clock = clock
         self._memory = mmap.mmap(-1, SLOT.size * (slots + 1))  # MAP_SHARED | MAP_ANONYMOUS
@@ -61,7 +63,7 @@ class AdminBackoff:
             stored, last, _, _ = SLOT.unpack_from(memory, offset)
             if stored == key_hash:
                 return offset
-            if stored == 0 or now - last >= FORGET_SECONDS:
+            if stored == 0 or now - last >= self.forget:
                 SLOT.pack_into(memory, offset, key_hash, now, 0.0, 0)
                 return offset
             if last < stalest_last:
@@ -71,7 +73,7 @@ class AdminBackoff:
 
     def _read(self, offset: int, now: float) -> tuple[int, float, float, int]:
         key_hash, last, allowed, failures = SLOT.unpack_from(self._memory, offset)
-        if now - last >= FORGET_SECONDS:
+        if now - last >= self.forget:
             allowed, failures = 0.0, 0
         return key_hash, last, allowed, failures
 
