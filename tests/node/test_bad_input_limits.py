@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -238,6 +239,33 @@ def test_a_hundred_kilobyte_url(node, no_restarts):
     path = "/keyshare/" + "a" * 100 * 1024
     r = requests.post(node.url + path, json={}, timeout=30)
     assert (r.status_code, r.json()["code"]) == (404, "NOT_FOUND")
+
+
+def raw_request(node: Node, head: bytes) -> tuple[int, dict]:
+    """Send a request head as written (a dict cannot repeat a header name)."""
+    port = int(node.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(head)
+        answer = b""
+        while not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    return status, json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def test_a_header_repeated_fifty_thousand_times_is_refused(node, no_restarts):
+    head = b"GET /status HTTP/1.1\r\nHost: x\r\n" + b"A:b\r\n" * 50_000 + b"\r\n"
+    status, body = raw_request(node, head)
+    assert (status, body["code"]) == (431, "HEADERS_TOO_LARGE")
+    assert body["msg"] == "A request header is repeated more than 100 times"
+    # A hundred repeats in a large head (counted, more than any client sends): served.
+    repeats = (b"A:" + b"b" * 200 + b"\r\n") * 100
+    head = b"GET /status HTTP/1.1\r\nHost: x\r\n" + repeats + b"Connection: close\r\n\r\n"
+    status, body = raw_request(node, head)
+    assert status == 200 and body["is_db_connected"] is True
 
 
 def test_zz_the_node_is_up_and_no_worker_restarted(node, no_restarts):

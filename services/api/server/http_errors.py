@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from http import HTTPStatus
 
-from waitress.parser import HTTPRequestParser
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import ErrorTask
 from waitress.utilities import (
     BadRequest,
@@ -36,6 +37,13 @@ from services.api.web.headers import CommonHeaders
 # (tests/node/test_bad_input_limits.py); the header timeout bounds a slow one.
 MAX_HEADER_BYTES = 256 * 1024
 BARE_LF = re.compile(rb"(?<!\r)\n")
+# waitress joins a repeated header's lines with string +=, which takes time
+# growing with the square of the head: 50,000 repeats of "A:b" held a
+# worker's event loop for 0.7 s. A head this large is counted first (the
+# usual one, a few hundred bytes, is not), and a name repeated more often
+# than any client needs is refused.
+REPEAT_SCAN_BYTES = 16 * 1024
+MAX_HEADER_REPEATS = 100
 
 
 class EnvelopeError(Error):
@@ -85,12 +93,20 @@ def as_envelope(error: Error) -> EnvelopeError:
     return EnvelopeError("UNKNOWN_ERROR", "Internal server error")
 
 
+def _most_repeated(header_plus: bytes) -> int:
+    """How often the most repeated header name occurs in a request head."""
+    lines = header_plus.split(b"\n")[1:]
+    counts = Counter(line.split(b":", 1)[0].strip().lower() for line in lines if line.strip())
+    return max(counts.values(), default=0)
+
+
 class EnvelopeParser(HTTPRequestParser):
     """waitress's request parser, with errors in the envelope, the time the
     request's first byte arrived (for the header timeout, limits.py) and
     the two early answers of the module doc."""
 
     _error: EnvelopeError | None = None
+    repeats_refused = False
 
     def __init__(self, adj):
         super().__init__(adj)
@@ -105,10 +121,24 @@ class EnvelopeParser(HTTPRequestParser):
     def error(self, value: Error | None) -> None:
         self._error = None if value is None else as_envelope(value)
 
+    def parse_header(self, header_plus: bytes) -> None:
+        if (
+            len(header_plus) > REPEAT_SCAN_BYTES
+            and _most_repeated(header_plus) > MAX_HEADER_REPEATS
+        ):
+            self.repeats_refused = True
+            raise ParsingError("too many repeated headers")  # answered 431 by received()
+        super().parse_header(header_plus)
+
     def received(self, data: bytes) -> int:
         in_head = self.body_rcv is None and not self.completed
         before = self.header_plus[-1:]
         consumed = super().received(data)
+        if self.repeats_refused:
+            self.error = EnvelopeError(
+                "HEADERS_TOO_LARGE",
+                f"A request header is repeated more than {MAX_HEADER_REPEATS} times",
+            )
         if in_head and not self.headers_finished and not self.completed:
             # Every byte of ``data`` went into the unfinished head.
             if BARE_LF.search(before + data, len(before)):
