@@ -42,22 +42,38 @@ def create_private_file(path: Path) -> None:
 
 
 def _tighten(path: Path, allowed: int, target: int, fixed: list[str], refused: list[str]) -> None:
+    """chmod through an fd on the thing itself: the folders may be another
+    account's (the programs', the node started as root), which could swap
+    a file for a link between a check and a chmod by name."""
     try:
-        mode = stat.S_IMODE(path.lstat().st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return
-    if not mode & ~allowed & 0o777:
-        return
+        return  # a link (ELOOP) or gone: nothing of ours to tighten
     try:
-        os.chmod(path, mode & target)
-        fixed.append(path.name)
-    except OSError:
-        refused.append(str(path))
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+            return
+        if not mode & ~allowed & 0o777:
+            return
+        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            refused.append(str(path))  # a hard link: the other name's file too
+            return
+        try:
+            os.fchmod(fd, mode & target)
+            fixed.append(path.name)
+        except OSError:
+            refused.append(str(path))
+    finally:
+        os.close(fd)
 
 
-def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
-    """Tighten what others may read in the dump and log folders; one
-    warning per kind of finding. Returns what was done (for tests)."""
+def check_at_start(
+    dump_dir: Path, log_dir: Path, supervisor_logs: Path | None = None
+) -> dict[str, list[str]]:
+    """Tighten what others may read in the dump and log folders (and
+    supervisord's, ``log_dir/supervisor`` unless named); one warning per
+    kind of finding. Returns what was done (for tests)."""
     fixed: list[str] = []
     refused: list[str] = []
     if dump_dir.is_dir():
@@ -65,7 +81,7 @@ def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
         for entry in _files(dump_dir):
             _tighten(entry, DUMP_FILE_MODE, DUMP_FILE_MODE, fixed, refused)
     log_fixed: list[str] = []
-    for folder in (log_dir, log_dir / "supervisor"):
+    for folder in (log_dir, supervisor_logs or log_dir / "supervisor"):
         for entry in _files(folder):
             _tighten(entry, LOG_FILE_MODE, LOG_FILE_MODE, log_fixed, refused)
     if fixed:

@@ -63,17 +63,26 @@ def give(path: Path, account: pwd.struct_passwd) -> None:
     os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
-def give_tree(root: Path, account: pwd.struct_passwd, skip: frozenset[Path] = frozenset()) -> None:
-    """``give`` ``root`` and everything below it, except the paths in ``skip``
-    (and what is below them)."""
-    if root in skip or not root.exists():
+def give_tree(root: Path, account: pwd.struct_passwd) -> None:
+    """``give`` ``root`` and everything below it. The tree may be the
+    account's already (a second start), so it may have changed it under
+    us: the walk holds each folder open (``os.fwalk``: a folder swapped for
+    a link is not entered) and changes each entry relative to it without
+    following a link; a file with more than one name (a hard link to a file
+    elsewhere) is left as it is."""
+    try:
+        info = root.lstat()
+    except FileNotFoundError:
         return
     give(root, account)
-    if root.is_symlink() or not root.is_dir():
+    if not stat.S_ISDIR(info.st_mode):
         return
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = [name for name in dirnames if here / name not in skip]
+    for _dirpath, dirnames, filenames, dirfd in os.fwalk(root):
         for name in [*dirnames, *filenames]:
-            if here / name not in skip:
-                give(here / name, account)
+            try:
+                entry = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if not stat.S_ISDIR(entry.st_mode) and entry.st_nlink > 1:
+                    continue
+                os.chown(name, account.pw_uid, account.pw_gid, dir_fd=dirfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile
