@@ -16,6 +16,8 @@ import os
 import stat
 from pathlib import Path
 
+from shared.infra.safefiles import create_new, give_fd, owner_of_folder
+
 log = logging.getLogger("ksnode")
 
 DUMP_DIR_MODE = 0o700
@@ -33,12 +35,22 @@ def private_dir(path: Path) -> None:
         pass  # not ours: check_at_start has warned about it
 
 
-def create_private_file(path: Path) -> None:
-    """Create an empty 0600 file that a program (pg_dump) then fills: it
-    opens the existing file for writing, which keeps the mode."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DUMP_FILE_MODE)
-    os.close(fd)
-    os.chmod(path, DUMP_FILE_MODE)  # in case the file existed with another mode
+def create_private_file(path: Path) -> int:
+    """A new empty 0600 file, open for reading and writing (the fd), that a
+    program (pg_dump) then fills through ``/dev/fd/<fd>``: the same file,
+    whatever is put at ``path`` meanwhile. Whatever had the name is removed
+    first (a link as a link: nothing it names is opened). Made by root in a
+    folder another account owns (`ksnode backup` as root, DUMP_DIR the
+    programs'), the file is that account's, changed on the fd, so the
+    programs can read it back (restore, the drill)."""
+    fd = create_new(path, os.O_RDWR, DUMP_FILE_MODE)
+    try:
+        os.fchmod(fd, DUMP_FILE_MODE)  # whatever the umask
+        give_fd(fd, owner_of_folder(path.parent))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _tighten(path: Path, allowed: int, target: int, fixed: list[str], refused: list[str]) -> None:
