@@ -58,16 +58,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(tools: PgTools, path: Path, env: dict[str, str]) -> None:
+def verify(tools: PgTools, path: Path, env: dict[str, str], *, fd: int | None = None) -> None:
     """Read the whole archive back: the magic, the table of contents, and
-    every data block (pg_restore to /dev/null decompresses everything)."""
+    every data block (pg_restore to /dev/null decompresses everything).
+    ``fd``: the archive's open file, read through ``/dev/fd`` rather than by
+    name (inherited by pg_restore)."""
+    if fd is not None:
+        path = Path(f"/dev/fd/{fd}")
     with path.open("rb") as handle:
         if handle.read(len(MAGIC)) != MAGIC:
             raise VerifyFailed("not a pg_dump custom-format archive (no PGDMP header)")
-    listing = run([tools.pg_restore, "--list", str(path)], env)
+    fds = () if fd is None else (fd,)
+    listing = run([tools.pg_restore, "--list", str(path)], env, pass_fds=fds)
     if listing.returncode != 0:
         raise VerifyFailed(f"pg_restore --list failed: {stderr_tail(listing)}")
-    full = run([tools.pg_restore, "--file", os.devnull, str(path)], env)
+    full = run([tools.pg_restore, "--file", os.devnull, str(path)], env, pass_fds=fds)
     if full.returncode != 0:
         raise VerifyFailed(f"pg_restore could not read the archive: {stderr_tail(full)}")
 
@@ -125,22 +130,27 @@ def dump_database(
                 size = 0
             progress("dump", size, None, time.monotonic() - started)
 
+    fd: int | None = None
     try:
+        # pg_dump writes through /dev/fd into the file made here, never by
+        # name: the folder may be another account's (DUMP_DIR is the
+        # programs' when `ksnode backup` runs as root), which could put a
+        # link at the temporary name (shared/infra/privatefiles.py).
+        fd = create_private_file(tmp)
         args = [
             tools.pg_dump,
             "--format=custom",
             f"--compress={config.backup_compression}",
             "--file",
-            str(tmp),
+            f"/dev/fd/{fd}",
             "--dbname",
             dbname,
         ]
         if summarize:
             summary = SnapshotSummary(config, dbname).start()
             args.insert(1, f"--snapshot={summary.snapshot_id}")
-        create_private_file(tmp)
         try:
-            result = run(args, env, tick=tick if progress else None)
+            result = run(args, env, tick=tick if progress else None, pass_fds=(fd,))
             if summary is not None:
                 tables = summary.result()
         except (OSError, subprocess.SubprocessError) as exc:
@@ -151,20 +161,30 @@ def dump_database(
                 summary = None
         if result.returncode != 0:
             raise DumpFailed(f"pg_dump failed: {stderr_tail(result)}")
-        if not tmp.exists() or tmp.stat().st_size == 0:
+        made = os.fstat(fd)
+        if made.st_size == 0:
             raise DumpFailed("pg_dump wrote no data")
         tick()
-        fsync_path(tmp)
-        verify(tools, tmp, env)
-        digest = sha256_of(tmp)
+        os.fsync(fd)
+        verify(tools, tmp, env, fd=fd)
+        digest = sha256_of(Path(f"/dev/fd/{fd}"))
         os.replace(tmp, final)
+        try:
+            placed = os.stat(final, follow_symlinks=False)
+        except OSError:
+            placed = None
+        if placed is None or (placed.st_dev, placed.st_ino) != (made.st_dev, made.st_ino):
+            final.unlink(missing_ok=True)
+            raise DumpFailed(f"the dump was replaced while it was written: {final}")
         fsync_path(dest_dir)
     except (psycopg2.Error, DatabaseUnavailable) as exc:
         raise DumpFailed(f"cannot read the database: {str(exc).strip()[:300]}") from None
     finally:
         if summary is not None:
             summary.close()
-        if tmp.exists():
+        if fd is not None:
+            os.close(fd)
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()
     return DumpFile(
         final, final.stat().st_size, round(time.monotonic() - started, 3), digest, tables

@@ -160,12 +160,15 @@ def run(
     timeout: float = 3600,
     tick: Callable[[int], None] | None = None,
     tick_seconds: float = 0.5,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.CompletedProcess:
     """Run a tool to completion (its output captured); ``tick(pid)`` is
-    called every ``tick_seconds`` while it runs (progress reports)."""
+    called every ``tick_seconds`` while it runs (progress reports);
+    ``pass_fds``: open files the tool reads or writes as ``/dev/fd/N``."""
     proc = subprocess.Popen(
         args,
         env=env,
+        pass_fds=pass_fds,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -12,7 +12,9 @@ BACKUP_MIN_KEEP newest dumps a node keeps are files that exist on its disk.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import os
 from pathlib import Path
 
 from shared.store import dumps
@@ -27,6 +29,23 @@ def held_here(row: dumps.DumpRow, node_id: str, dump_dir: Path) -> bool:
     if not row.dump_path:
         return False
     return Path(row.dump_path).resolve().is_relative_to(dump_dir.resolve())
+
+
+def delete_dump_file(path: Path, dump_dir: Path) -> None:
+    """Remove a dump by its name in DUMP_DIR, nothing elsewhere. The path
+    comes from the history table, which the programs' account can write,
+    and `ksnode backup` may run as root: a row naming ``/etc/...`` (or a
+    path through a link to another folder) is refused, and a link in
+    DUMP_DIR is removed as a link."""
+    if path.parent.resolve() != dump_dir.resolve():
+        raise OSError(errno.EPERM, "not a file of DUMP_DIR", str(path))
+    folder = os.open(dump_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.unlink(path.name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(folder)
 
 
 def apply_retention(
@@ -54,7 +73,7 @@ def apply_retention(
             continue
         if row.dump_path:
             try:
-                Path(row.dump_path).unlink(missing_ok=True)
+                delete_dump_file(Path(row.dump_path), dump_dir)
             except OSError as exc:
                 log.warning(
                     "cannot delete old dump file",

@@ -35,6 +35,7 @@ from shared.db.auth import (
 )
 from shared.errors import DatabaseFailure
 from shared.infra.pids import pid_alive
+from shared.infra.safefiles import open_regular, take_folder
 from shared.node.accounts import (
     POSTGRES_USER,
     AccountError,
@@ -132,15 +133,25 @@ class EmbeddedPostgres:
         )
 
     def _prepare_dirs(self) -> None:
+        """The server's folders and log file, its account's. As root, in a
+        home another account may have written to: a link in place of any of
+        them is refused (the file or folder it names is left alone) and
+        owners change through an fd on the thing itself."""
         account = _service_account()
-        for folder in (self.data_dir, self.socket_dir):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if account is not None:
-                os.chown(folder, account.pw_uid, account.pw_gid)
-        if not self.log_file.exists():
-            self.log_file.touch(mode=0o600)
+        try:
+            for folder in (self.data_dir, self.socket_dir):
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                if account is not None:
+                    take_folder(folder, account.pw_uid, account.pw_gid)
+            fd = open_regular(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                if account is not None:
+                    os.fchown(fd, account.pw_uid, account.pw_gid)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise EmbeddedPostgresError(f"cannot prepare the embedded Postgres: {exc}") from None
         if account is not None:
-            os.chown(self.log_file, account.pw_uid, account.pw_gid)
             let_others_traverse(self.data_dir.parent)
             let_others_traverse(self.bin_dir)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import re
@@ -24,9 +25,11 @@ from pathlib import Path
 from pythonjsonlogger.json import JsonFormatter
 
 from shared.infra.errortext import first_line
+from shared.infra.safefiles import give_fd, open_regular, owner_of_folder
 
 LOG_FILE_PATTERN = re.compile(r"^ksnode-(\d{4}-\d{2}-\d{2})\.log$")
 RETENTION_DAYS = 7
+LOG_FILE_MODE = 0o640
 LOST_REPORT_SECONDS = 60.0  # at most one "lines lost" report per minute
 # Field names whose values must never be logged, whatever a caller passes.
 REDACTED_KEYS = frozenset(
@@ -85,15 +88,31 @@ def delete_old_logs(log_dir: Path, today: dt.date, keep_days: int = RETENTION_DA
     return removed
 
 
-def _same_owner_as_folder(fd: int, folder: Path) -> None:
-    """A day's file opened first by root (`ksnode up`, a CLI command) belongs
-    to the log folder's owner: the programs, run as ``ksnode``, append to it."""
-    if os.geteuid() != 0:
-        return
-    with contextlib.suppress(OSError):
-        owner = folder.stat()
-        if os.fstat(fd).st_uid != owner.st_uid:
-            os.fchown(fd, owner.st_uid, owner.st_gid)
+def open_day_file(path: Path) -> int:
+    """The day's file, opened to append. LOG_DIR belongs to the programs'
+    account when the node was started as root, and root (`ksnode up`, a CLI
+    command) writes here too: a link or a hard link in the file's place is
+    refused (shared/infra/safefiles.py), and a file root creates is handed to
+    the folder's owner on the open fd (the programs, run as ``ksnode``,
+    append to it). A file that is already there is never chowned."""
+    flags = os.O_WRONLY | os.O_APPEND
+    for _ in range(3):  # created and removed meanwhile: look again
+        try:
+            fd = open_regular(path, flags | os.O_CREAT | os.O_EXCL, LOG_FILE_MODE)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                give_fd(fd, owner_of_folder(path.parent))
+            except OSError:
+                os.close(fd)
+                raise
+            return fd
+        try:
+            return open_regular(path, flags, LOG_FILE_MODE)
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(errno.ENOENT, f"{path} keeps disappearing")
 
 
 class DailyFileHandler(logging.Handler):
@@ -117,9 +136,8 @@ class DailyFileHandler(logging.Handler):
             if self._fd is None or self._day != today:
                 if self._fd is not None:
                     os.close(self._fd)
-                path = self.log_dir / log_file_name(today)
-                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-                _same_owner_as_folder(self._fd, self.log_dir)
+                    self._fd = None
+                self._fd = open_day_file(self.log_dir / log_file_name(today))
                 self._day = today
                 delete_old_logs(self.log_dir, today)
             return self._fd

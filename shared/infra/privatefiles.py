@@ -16,6 +16,8 @@ import os
 import stat
 from pathlib import Path
 
+from shared.infra.safefiles import create_new, give_fd, owner_of_folder
+
 log = logging.getLogger("ksnode")
 
 DUMP_DIR_MODE = 0o700
@@ -33,31 +35,57 @@ def private_dir(path: Path) -> None:
         pass  # not ours: check_at_start has warned about it
 
 
-def create_private_file(path: Path) -> None:
-    """Create an empty 0600 file that a program (pg_dump) then fills: it
-    opens the existing file for writing, which keeps the mode."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DUMP_FILE_MODE)
-    os.close(fd)
-    os.chmod(path, DUMP_FILE_MODE)  # in case the file existed with another mode
+def create_private_file(path: Path) -> int:
+    """A new empty 0600 file, open for reading and writing (the fd), that a
+    program (pg_dump) then fills through ``/dev/fd/<fd>``: the same file,
+    whatever is put at ``path`` meanwhile. Whatever had the name is removed
+    first (a link as a link: nothing it names is opened). Made by root in a
+    folder another account owns (`ksnode backup` as root, DUMP_DIR the
+    programs'), the file is that account's, changed on the fd, so the
+    programs can read it back (restore, the drill)."""
+    fd = create_new(path, os.O_RDWR, DUMP_FILE_MODE)
+    try:
+        os.fchmod(fd, DUMP_FILE_MODE)  # whatever the umask
+        give_fd(fd, owner_of_folder(path.parent))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _tighten(path: Path, allowed: int, target: int, fixed: list[str], refused: list[str]) -> None:
+    """chmod through an fd on the thing itself: the folders may be another
+    account's (the programs', the node started as root), which could swap
+    a file for a link between a check and a chmod by name."""
     try:
-        mode = stat.S_IMODE(path.lstat().st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return
-    if not mode & ~allowed & 0o777:
-        return
+        return  # a link (ELOOP) or gone: nothing of ours to tighten
     try:
-        os.chmod(path, mode & target)
-        fixed.append(path.name)
-    except OSError:
-        refused.append(str(path))
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+            return
+        if not mode & ~allowed & 0o777:
+            return
+        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            refused.append(str(path))  # a hard link: the other name's file too
+            return
+        try:
+            os.fchmod(fd, mode & target)
+            fixed.append(path.name)
+        except OSError:
+            refused.append(str(path))
+    finally:
+        os.close(fd)
 
 
-def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
-    """Tighten what others may read in the dump and log folders; one
-    warning per kind of finding. Returns what was done (for tests)."""
+def check_at_start(
+    dump_dir: Path, log_dir: Path, supervisor_logs: Path | None = None
+) -> dict[str, list[str]]:
+    """Tighten what others may read in the dump and log folders (and
+    supervisord's, ``log_dir/supervisor`` unless named); one warning per
+    kind of finding. Returns what was done (for tests)."""
     fixed: list[str] = []
     refused: list[str] = []
     if dump_dir.is_dir():
@@ -65,7 +93,7 @@ def check_at_start(dump_dir: Path, log_dir: Path) -> dict[str, list[str]]:
         for entry in _files(dump_dir):
             _tighten(entry, DUMP_FILE_MODE, DUMP_FILE_MODE, fixed, refused)
     log_fixed: list[str] = []
-    for folder in (log_dir, log_dir / "supervisor"):
+    for folder in (log_dir, supervisor_logs or log_dir / "supervisor"):
         for entry in _files(folder):
             _tighten(entry, LOG_FILE_MODE, LOG_FILE_MODE, log_fixed, refused)
     if fixed:

@@ -9,6 +9,7 @@ to: everything runs as that user (the Docker image's 1000:1000).
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import stat
@@ -16,6 +17,8 @@ import subprocess
 from pathlib import Path
 
 from shared.errors import NodeFailure
+
+log = logging.getLogger("ksnode")
 
 POSTGRES_USER = "ksnode_pg"
 PROGRAM_USER = "ksnode"
@@ -49,13 +52,33 @@ def program_account() -> pwd.struct_passwd | None:
     return system_account(PROGRAM_USER)
 
 
-def let_others_traverse(path: Path) -> None:
-    """An account other than ours must be able to reach ``path`` (search
-    permission only: nothing becomes listable or readable)."""
+def let_others_traverse(path: Path) -> list[Path]:
+    """An account other than ours must be able to reach ``path``: ``o+x`` on
+    it and every folder above it that lacks it. Search permission only — no
+    folder becomes listable — but it is for every account, not only ours:
+    a file of known name below a folder that was 0700 (``/root``) becomes
+    readable by all if its own mode allows it (0644). So each folder changed
+    is named in one warning (a later start finds nothing to change). Returns
+    the folders changed."""
+    changed: list[Path] = []
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             parent.chmod(mode | stat.S_IXOTH)
+            changed.append(parent)
+    if changed:
+        log.warning(
+            "folders made searchable by every account (o+x) so that the node's "
+            "accounts can reach their files; files of known name below them that "
+            "are themselves world-readable can now be read: check them, or move "
+            "the node's code and interpreter out of private folders",
+            extra={
+                "event": "accounts.folders_opened",
+                "folders": [str(folder) for folder in changed],
+                "for": str(path),
+            },
+        )
+    return changed
 
 
 def give(path: Path, account: pwd.struct_passwd) -> None:
@@ -63,17 +86,26 @@ def give(path: Path, account: pwd.struct_passwd) -> None:
     os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
-def give_tree(root: Path, account: pwd.struct_passwd, skip: frozenset[Path] = frozenset()) -> None:
-    """``give`` ``root`` and everything below it, except the paths in ``skip``
-    (and what is below them)."""
-    if root in skip or not root.exists():
+def give_tree(root: Path, account: pwd.struct_passwd) -> None:
+    """``give`` ``root`` and everything below it. The tree may be the
+    account's already (a second start), so it may have changed it under
+    us: the walk holds each folder open (``os.fwalk``: a folder swapped for
+    a link is not entered) and changes each entry relative to it without
+    following a link; a file with more than one name (a hard link to a file
+    elsewhere) is left as it is."""
+    try:
+        info = root.lstat()
+    except FileNotFoundError:
         return
     give(root, account)
-    if root.is_symlink() or not root.is_dir():
+    if not stat.S_ISDIR(info.st_mode):
         return
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = [name for name in dirnames if here / name not in skip]
+    for _dirpath, dirnames, filenames, dirfd in os.fwalk(root):
         for name in [*dirnames, *filenames]:
-            if here / name not in skip:
-                give(here / name, account)
+            try:
+                entry = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if not stat.S_ISDIR(entry.st_mode) and entry.st_nlink > 1:
+                    continue
+                os.chown(name, account.pw_uid, account.pw_gid, dir_fd=dirfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile

@@ -38,7 +38,14 @@ from shared.node.accounts import AccountError, program_account
 from shared.node.listener import SocketKeeper
 from shared.node.logfollow import FollowFolder
 from shared.node.logrelay import Relay
-from shared.node.programuser import HandOverError, handed_over, own_user_name, without_user_lines
+from shared.node.programuser import (
+    SUPERVISOR_LOGS_VARIABLE,
+    HandOverError,
+    handed_over,
+    own_user_name,
+    supervisor_log_dir,
+    without_user_lines,
+)
 
 log = logging.getLogger("ksnode")
 
@@ -162,6 +169,7 @@ def program_environment(config: Config, embedded: bool) -> dict[str, str]:
     """The programs' environment; with the embedded database, its password
     as a file (never on a command line, never in the environment)."""
     extra = {name: value for name, value in MALLOC_DEFAULTS.items() if name not in os.environ}
+    extra[SUPERVISOR_LOGS_VARIABLE] = str(supervisor_log_dir(config))
     if embedded:
         # Empty DB_PASSWORD: one from the env file would clash with the file.
         extra |= {"DB_PASSWORD": "", "DB_PASSWORD_FILE": str(config.home / PASSWORD_FILE)}
@@ -204,7 +212,7 @@ def _run_supervisord(config: Config, conf: Path, env: dict[str, str]) -> int:
     # The programs' output goes to capture files (supervisorctl tail reads
     # them); their new lines and supervisord's own stdout are printed on ours.
     # Taken before supervisord starts: lines of earlier runs are not repeated.
-    captures = FollowFolder(config.effective_log_dir / "supervisor")
+    captures = FollowFolder(supervisor_log_dir(config))
     # umask 027: supervisord's logs and every file the programs create are at
     # most 0640 (dumps are 0600 on their own).
     process = subprocess.Popen(

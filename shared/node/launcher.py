@@ -35,6 +35,7 @@ from shared.node.preflight import (
     check_port,
     check_writable,
 )
+from shared.node.programuser import HandOverError, keep_root_folders, supervisor_log_dir
 from shared.store.server import database_encoding
 
 log = logging.getLogger("ksnode")
@@ -48,7 +49,6 @@ def prepare_folders(config: Config) -> None:
         config.run_dir,
         config.effective_dump_dir,
         config.effective_log_dir,
-        config.effective_log_dir / "supervisor",
     ):
         # The dump folder is born private: tightening (and warning about) a
         # folder the node itself just made would only be noise.
@@ -57,7 +57,17 @@ def prepare_folders(config: Config) -> None:
             folder.mkdir(mode=mode, parents=True, exist_ok=True)
         except OSError as exc:
             raise LaunchError(f"cannot create folder {folder}: {exc.strerror}") from None
-    check_at_start(config.effective_dump_dir, config.effective_log_dir)
+    captures = supervisor_log_dir(config)
+    try:
+        # As root: the home, the run folder and supervisord's log folder are
+        # root's before anything is opened there (programuser.py).
+        keep_root_folders(config)
+        captures.mkdir(mode=0o777, exist_ok=True)
+    except HandOverError as exc:
+        raise LaunchError(str(exc)) from None
+    except OSError as exc:
+        raise LaunchError(f"cannot create folder {captures}: {exc.strerror}") from None
+    check_at_start(config.effective_dump_dir, config.effective_log_dir, captures)
 
 
 @contextlib.contextmanager

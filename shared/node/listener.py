@@ -112,8 +112,9 @@ class SocketKeeper:
 
     def allow(self, uid: int) -> None:
         """Lend the socket to the programs' account too (``ksnode up`` as root
-        runs them as ``ksnode``): it owns the keeper's file, still 0600."""
-        os.chown(self.path, uid, -1)
+        runs them as ``ksnode``): it owns the keeper's file, still 0600.
+        Never through a link put in its place."""
+        os.chown(self.path, uid, -1, follow_symlinks=False)
         self._allowed_uids.add(uid)
 
     def __exit__(self, *_exc) -> None:

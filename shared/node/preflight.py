@@ -19,6 +19,7 @@ from pathlib import Path
 from shared.config import Config
 from shared.errors import NodeFailure
 from shared.infra.pids import pid_alive
+from shared.infra.safefiles import open_regular
 
 LOCK_NAME = "ksnode.lock"
 
@@ -45,7 +46,9 @@ class HomeLock:
         self.fd: int | None = None
 
     def acquire(self) -> HomeLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # The run folder may have been the programs' account's (`ksnode up`
+        # as root before this version): never truncate what a link names.
+        fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -3,11 +3,13 @@
 Started as root, `ksnode up` stays root (it runs the embedded Postgres as
 ``ksnode_pg`` and holds the API's listening socket) but the three programs
 run as the unprivileged ``ksnode`` (supervisord.conf ``user=``). That
-account gets the home (not Postgres's own files), the dump and log folders,
-and private copies of the secret files the programs read, which may be
-root's own (``/run/secrets/...`` 0400): the copies live in
+account gets the dump and log folders, the embedded database's password
+file, and private copies of the secret files the programs read, which may
+be root's own (``/run/secrets/...`` 0400): the copies live in
 ``<home>/run/secrets`` (0700, files 0600) while the node runs and are
-removed when it stops. Started as another user, nothing changes hands.
+removed when it stops. The home and its run folder stay root's: root opens
+files there by name (the lock, supervisord's pid file, socket and logs).
+Started as another user, nothing changes hands.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shared.config import Config, environment
+from shared.db.auth import PASSWORD_FILE
 from shared.errors import NodeFailure
+from shared.infra.safefiles import open_regular, take_folder
 from shared.infra.version import PROJECT_ROOT
 from shared.node.accounts import give, give_tree, let_others_traverse
+from shared.node.reloadstate import PROGRAMS_FOLDER
 
 PROGRAM_USER_VARIABLE = "KSNODE_PROGRAM_USER"  # read by supervisord.conf's user=
+SUPERVISOR_LOGS_VARIABLE = "KSNODE_SUPERVISOR_LOGS"  # supervisord.conf's log folder
 
 # Settings naming a file a program reads (the env file may name them too).
 FILE_SETTINGS = (
@@ -42,12 +48,6 @@ LIST_SETTINGS = ("ENCRYPTION_SECRET_PREVIOUS_PATHS",)
 
 class HandOverError(NodeFailure):
     """A file the programs need could not be handed over (message names it)."""
-
-
-def postgres_files(config: Config) -> frozenset[Path]:
-    """What belongs to the embedded Postgres's account, not the programs'."""
-    home = config.home
-    return frozenset({config.pg_data_dir, home / "pg_socket", home / "postgres.log"})
 
 
 def own_user_name() -> str | None:
@@ -97,12 +97,72 @@ def _copy_files(env: dict[str, str], folder: Path, account: pwd.struct_passwd) -
     return changed
 
 
+def supervisor_log_dir(config: Config) -> Path:
+    """Where supervisord keeps its own log and the programs' capture files.
+    supervisord runs as root when `ksnode up` does, and opens those files by
+    name: as root they live in ``<home>/run/supervisor``, which only root
+    may write, never in LOG_DIR (the programs' account's: a link it put
+    there would make root write wherever it pointed). Otherwise, as before,
+    ``LOG_DIR/supervisor``."""
+    if os.geteuid() == 0:
+        return config.run_dir / "supervisor"
+    return config.effective_log_dir / "supervisor"
+
+
+def programs_folder(config: Config) -> Path:
+    """The one folder of the run folder the programs write to (the api's
+    reload refusal, shared/node/reloadstate.py)."""
+    return config.run_dir / PROGRAMS_FOLDER
+
+
+def keep_root_folders(config: Config) -> None:
+    """As root: the home, its run folder and supervisord's log folder are
+    root's (a home handed to ``ksnode`` by an earlier version is taken
+    back), so that the programs' account can neither replace nor put links
+    in what root opens there (the lock, supervisord's pid file, socket and
+    logs). A link in place of one of them is refused. Nothing to do for
+    any other user."""
+    if os.geteuid() != 0:
+        return
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        take_folder(config.home, uid, gid)
+        take_folder(config.run_dir, uid, gid, 0o755)
+        folder = supervisor_log_dir(config)
+        folder.mkdir(mode=0o750, exist_ok=True)
+        take_folder(folder, uid, gid, 0o750)
+    except OSError as exc:
+        raise HandOverError(f"cannot keep the node's own folders root's: {exc}") from None
+
+
+def _give_file(path: Path, account: pwd.struct_passwd) -> None:
+    """``account`` owns the file at ``path`` if there is one (not a link)."""
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchown(fd, account.pw_uid, account.pw_gid)
+    finally:
+        os.close(fd)
+
+
+def _programs_subfolder(path: Path, account: pwd.struct_passwd, mode: int = 0o700) -> None:
+    path.mkdir(mode=mode, exist_ok=True)
+    take_folder(path, account.pw_uid, account.pw_gid)
+
+
 @contextlib.contextmanager
 def handed_over(
     config: Config, env: dict[str, str], account: pwd.struct_passwd | None
 ) -> Iterator[dict[str, str]]:
     """The programs' environment, with their account in it; as root, with
-    the files handed to ``account`` meanwhile (copies removed after)."""
+    the files handed to ``account`` meanwhile (copies removed after).
+
+    What ``account`` gets: DUMP_DIR and LOG_DIR (and what is in them), the
+    embedded database's password file and three folders of the run folder
+    (the secrets' copies, ``metrics``, ``api``). The home and the run folder
+    stay root's (keep_root_folders)."""
     env = dict(env)
     if account is None:
         name = own_user_name()
@@ -111,10 +171,13 @@ def handed_over(
         yield env
         return
     env[PROGRAM_USER_VARIABLE] = account.pw_name
+    keep_root_folders(config)
     try:
-        give_tree(config.home, account, postgres_files(config) | {config.run_dir / "ksnode.lock"})
         for folder in (config.effective_dump_dir, config.effective_log_dir):
             give_tree(folder, account)
+        _give_file(config.home / PASSWORD_FILE, account)
+        _programs_subfolder(config.run_dir / "metrics", account)
+        _programs_subfolder(programs_folder(config), account)
         # The account must reach its folders, the interpreter (e.g. a pyenv
         # build under /root, 0700) and the code: search permission only, as
         # for the embedded Postgres's binaries.

@@ -102,7 +102,9 @@ def test_a_running_node_keeps_dumps_and_logs_private(tmp_path):
         dumps = list((home / "dump").glob("*.dump"))
         assert dumps and mode(home / "dump") == 0o700
         assert {mode(p) for p in dumps} == {0o600}
+        captures = home / ("run" if os.geteuid() == 0 else "logs") / "supervisor"
         logs = [p for p in (home / "logs").rglob("*") if p.is_file()]
+        logs += [p for p in captures.iterdir() if p.is_file()]
         assert any(p.parent.name == "supervisor" for p in logs)
         assert {p.name: mode(p) & 0o037 for p in logs} == {p.name: 0 for p in logs}
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shared.node.reload import children
-from shared.node.reloadstate import REFUSAL_FILE
+from shared.node.reloadstate import refusal_path
 from tests.conftest import create_database
 from tests.support.node_process import ROOT, NodeProcess, database_env
 from tests.support.processes import wait_until
@@ -90,7 +90,7 @@ def test_reload_with_code_that_cannot_import_is_refused_and_touches_nothing(node
 def test_sighup_with_broken_code_keeps_the_old_workers_serving(node):
     pids, workers = snapshot(node)
     app = node.root / "services" / "api" / "app.py"
-    refusal = node.home / "run" / REFUSAL_FILE
+    refusal = refusal_path(node.home / "run")
     with SteadyLoad(node.url, clients=4, timeout=30) as load:
         time.sleep(0.5)
         with BrokenFile(app, app.read_text() + BROKEN_IMPORT):

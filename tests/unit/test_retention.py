@@ -93,3 +93,31 @@ def test_many_old_rows_after_a_real_backup(service, db, rows):
     service.backup_now()
     state = statuses(db)
     assert list(state.values()).count("COMPLETED") == 3  # the new one + 2 newest old ones
+
+
+def test_a_row_naming_a_file_outside_dump_dir_deletes_nothing(db, rows, dump_dir, tmp_path):
+    """The history table is writable by the programs' account and `ksnode
+    backup` may run retention as root: a row of this node whose path names
+    a file elsewhere (directly or through a link in DUMP_DIR) is refused."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    victim = outside / "precious"
+    victim.write_text("keep me")
+    (dump_dir / "sub").symlink_to(outside)
+    [rows(d) for d in (0.1, 1, 2)]
+    planted = []
+    for path in (victim, dump_dir / "sub" / "precious"):
+        dump_id = str(uuid.uuid4())
+        with db.cursor() as cur:
+            cur.execute(
+                'INSERT INTO "2_pg_dumps" (dump_id, status, dump_path, created_at, meta)'
+                " VALUES (%s, 'COMPLETED', %s, %s, '{\"node_id\": \"this-node\"}')",
+                (dump_id, str(path), NOW - dt.timedelta(days=30)),
+            )
+        planted.append(dump_id)
+    with db.transaction() as cur:
+        deleted = apply_retention(cur, 7, 3, NOW, node_id="this-node", dump_dir=dump_dir)
+    assert not set(planted) & set(deleted)
+    assert victim.read_text() == "keep me"
+    state = statuses(db)
+    assert all(state[i] == "COMPLETED" for i in planted)
