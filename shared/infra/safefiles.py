@@ -20,11 +20,13 @@ import os
 import stat
 from pathlib import Path
 
+from shared.errors import NodeFailure
+
 # Never block on a FIFO put in the file's place; never leak into children.
 _ALWAYS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-class UnsafeFile(OSError):
+class UnsafeFile(NodeFailure, OSError):
     """A path that is not a plain file of ours: a link, a device, a folder."""
 
 
