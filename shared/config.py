@@ -145,6 +145,11 @@ class Config:
     # Commit-reveal: "optional" serves clients without it unless their token
     # is committed here; "required" refuses them on v2.
     commit_reveal: str = "optional"
+    # Shares in a format not sealed to their owner (legacy, ksn1, ksn2):
+    # "serve" them (an adopted reference database), or "refuse" them once
+    # `ksnode reencrypt` has bound every row, so an old value written back
+    # by someone holding the database is never served.
+    unbound_shares: str = "serve"
     # Secret rotation: older secrets whose rows stay readable until `ksnode reencrypt`
     encryption_secret_previous_paths: tuple[Path, ...] = ()
 
@@ -490,6 +495,7 @@ def environment(
 
 
 COMMIT_REVEAL_MODES = ("optional", "required")
+UNBOUND_SHARES_MODES = ("serve", "refuse")
 
 
 def default_connections_per_client(trust_proxy_hops: int, unproxied: int) -> int:
@@ -628,6 +634,7 @@ def load_config(
         audit_retention_days=r.number("AUDIT_RETENTION_DAYS", d.audit_retention_days, minimum=0),
         audit_checks=r.flag("AUDIT_CHECKS", d.audit_checks),
         commit_reveal=r.text("COMMIT_REVEAL", d.commit_reveal).lower(),
+        unbound_shares=r.text("UNBOUND_SHARES", d.unbound_shares).lower(),
         encryption_secret_previous_paths=r.paths("ENCRYPTION_SECRET_PREVIOUS_PATHS"),
     )
     if config.ops_token and len(config.ops_token) < OPS_TOKEN_MIN_LENGTH:
@@ -636,6 +643,11 @@ def load_config(
     if config.commit_reveal not in COMMIT_REVEAL_MODES:
         r.problems.append(
             f"COMMIT_REVEAL: one of {', '.join(COMMIT_REVEAL_MODES)}, got {config.commit_reveal!r}"
+        )
+    if config.unbound_shares not in UNBOUND_SHARES_MODES:
+        r.problems.append(
+            f"UNBOUND_SHARES: one of {', '.join(UNBOUND_SHARES_MODES)},"
+            f" got {config.unbound_shares!r}"
         )
     if len(config.node_id) > 200:
         r.problems.append("NODE_ID: at most 200 characters")

@@ -154,9 +154,14 @@ def cmd_reencrypt(args) -> int:
 
 def _reencrypt(args, config, db, cipher, usage) -> int:
     from shared.backup.service import BackupService
-    from shared.keys.reencrypt import Reencryptor, check_target, pending_in
+    from shared.keys.reencrypt import ReencryptError, Reencryptor, check_target, pending_in
 
     check_target(cipher, args.to)
+    if args.to == "legacy" and config.unbound_shares == "refuse":
+        raise ReencryptError(
+            "--to legacy with UNBOUND_SHARES=refuse: the node would refuse every share it "
+            "rewrites; set UNBOUND_SHARES=serve for the node first"
+        )
     print_usage(usage, cipher)
     pending = pending_in(usage, cipher, args.to)
     total = sum(pending.values())
@@ -216,6 +221,11 @@ def _reencrypt(args, config, db, cipher, usage) -> int:
         print(f"{len(outcome.failed)} values do not decrypt and were left as they are:")
         for row_id, reason in list(outcome.failed.items())[:20]:
             print(f"  {row_id}: {reason}")
+    if outcome.complete and args.to == "current" and config.unbound_shares == "serve":
+        print(
+            "every share is now sealed to its owner: set UNBOUND_SHARES=refuse so that an "
+            "older value written back into the database is never served"
+        )
     if outcome.stopped:
         print(f"stopped with {outcome.remaining} rows left; run it again to finish")
     elif outcome.remaining:

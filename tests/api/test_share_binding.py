@@ -179,3 +179,59 @@ def test_reencrypt_to_legacy_gives_the_binding_up(db):
     assert Cipher(TEST_SECRET).decrypt(values[entries[0].wallet_id], "") == entries[0].share
     # Back to ksn3 for the rest of the module's node.
     assert Reencryptor(db, Cipher(TEST_SECRET)).run().complete
+
+
+def test_an_old_unbound_value_written_back_is_refused_with_unbound_shares_refuse(start_api, db):
+    """Someone holding the database and a copy from before `ksnode reencrypt`
+    (an old dump) re-points the victim's wallet to their own login and writes
+    the old ksn2 value back (or a legacy value, bound to nothing): served by a
+    node that still serves unbound rows, refused by one told every row is
+    bound (UNBOUND_SHARES=refuse)."""
+    old = Cipher(TEST_SECRET)
+    ksn2_victim, legacy_victim = seed_shares(db, 2, lambda s, w: old.encrypt(s, share_aad(w)))
+    with db.transaction() as cur:
+        cur.execute(
+            'UPDATE "2_key_shares" SET enc_share = %s WHERE wallet_id = %s',
+            (legacy_encrypt(legacy_victim.share, TEST_SECRET).encode(), legacy_victim.wallet_id),
+        )
+    old_values = stored_values(db)
+    assert value_format(old_values[ksn2_victim.wallet_id])[0] == "ksn2"
+    assert value_format(old_values[legacy_victim.wallet_id])[0] == "legacy"
+    assert Reencryptor(db, Cipher(TEST_SECRET)).run().complete
+    serving, refusing = start_api(), start_api(unbound_shares="refuse")
+    for node in (serving, refusing):  # bound rows: both serve their owners
+        assert served(node, ksn2_victim) == ksn2_victim.share
+
+    thief = Wallet(serving)
+    body = {"curve_type": "secp256k1", "public_key": secp_key(), "share": share_hex()}
+    assert thief.post("/keyshare/v1/register", body).status_code == 200
+    with db.transaction() as cur:
+        for victim in (ksn2_victim, legacy_victim):
+            cur.execute(
+                f"UPDATE {WALLETS} SET user_id = (SELECT user_id FROM {USERS}"
+                " WHERE user_auth_id = %s) WHERE wallet_id = %s",
+                (thief.user_auth_id, victim.wallet_id),
+            )
+            cur.execute(
+                'UPDATE "2_key_shares" SET enc_share = %s WHERE wallet_id = %s',
+                (old_values[victim.wallet_id].encode(), victim.wallet_id),
+            )
+    for victim in (ksn2_victim, legacy_victim):
+        stolen = Wallet(serving, thief.user_id).post(
+            "/keyshare/v1/", {"public_key": victim.public_key}
+        )
+        assert stolen.json()["data"]["share"] == victim.share  # the risk the setting closes
+        r = Wallet(refusing, thief.user_id).post("/keyshare/v1/", {"public_key": victim.public_key})
+        assert (r.status_code, r.json()["code"]) == (409, "SHARE_OWNER_MISMATCH")
+        assert "data" not in r.json()
+    assert "share_binding_mismatch" in health_reasons(refusing)
+    # Put back and bound again for the rest of the module.
+    with db.transaction() as cur:
+        for victim in (ksn2_victim, legacy_victim):
+            cur.execute(
+                f"UPDATE {WALLETS} SET user_id = (SELECT user_id FROM {USERS}"
+                " WHERE user_auth_id = %s) WHERE wallet_id = %s",
+                (f"telegram_{victim.user_id}", victim.wallet_id),
+            )
+    assert Reencryptor(db, Cipher(TEST_SECRET)).run().complete
+    assert served(refusing, legacy_victim) == legacy_victim.share

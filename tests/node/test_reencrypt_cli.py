@@ -82,6 +82,14 @@ def test_to_legacy_needs_the_rotation_finished_first(db, seeded, rotation_env):
     assert stored_values(db) == seeded
 
 
+def test_to_legacy_is_refused_while_the_node_refuses_unbound_shares(db, seeded, env_for, dbname):
+    env = env_for(dbname, UNBOUND_SHARES="refuse")
+    result = ksnode(env, "reencrypt", "--to", "legacy", "--yes", "--no-backup")
+    assert result.returncode == 1
+    assert "set UNBOUND_SHARES=serve for the node first" in result.stderr
+    assert stored_values(db) == seeded
+
+
 def test_health_and_metrics_show_an_unfinished_rotation(config, db, seeded):
     rotated = Cipher(NEW, [TEST_SECRET])
     server = ApiServer(create_app(build_node_context(config, db, rotated))).start()
@@ -113,6 +121,7 @@ def test_it_takes_a_verified_backup_first_then_finishes_the_rotation(
         cur.execute(f"SELECT status FROM {PG_DUMPS} WHERE dump_path = %s", (path,))
         assert cur.fetchone() == ("COMPLETED",)
     assert result.stdout.index("backup: ") < result.stdout.index("rewritten: ")
+    assert "every share is now sealed to its owner: set UNBOUND_SHARES=refuse" in result.stdout
     with db.connection() as conn:  # the run is in the audit trail
         (record,) = [x.as_json() for x in audit_store.scan(conn) if x.record.event == "reencrypt"]
     assert record["outcome"] == "ok" and record["client"].startswith("local:")

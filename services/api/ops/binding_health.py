@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.crypto.sealing import DecryptError
+from shared.crypto.sealing import DecryptError, value_format
 from shared.store import binding_mismatches
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ def mismatched_wallets(ctx, timeout_seconds: float) -> int:
 
 
 def _opens(ctx, row) -> bool:
+    """Whether the API would serve the row now (routes/shares.decrypt_share)."""
+    if ctx.config.unbound_shares == "refuse" and value_format(row.value)[0] != "ksn3":
+        return False
     try:
         ctx.cipher.decrypt(row.value, row.binding)
     except DecryptError:

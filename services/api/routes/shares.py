@@ -15,7 +15,7 @@ from flask import Response, after_this_request
 from services.api.web.commit_reveal import committed_hash, refuse_if_committed
 from services.api.web.context import node
 from services.api.web.errors import RESHARE_MISMATCH_STATUS, ApiError
-from shared.crypto.sealing import BindingMismatch, DecryptError
+from shared.crypto.sealing import BindingMismatch, DecryptError, value_format
 from shared.store import binding_mismatches, cr_sessions, shares
 from shared.store.shares import WalletShare
 from shared.store.wallets import DuplicatePublicKey
@@ -30,8 +30,15 @@ def decrypt_share(entry: WalletShare) -> str:
     the lookup's caller), so only for the identity it was sealed to, whatever
     the users table says; one that refuses it is never served to anybody."""
     assert entry.enc_share is not None and entry.wallet_id is not None
+    ctx = node()
+    if ctx.config.unbound_shares == "refuse":
+        stored_format = value_format(entry.enc_share)[0]
+        if stored_format != "ksn3":
+            # Every row was bound (the operator says so): an unbound value is
+            # an old one written back, which would open for any owner.
+            owner_mismatch(entry.wallet_id, f"{stored_format} value refused (UNBOUND_SHARES)")
     try:
-        return node().cipher.decrypt(entry.enc_share, entry.binding)
+        return ctx.cipher.decrypt(entry.enc_share, entry.binding)
     except BindingMismatch:
         owner_mismatch(entry.wallet_id)
     except DecryptError as exc:
@@ -46,12 +53,12 @@ def decrypt_share(entry: WalletShare) -> str:
         raise ApiError("UNKNOWN_ERROR", "Failed to decrypt key share") from None
 
 
-def owner_mismatch(wallet_id: str) -> NoReturn:
+def owner_mismatch(wallet_id: str, reason: str = "does not open for this owner") -> NoReturn:
     """Log, remember for /health, and answer 409 SHARE_OWNER_MISMATCH. The
     route's audit record carries the code (services/api/ops/audit.py)."""
     log.error(
         "key share refused: its owner or identity was changed in the database",
-        extra={"event": "share.owner_mismatch", "wallet_id": wallet_id},
+        extra={"event": "share.owner_mismatch", "wallet_id": wallet_id, "reason": reason},
     )
 
     # After the route: its transaction (a reshare's) rolls back on this
