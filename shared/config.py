@@ -9,6 +9,7 @@ the value), the Docker-secrets convention.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import socket
@@ -61,6 +62,18 @@ class Config:
     api_workers: int = 0  # 0: one per usable CPU core, at most 8
     rate_limit_per_minute: int = 100
     trust_proxy_hops: int = 0
+    # The peers whose X-Forwarded-For is believed (with TRUST_PROXY_HOPS > 0):
+    # loopback and the private ranges, where a node's own proxy lives. A
+    # request from any other address (the port reached directly) is keyed by
+    # its own address, whatever header it carries.
+    trusted_proxies: tuple[str, ...] = (
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    )
     # Wrong admin passwords: the longest wait a back-off imposes (admin_backoff.py).
     admin_backoff_max_seconds: float = 300.0
     # The admin routes' own limits and back-off. No setting reads it: the
@@ -394,6 +407,21 @@ class _Reader:
         # Like the reference: only a leading "~" is expanded.
         return Path(text).expanduser()
 
+    def networks(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A comma-separated list of addresses or CIDR networks, normalised."""
+        text = self.text(name)
+        if text is None:
+            return default
+        found = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            try:
+                found.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                self.problems.append(f"{name}: {item!r} is not an IP address or network")
+        return tuple(found)
+
     def paths(self, name: str) -> tuple[Path, ...]:
         """A comma-separated list of files (empty items ignored), made absolute."""
         text = self.text(name) or ""
@@ -529,6 +557,7 @@ def load_config(
             "RATE_LIMIT_PER_MINUTE", d.rate_limit_per_minute, minimum=0
         ),
         trust_proxy_hops=trust_proxy_hops,
+        trusted_proxies=r.networks("TRUSTED_PROXIES", d.trusted_proxies),
         admin_backoff_max_seconds=r.number(
             "ADMIN_BACKOFF_MAX_SECONDS", d.admin_backoff_max_seconds, minimum=1, maximum=86400
         ),

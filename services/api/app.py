@@ -95,7 +95,7 @@ def create_app(ctx: NodeContext) -> Flask:
         if is_preflight(request):
             return preflight_response(request)
         if ctx.config.rate_limit_per_minute > 0:
-            decision = limiter.hit(client_key(request, ctx.config.trust_proxy_hops))
+            decision = limiter.hit(client_key(request, ctx.config))
             g.rate_headers = decision.headers
             if not decision.allowed:
                 return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))

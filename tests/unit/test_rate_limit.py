@@ -60,3 +60,38 @@ def test_spoofed_left_entries_do_not_escape_with_one_hop(proxied):
         for i in range(3)
     ]
     assert codes == [200, 200, 429]
+
+
+def test_forwarded_for_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(start_api):
+    """TRUST_PROXY_HOPS set, but the port reached directly (the peer, here
+    loopback, is not in TRUSTED_PROXIES): a header per request does not buy a
+    fresh budget; the peer's own address is the key."""
+    direct = start_api(
+        rate_limit_per_minute=2, trust_proxy_hops=1, trusted_proxies=("192.0.2.0/24",)
+    )
+    codes = [
+        direct.get("/", headers={"X-Forwarded-For": f"10.0.7.{i}"}).status_code for i in range(4)
+    ]
+    assert codes == [200, 200, 429, 429]
+
+
+def test_trusted_proxies_setting(tmp_path):
+    from shared.config import ConfigError, load_config
+
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    base = {"KSNODE_HOME": str(tmp_path), "ENCRYPTION_SECRET_PATH": str(secret)}
+    default = load_config(base).trusted_proxies
+    assert "127.0.0.0/8" in default and "::1/128" in default and "10.0.0.0/8" in default
+    config = load_config({**base, "TRUSTED_PROXIES": " 203.0.113.7, 2001:db8::/32 ,"})
+    assert config.trusted_proxies == ("203.0.113.7/32", "2001:db8::/32")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES: 'nginx' is not an IP address"):
+        load_config({**base, "TRUSTED_PROXIES": "127.0.0.1,nginx"})
+
+
+def test_is_trusted_proxy_reads_ipv4_mapped_peers():
+    from services.api.web.ratelimit import is_trusted_proxy
+
+    trusted = ("127.0.0.0/8",)
+    assert is_trusted_proxy("127.0.0.1", trusted) and is_trusted_proxy("::ffff:127.0.0.1", trusted)
+    assert not is_trusted_proxy("203.0.113.9", trusted) and not is_trusted_proxy("junk", trusted)

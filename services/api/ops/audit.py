@@ -91,7 +91,7 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
     """Register the hook; the trail lives in ``ctx.extras["audit_trail"]``."""
     if not ctx.config.audit_enabled:
         return None
-    hops = ctx.config.trust_proxy_hops
+    hops, trusted = ctx.config.trust_proxy_hops, ctx.config.trusted_proxies
     trail = ctx.extras.get("audit_trail")
     if trail is None:
         key = node_key(ctx.config)
@@ -99,7 +99,7 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
             ctx.db,
             key,
             retention_days=ctx.config.audit_retention_days,
-            builder=lambda seen: build_record(seen, key, hops),
+            builder=lambda seen: build_record(seen, key, hops, trusted),
             cpu_section=inside_gate,
         )
         ctx.extras["audit_trail"] = trail
@@ -113,7 +113,7 @@ def install(app: Flask, ctx: NodeContext) -> AuditTrail | None:
         event = EVENTS.get(request.endpoint or "")
         if event is None:
             return None
-        record = build_record(capture(event, 200, None, hops), key, hops)
+        record = build_record(capture(event, 200, None, hops), key, hops, trusted)
         return record, key.stage_mac(record)
 
     ctx.extras["audit_stage"] = stage
@@ -189,7 +189,7 @@ def capture(event: Event, status: int, answer: dict[str, Any] | None, hops: int)
     )
 
 
-def build_record(seen: Seen, key: AuditKey, hops: int) -> Record:
+def build_record(seen: Seen, key: AuditKey, hops: int, trusted: tuple[str, ...]) -> Record:
     event, status, answer, identity = seen.event, seen.status, seen.answer, seen.identity
     body = seen.body or {}
     outcome, reason = "ok", None
@@ -221,7 +221,7 @@ def build_record(seen: Seen, key: AuditKey, hops: int) -> Record:
         outcome=outcome,
         at=seen.at,
         request_id=seen.request_id,
-        client=client_address(seen.remote_addr, seen.forwarded, hops),
+        client=client_address(seen.remote_addr, seen.forwarded, hops, trusted),
         auth_type=auth_type,
         user_ref=key.user_ref(user_auth_id),
         public_keys=public_keys(body, event.name.endswith("ed25519")),
@@ -260,11 +260,13 @@ def _key(curve: str, value: Any) -> str:
     return f"{curve}:{match.group(1).lower()}" if match else f"{curve}:invalid"
 
 
-def client_address(remote_addr: str | None, forwarded: str | None, hops: int) -> str:
+def client_address(
+    remote_addr: str | None, forwarded: str | None, hops: int, trusted: tuple[str, ...]
+) -> str:
     """The client's address as the rate limiter sees it (ratelimit.client_key:
-    TRUST_PROXY_HOPS from the right of X-Forwarded-For), but exact: IPv6
-    addresses are not grouped by /56 here."""
-    address = forwarded_address(remote_addr, forwarded, hops)
+    TRUST_PROXY_HOPS from the right of X-Forwarded-For, from TRUSTED_PROXIES
+    only), but exact: IPv6 addresses are not grouped by /56 here."""
+    address = forwarded_address(remote_addr, forwarded, hops, trusted)
     if hops == 0:  # the socket's peer: always an address, no need to parse it
         return address[7:] if address.startswith("::ffff:") and "." in address else address
     try:

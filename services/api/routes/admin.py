@@ -35,7 +35,7 @@ def check_route_limit(name: str) -> Any | None:
     ctx = node()
     if ctx.config.rate_limit_per_minute <= 0 and not ctx.config.admin_limits:
         return None
-    decision = ctx.extras["limiters"][name].hit(client_key(request, ctx.config.trust_proxy_hops))
+    decision = ctx.extras["limiters"][name].hit(client_key(request, ctx.config))
     g.rate_headers = decision.headers  # the route's limiter speaks last, like the reference
     if not decision.allowed:
         return error_response("RATE_LIMIT_EXCEEDED", rate_limit_message(decision.window))
@@ -82,7 +82,7 @@ def admin_password_matches(password: str) -> bool:
     if not ctx.config.admin_password:
         return False
     backoff = ctx.extras.get("admin_backoff") if ctx.config.admin_limits else None
-    client = client_key(request, ctx.config.trust_proxy_hops)
+    client = client_key(request, ctx.config)
     if backoff is not None:
         wait = backoff.admit(client)  # before any PBKDF2: a client in back-off costs nothing
         if wait:

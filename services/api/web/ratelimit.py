@@ -10,6 +10,7 @@ IPv6 clients are bucketed by /56 like the reference.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import threading
@@ -17,6 +18,8 @@ import time
 from dataclasses import dataclass
 
 from flask import Request
+
+from shared.config import Config
 
 
 @dataclass
@@ -70,22 +73,42 @@ class FixedWindowLimiter:
         self._last_sweep = now
 
 
-def forwarded_address(remote_addr: str | None, forwarded: str | None, hops: int) -> str:
+@functools.lru_cache(maxsize=1024)
+def is_trusted_proxy(remote_addr: str, trusted: tuple[str, ...]) -> bool:
+    """Whether the socket's peer is one of TRUSTED_PROXIES (cached: behind a
+    proxy the same few peers ask again and again)."""
+    try:
+        ip = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(network) for network in trusted)
+
+
+def forwarded_address(
+    remote_addr: str | None, forwarded: str | None, hops: int, trusted: tuple[str, ...]
+) -> str:
     """The client's address as TRUST_PROXY_HOPS proxies report it, unparsed:
-    the socket's peer with no trusted hop, else the entry ``hops`` from the
-    right of X-Forwarded-For (the rightmost entry is our peer, the nearest
-    proxy; each trusted hop vouches for the entry to its left)."""
+    the socket's peer with no trusted hop or when the peer is not one of the
+    ``trusted`` proxies (the port reached directly: its header is the
+    client's own writing), else the entry ``hops`` from the right of
+    X-Forwarded-For (the rightmost entry is our peer, the nearest proxy; each
+    trusted hop vouches for the entry to its left)."""
     address = remote_addr or "unknown"
-    if hops <= 0:
+    if hops <= 0 or not is_trusted_proxy(address, trusted):
         return address
     chain = [part.strip() for part in (forwarded or "").split(",") if part.strip()]
     chain.append(address)
     return chain[max(len(chain) - 1 - hops, 0)]
 
 
-def client_key(request: Request, trust_proxy_hops: int) -> str:
+def client_key(request: Request, config: Config) -> str:
     address = forwarded_address(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), trust_proxy_hops
+        request.remote_addr,
+        request.headers.get("X-Forwarded-For"),
+        config.trust_proxy_hops,
+        config.trusted_proxies,
     )
     try:
         ip = ipaddress.ip_address(address)
