@@ -11,9 +11,9 @@ A Telegram login has many spellings that verify, and the committed hash is
 of one spelling. So a Telegram reveal also binds the login itself
 (``telegram.credential``) to the session's key when it is recorded: another
 key's session revealing it later, or a bare request carrying it, is refused.
-That defence holds from the user's own reveal here on; a re-spelled login
-revealed here before it is served (and logged as a possible replay when the
-user's reveal is then refused).
+That defence holds from the user's own reveal here on: a re-spelled login
+that gets here first is served, and the user's reveal that follows is
+refused and logged as a possible replay (``_refuse_bound``).
 """
 
 from __future__ import annotations
