@@ -1,10 +1,16 @@
-"""SQL of commit-reveal: sessions, the calls made in them, reserved hashes.
+"""SQL of commit-reveal: sessions, the calls made in them, reserved hashes,
+bound credentials.
 
 The reference's tables (``2_commit_reveal_sessions``, ``2_commit_reveal_api_calls``)
 keep their columns and meaning; ``ksn_cr_reserved_hashes`` (migration 0008)
 keeps a token hash bound to its first ephemeral key after housekeeping has
 removed the session. Hashes are written in lower case; rows the reference
 wrote may hold upper case, and are matched through their reservation.
+
+``ksn_cr_credentials`` (migration 0011) binds a Telegram login, whatever its
+spelling (``services/api/auth/telegram.credential``), to the ephemeral key of
+the first session that revealed it here: a token hash is a hash of the text,
+and one login has many texts that verify.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from shared.errors import RequestFailure
 SESSIONS = '"2_commit_reveal_sessions"'
 API_CALLS = '"2_commit_reveal_api_calls"'
 RESERVED = "ksn_cr_reserved_hashes"
+CREDENTIALS = "ksn_cr_credentials"
 
 SESSION_LIFETIME = dt.timedelta(minutes=5)  # the reference's
 # A hash stays bound to its key as long as the token could still be accepted:
@@ -30,6 +37,10 @@ RESERVATION = dt.timedelta(days=31)
 # Sessions are removed this long after they expire (a late reveal still gets
 # 410 or "not in COMMITTED state" rather than 404 for a while).
 SESSION_GRACE = dt.timedelta(hours=1)
+# A revealed Telegram login stays bound to its key as long as it could still
+# be accepted: it is accepted for 24 h after its auth_date, which is past
+# when it is revealed; an hour more for the clocks of the API hosts.
+CREDENTIAL_BINDING = dt.timedelta(hours=25)
 
 
 class SessionExists(RequestFailure):
@@ -38,6 +49,14 @@ class SessionExists(RequestFailure):
 
 class AlreadyCalled(RequestFailure):
     """This API was already recorded for the session."""
+
+
+class CredentialBound(RequestFailure):
+    """The login was revealed here in a session of another ephemeral key."""
+
+    def __init__(self, session_id: str):
+        super().__init__(session_id)
+        self.session_id = session_id
 
 
 class NotCommitted(RequestFailure):
@@ -132,20 +151,55 @@ def record_call(cur, session_id: str, api: str, signature: bytes, final: bool) -
         )
 
 
-def hash_committed(cur, token_hash: str) -> bool:
-    """Is this token's hash committed here (a session or a live reservation)?"""
+def bind_credential(cur, credential: bytes, key: bytes, session_id: str) -> None:
+    """Inside the route's transaction, with the call's record: bind a revealed
+    login to the session's ephemeral key. Free, or already the key's (a
+    second operation with one login): bound. Another key's: CredentialBound,
+    naming the session that bound it. The primary key makes one of two
+    concurrent sessions the winner: the other waits for it here, then fails
+    (or binds, if the winner rolled back)."""
     cur.execute(
+        f"INSERT INTO {CREDENTIALS} AS c (credential, client_ephemeral_pubkey, session_id,"
+        " bound_until) VALUES (%s, %s, %s, now() + %s)"
+        " ON CONFLICT (credential) DO UPDATE"
+        " SET client_ephemeral_pubkey = EXCLUDED.client_ephemeral_pubkey,"
+        " session_id = EXCLUDED.session_id,"
+        " bound_until = greatest(c.bound_until, EXCLUDED.bound_until)"
+        " WHERE c.client_ephemeral_pubkey = EXCLUDED.client_ephemeral_pubkey"
+        " OR c.bound_until < now()"
+        " RETURNING 1",
+        (credential, key, session_id, CREDENTIAL_BINDING),
+    )
+    if cur.fetchone() is not None:
+        return
+    cur.execute(f"SELECT session_id::text FROM {CREDENTIALS} WHERE credential = %s", (credential,))
+    row = cur.fetchone()
+    raise CredentialBound(row[0] if row is not None else "")
+
+
+def hash_committed(cur, token_hash: str, credential: bytes | None = None) -> bool:
+    """Is this token's hash committed here (a session or a live reservation),
+    or, given a Telegram login's credential, is that login bound here?"""
+    sql = (
         f"SELECT EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = %s"
         " AND reserved_until > now())"
-        f" OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = %s)",
-        (token_hash, token_hash),
+        f" OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = %s)"
     )
+    params: tuple = (token_hash, token_hash)
+    if credential is not None:
+        sql += (
+            f" OR EXISTS (SELECT 1 FROM {CREDENTIALS}"
+            " WHERE credential = %s AND bound_until > now())"
+        )
+        params += (credential,)
+    cur.execute(sql, params)
     return bool(cur.fetchone()[0])
 
 
-def housekeep(cur) -> tuple[int, int]:
+def housekeep(cur) -> tuple[int, int, int]:
     """Remove sessions (and their calls) expired for SESSION_GRACE, keeping
-    their hashes reserved, and reservations that ran out. Returns the counts."""
+    their hashes reserved and their logins bound, then reservations and
+    bindings that ran out. Returns the three counts."""
     cur.execute(
         f"WITH gone AS (DELETE FROM {SESSIONS} WHERE expires_at < now() - %s"
         " RETURNING session_id, client_ephemeral_pubkey, id_token_hash, created_at),"
@@ -160,4 +214,6 @@ def housekeep(cur) -> tuple[int, int]:
     )
     sessions = cur.fetchone()[0]
     cur.execute(f"DELETE FROM {RESERVED} WHERE reserved_until < now()")
-    return sessions, cur.rowcount
+    reservations = cur.rowcount
+    cur.execute(f"DELETE FROM {CREDENTIALS} WHERE bound_until < now()")
+    return sessions, reservations, cur.rowcount

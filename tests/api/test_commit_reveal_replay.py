@@ -93,7 +93,7 @@ def test_hash_stays_reserved_across_housekeeping(node, user, db):
             (s.session_id,),
         )
     with db.transaction() as cur:
-        removed, _ = cr_sessions.housekeep(cur)
+        removed, _, _ = cr_sessions.housekeep(cur)
     assert removed >= 1
     with db.cursor() as cur:
         assert cr_sessions.get(cur, s.session_id) is None

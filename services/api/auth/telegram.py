@@ -37,6 +37,30 @@ def lenient_hex(text: str) -> bytes:
     return bytes.fromhex(valid[: len(valid) // 2 * 2])
 
 
+# Domain tag of ``credential``: its digest is never equal to any other hash
+# the node keeps (token hashes are SHA-256 of auth_type ‖ token text).
+CREDENTIAL_TAG = b"ksnode telegram login credential v1\x00"
+
+
+def credential(token: str) -> bytes | None:
+    """SHA-256 of a tag and the 32 bytes the payload's ``hash`` decodes to:
+    the same for every spelling of one signed login that verifies (key
+    order, whitespace, escapes, empty extra keys, numbers for strings, hex
+    case), since the HMAC alone fixes the data it signs. None when the token
+    could not verify (not JSON, no 32-byte hash). The token is not checked
+    here: callers use the digest only for a token that is, or is refused."""
+    try:
+        payload = json.loads(token)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or not js_truthy(payload.get("hash")):
+        return None
+    received = lenient_hex(js_string(payload["hash"]))  # decoded as the check does
+    if len(received) != 32:
+        return None
+    return hashlib.sha256(CREDENTIAL_TAG + received).digest()
+
+
 def expected_hash(bot_token: str, payload: dict[str, Any]) -> bytes:
     secret = hashlib.sha256(bot_token.encode("utf-8")).digest()
     # Node's UTF-8: an unpaired surrogate (from a JSON escape) hashes as U+FFFD.

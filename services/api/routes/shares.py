@@ -12,7 +12,11 @@ from typing import NoReturn
 import psycopg2.errors
 from flask import Response, after_this_request
 
-from services.api.web.commit_reveal import committed_hash, refuse_if_committed
+from services.api.web.commit_reveal import (
+    committed_credential,
+    committed_hash,
+    refuse_if_committed,
+)
 from services.api.web.context import node
 from services.api.web.errors import RESHARE_MISMATCH_STATUS, ApiError
 from shared.crypto.sealing import BindingMismatch, DecryptError, value_format
@@ -125,12 +129,15 @@ def read_shares(
     cur, lookup_key: tuple[str | None, str | None], keys: list[bytes]
 ) -> tuple[str | None, list[WalletShare]]:
     """The share lookup of a read route, with the commit-reveal check of a
-    bare request (a committed token is refused) in the same statement."""
+    bare request (a committed token is refused) in the same statement. A
+    Telegram login is checked by its credential too (every spelling of it),
+    in a statement of its own before the lookup."""
     token_hash = committed_hash()
     if token_hash is None:
         return shares.lookup(cur, *lookup_key, keys)
-    if not keys:  # nothing to look up: the check alone
-        refuse_if_committed(cr_sessions.hash_committed(cur, token_hash))
+    credential = committed_credential()
+    if credential is not None or not keys:  # the check alone, then the lookup
+        refuse_if_committed(cr_sessions.hash_committed(cur, token_hash, credential))
         return shares.lookup(cur, *lookup_key, keys)
     committed, user_id, entries = shares.lookup_guarded(cur, *lookup_key, keys, token_hash)
     refuse_if_committed(committed)

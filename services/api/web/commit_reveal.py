@@ -6,21 +6,31 @@ them is refused in ``required`` mode, and in ``optional`` mode only when its
 token's hash is committed here (``refuse_committed_token``, also used by v1
 get and reshare). The check leaves a ``Reveal`` in ``g``; the route records
 it with ``record(cur)`` inside its own transaction, before the share leaves.
+
+A Telegram login has many spellings that verify, and the committed hash is
+of one spelling. So a Telegram reveal also binds the login itself
+(``telegram.credential``) to the session's key when it is recorded: another
+key's session revealing it later, or a bare request carrying it, is refused.
+That defence holds from the user's own reveal here on: a re-spelled login
+that gets here first is served, and the user's reveal that follows is
+refused and logged as a possible replay (``_refuse_bound``).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import g
 
+from services.api.auth import telegram
 from services.api.auth.bearer import bearer_token
 from services.api.web.body import json_body
 from services.api.web.context import node
@@ -28,6 +38,8 @@ from services.api.web.errors import ApiError
 from services.api.web.jsvalues import js_string, js_truthy, js_utf8
 from services.api.web.validate import hex_error
 from shared.store import cr_sessions
+
+log = logging.getLogger(__name__)
 
 # operation_type -> (allowed APIs, final API), spec §5.
 OPERATIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -38,6 +50,9 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "add_ed25519": (("register_ed25519", "get_key_shares"), "get_key_shares"),
 }
 REQUIRED = "cr_session_id and cr_signature are required"
+CREDENTIAL_BOUND = (
+    "Telegram login already revealed in another session at this node (possible replay)"
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,8 @@ class Reveal:
     api: str
     signature: bytes
     final: bool
+    key: bytes  # the session's ephemeral public key
+    credential: bytes | None  # a Telegram login's, bound when the call is recorded
 
 
 def token_hash(auth_type: str, token: str) -> str:
@@ -82,6 +99,14 @@ def note(**fields: str) -> None:
     """What the audit record and /metrics say about this call (never the
     token or the signature)."""
     g.cr_audit = {**g.get("cr_audit", {}), **fields}
+
+
+def login_credential(body: dict[str, Any], token: str) -> bytes | None:
+    """The Telegram login's credential (one for all its spellings), or None
+    for the other providers, which pay nothing for it."""
+    if body.get("auth_type") != "telegram":
+        return None
+    return telegram.credential(token)
 
 
 def carries_cr(body: dict[str, Any]) -> bool:
@@ -140,7 +165,14 @@ def verify(body: dict[str, Any], api: str) -> Reveal:
         )
     except (InvalidSignature, ValueError):
         raise ApiError("INVALID_SIGNATURE", "Invalid signature") from None
-    return Reveal(session_id, api, signature, api == allowed[1])
+    return Reveal(
+        session_id,
+        api,
+        signature,
+        api == allowed[1],
+        session.client_ephemeral_pubkey,
+        login_credential(body, token),
+    )
 
 
 def refuse_committed_token() -> None:
@@ -150,8 +182,11 @@ def refuse_committed_token() -> None:
     token = bearer_token()
     if token is None:
         return
+    body = json_body()
     with node().db.cursor() as cur:
-        committed = cr_sessions.hash_committed(cur, token_hash(auth_type_text(json_body()), token))
+        committed = cr_sessions.hash_committed(
+            cur, token_hash(auth_type_text(body), token), login_credential(body, token)
+        )
     if committed:
         _refuse_committed()
 
@@ -190,6 +225,13 @@ def committed_hash() -> str | None:
     token = bearer_token()
     assert token is not None  # _deferred checked it
     return token_hash(auth_type_text(json_body()), token)
+
+
+def committed_credential() -> bytes | None:
+    """After ``committed_hash()`` returned a hash: the bearer's Telegram
+    credential, which the route checks with its hash before its lookup."""
+    token = bearer_token()
+    return None if token is None else login_credential(json_body(), token)
 
 
 def refuse_if_committed(committed: bool) -> None:
@@ -251,6 +293,10 @@ def record(cur) -> None:
         return
     try:
         cr_sessions.record_call(cur, reveal.session_id, reveal.api, reveal.signature, reveal.final)
+        if reveal.credential is not None:
+            cr_sessions.bind_credential(cur, reveal.credential, reveal.key, reveal.session_id)
+    except cr_sessions.CredentialBound as exc:
+        _refuse_bound(reveal, exc.session_id)
     except cr_sessions.AlreadyCalled:
         raise ApiError(
             "API_ALREADY_CALLED", f'API "{reveal.api}" has already been called for this session'
@@ -259,3 +305,21 @@ def record(cur) -> None:
         raise ApiError(
             "INVALID_REQUEST", f"Session is not in COMMITTED state: {exc.state}"
         ) from None
+
+
+def _refuse_bound(reveal: Reveal, bound_session: str) -> NoReturn:
+    """A Telegram login revealed here in a session of another key: the one
+    that revealed it first was served. Either this caller replays the user's
+    login, or (a re-spelled login got here first) it is the user, and that
+    earlier session was a replay that was served: the operator must see it."""
+    note(refused="credential_bound")
+    log.warning(
+        "telegram login already revealed in another session: refused, possible replay",
+        extra={
+            "event": "cr.credential_replay",
+            "session": reveal.session_id,
+            "api": reveal.api,
+            "bound_session": bound_session,
+        },
+    )
+    raise ApiError("INVALID_REQUEST", CREDENTIAL_BOUND)

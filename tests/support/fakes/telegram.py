@@ -28,8 +28,27 @@ def login_payload(
     return payload
 
 
+def token_text(payload: dict) -> str:
+    """The bearer token as the real client writes it: the payload's JSON."""
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def respellings(payload: dict) -> dict[str, str]:
+    """Other texts of one signed login, each verifying as that login does
+    (the HMAC covers only the sorted, non-empty ``key=value`` lines): what a
+    co-node operator who saw the token can send instead of it."""
+    return {
+        "reordered": token_text(dict(reversed(list(payload.items())))),
+        "whitespace": json.dumps(payload, separators=(", ", ": ")),
+        "escaped": token_text(payload).replace('"id"', '"\\u0069d"', 1),
+        "empty_extra_key": token_text({**payload, "x": ""}),
+        "numbers": token_text(
+            {**payload, "id": int(payload["id"]), "auth_date": int(payload["auth_date"])}
+        ),
+        "upper_case_hash": token_text({**payload, "hash": payload["hash"].upper()}),
+    }
+
+
 def bearer(user_id: str = "987654321", **kw) -> dict[str, str]:
     """Headers of an authenticated wallet call as Telegram user ``user_id``."""
-    return {
-        "Authorization": "Bearer " + json.dumps(login_payload(user_id, **kw), separators=(",", ":"))
-    }
+    return {"Authorization": "Bearer " + token_text(login_payload(user_id, **kw))}
