@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from shared.crypto.binding import Binding, share_binding
 from shared.db.pool import execute_prepared
-from shared.store.cr_sessions import RESERVED, SESSIONS
+from shared.store.cr_sessions import CREDENTIALS, RESERVED, SESSIONS
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
 
@@ -62,29 +62,38 @@ LOOKUP_SQL = (
 
 
 # The same lookup, also asking whether a bearer token's hash is committed
-# for commit-reveal (cr_sessions.hash_committed, same conditions): a bare
-# share read then costs one round trip instead of two. An uncorrelated
-# subquery: Postgres runs it once per statement, not per row.
+# for commit-reveal, or its Telegram login bound (cr_sessions.hash_committed,
+# same conditions; $5 is NULL for other providers): a bare share read then
+# costs one round trip instead of two. An uncorrelated subquery: Postgres
+# runs it once per statement, not per row.
 GUARDED_LOOKUP_SQL = LOOKUP_SQL.replace(
     " FROM unnest(",
     f", (SELECT EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = $4"
-    f" AND reserved_until > now()) OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = $4))"
+    f" AND reserved_until > now()) OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = $4)"
+    f" OR EXISTS (SELECT 1 FROM {CREDENTIALS} WHERE credential = $5::bytea"
+    " AND bound_until > now()))"
     " FROM unnest(",
     1,
 )
 
 
 def lookup_guarded(
-    cur, auth_type: str | None, user_auth_id: str | None, public_keys: list[bytes], token_hash: str
+    cur,
+    auth_type: str | None,
+    user_auth_id: str | None,
+    public_keys: list[bytes],
+    token_hash: str,
+    credential: bytes | None = None,
 ) -> tuple[bool, str | None, list[WalletShare]]:
     """lookup() and, in the same statement, whether ``token_hash`` is
-    committed (a session or a live reservation): (committed, user_id, entries).
-    ``public_keys`` must not be empty."""
+    committed (a session or a live reservation) or the Telegram login's
+    ``credential`` bound: (committed, user_id, entries). ``public_keys`` must
+    not be empty."""
     execute_prepared(
         cur,
         "ksn_share_lookup_guarded",
         GUARDED_LOOKUP_SQL,
-        (auth_type, user_auth_id, public_keys, token_hash),
+        (auth_type, user_auth_id, public_keys, token_hash, credential),
     )
     rows = cur.fetchall()
     committed = bool(rows[0][8]) if rows else False

@@ -27,17 +27,20 @@ def test_share_lookup_runs_its_generic_plan(config):
         key = bytes.fromhex(secp_key())
         with db.cursor() as cur:
             for _ in range(8):  # "auto" would try custom plans for the first five, and keep them
-                shares.lookup_guarded(cur, "telegram", "telegram_nobody", [key], "00" * 32)
+                shares.lookup_guarded(
+                    cur, "telegram", "telegram_nobody", [key], "00" * 32, b"\x01" * 32
+                )
                 shares.lookup(cur, "telegram", "telegram_nobody", [key])
             assert plans(cur, "ksn_share_lookup_guarded") == (8, 0)
             assert plans(cur, "ksn_share_lookup") == (8, 0)
             cur.execute(
-                "EXPLAIN EXECUTE ksn_share_lookup_guarded (%s, %s, %s, %s)",
-                ("telegram", "telegram_nobody", [key], "00" * 32),
+                "EXPLAIN EXECUTE ksn_share_lookup_guarded (%s, %s, %s, %s, %s)",
+                ("telegram", "telegram_nobody", [key], "00" * 32, b"\x01" * 32),
             )
             plan = "\n".join(row[0] for row in cur.fetchall())
         assert "Seq Scan" not in plan and "Hash Join" not in plan, plan
         assert "2_wallets_public_key_key" in plan, plan
+        assert "ksn_cr_credentials_pkey" in plan, plan  # the bound-login check, by its key
     finally:
         db.close()
 

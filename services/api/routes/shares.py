@@ -129,16 +129,17 @@ def read_shares(
     cur, lookup_key: tuple[str | None, str | None], keys: list[bytes]
 ) -> tuple[str | None, list[WalletShare]]:
     """The share lookup of a read route, with the commit-reveal check of a
-    bare request (a committed token is refused) in the same statement. A
-    Telegram login is checked by its credential too (every spelling of it),
-    in a statement of its own before the lookup."""
+    bare request (a committed token is refused; a Telegram login also by its
+    credential, every spelling of it) in the same statement."""
     token_hash = committed_hash()
     if token_hash is None:
         return shares.lookup(cur, *lookup_key, keys)
     credential = committed_credential()
-    if credential is not None or not keys:  # the check alone, then the lookup
+    if not keys:  # nothing to look up: the check alone
         refuse_if_committed(cr_sessions.hash_committed(cur, token_hash, credential))
         return shares.lookup(cur, *lookup_key, keys)
-    committed, user_id, entries = shares.lookup_guarded(cur, *lookup_key, keys, token_hash)
+    committed, user_id, entries = shares.lookup_guarded(
+        cur, *lookup_key, keys, token_hash, credential
+    )
     refuse_if_committed(committed)
     return user_id, entries
