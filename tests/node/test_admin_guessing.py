@@ -109,3 +109,24 @@ def test_a_node_in_back_off_spends_no_pbkdf2_on_guesses(start):
     elapsed = time.perf_counter() - started
     # 40 checks would take 40 PBKDF2 runs; refusals take a few ms each.
     assert elapsed < 40 * one_check / 2, (elapsed, one_check)
+
+
+def test_the_public_history_answers_its_anonymous_view_to_a_guesser_in_back_off(start):
+    """A password on the public history route is a guess like any other (it
+    counts), but the route stays public: in back-off it answers the anonymous
+    view without checking the password, never 429 (docs/differences.md)."""
+    url = start(ADMIN_BACKOFF_MAX_SECONDS="2")
+    history = "/pg_dump/v1/get_backup_history"
+    codes = [post(url, history, f"10.4.0.{i}", "wrong").status_code for i in range(1, 25)]
+    assert codes == [200] * 24
+    # The node is in back-off now: the admin routes say so ...
+    wait = assert_backed_off(post(url, RESTORE, "10.4.1.1", PASSWORD))
+    # ... and the history, even with the right password, is the anonymous one.
+    r = post(url, history, "10.4.1.2", PASSWORD)
+    assert r.status_code == 200 and "Retry-After" not in r.headers
+    assert all(
+        set(row["meta"] or {}) <= {"dump_size", "dump_duration", "error"}
+        for row in r.json()["data"]
+    )
+    time.sleep(wait + 0.2)
+    assert password_accepted(post(url, RESTORE, "10.4.1.3", PASSWORD))

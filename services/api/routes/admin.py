@@ -75,9 +75,11 @@ def require_admin_password(body: dict) -> None:
         raise ApiError("UNAUTHORIZED", "Invalid admin password")
 
 
-def admin_password_matches(password: str) -> bool:
+def admin_password_matches(password: str, *, refuse_in_backoff: bool = True) -> bool:
     """True when ``password`` is ADMIN_PASSWORD (constant time, PBKDF2 as above).
-    A client in back-off after wrong passwords gets 429 before any PBKDF2 runs."""
+    A client in back-off after wrong passwords gets 429 before any PBKDF2 runs
+    (or, ``refuse_in_backoff`` False, False without a check: the public
+    history answers its anonymous view then, as for a wrong password)."""
     ctx = node()
     if not ctx.config.admin_password:
         return False
@@ -86,6 +88,8 @@ def admin_password_matches(password: str) -> bool:
     if backoff is not None:
         wait = backoff.admit(client)  # before any PBKDF2: a client in back-off costs nothing
         if wait:
+            if not refuse_in_backoff:
+                return False
             g.rate_headers = {**g.get("rate_headers", {}), "Retry-After": str(wait)}
             raise ApiError("RATE_LIMIT_EXCEEDED", rate_limit_message(wait))
     matches = _password_matches(ctx, password)

@@ -181,4 +181,8 @@ def history_details_allowed(body: dict) -> bool:
     if is_operator(request, ctx.config):
         return True
     password = body.get("password")
-    return isinstance(password, str) and password != "" and admin_password_matches(password)
+    return (
+        isinstance(password, str)
+        and password != ""
+        and admin_password_matches(password, refuse_in_backoff=False)
+    )
