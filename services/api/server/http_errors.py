@@ -84,9 +84,11 @@ def as_envelope(error: Error) -> EnvelopeError:
             "PAYLOAD_TOO_LARGE", f"Request body is larger than {MAX_BODY_BYTES} bytes"
         )
     if isinstance(error, BadRequest):
-        # waitress's detail names the fault ("Invalid header") and never
-        # echoes the request, so it is safe to pass on.
-        return EnvelopeError("INVALID_REQUEST", f"Malformed HTTP request: {error.body}")
+        # waitress's detail names the fault ("Invalid header"), but a few
+        # also quote the offending line ('Malformed header line "..."'): the
+        # quote is cut, so no byte of the request is echoed.
+        fault = str(error.body).split(' "', 1)[0]
+        return EnvelopeError("INVALID_REQUEST", f"Malformed HTTP request: {fault}")
     if isinstance(error, ServerNotImplemented):
         return EnvelopeError("NOT_IMPLEMENTED", str(error.body))
     # InternalServerError, or an error class of a newer waitress: never a traceback.
