@@ -85,6 +85,7 @@ def test_preflight_is_204_with_echoed_headers(api):
     assert r.headers["Access-Control-Allow-Headers"] == "authorization,content-type"
     assert r.headers["Vary"] == "Access-Control-Request-Headers"
     assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert "Content-Type" not in r.headers  # an empty 204, as the reference's cors layer
 
 
 def test_health_reports_each_program(api, db, config):

@@ -57,5 +57,6 @@ def preflight_response(request: Request) -> Response:
     if requested is not None:
         response.headers["Access-Control-Allow-Headers"] = requested
     response.headers["Vary"] = "Access-Control-Request-Headers"
-    response.headers["Content-Length"] = "0"
+    response.headers["Content-Length"] = "0"  # waitress drops it on a 204 (RFC 9110)
+    del response.headers["Content-Type"]  # no body, no type (Flask adds text/html)
     return response
