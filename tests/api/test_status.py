@@ -122,6 +122,27 @@ def test_status_database_part_is_cached_for_the_configured_time(start_api, db):
     assert server.get("/status").json()["is_db_backup_checked"] is False  # still the cached answer
 
 
+def test_anonymous_health_is_cached_and_the_operators_is_not(start_api, db, config):
+    """Anonymous /health is assessed at most once per STATUS_CACHE_SECONDS (it
+    queries, and waits for probes while the database is down); the operator's
+    token always gets a fresh assessment."""
+    from shared.store import heartbeats
+
+    server = start_api(status_cache_seconds=30)
+    with db.transaction() as cur:
+        for program in ("api", "backup_worker", "reporter"):
+            heartbeats.start(cur, config.effective_node_id, program)
+    first = server.get("/health").json()
+    assert "heartbeat_stale" not in {r["reason"] for r in first["reasons"]}
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM ksn_node_heartbeats WHERE program = 'reporter'")
+    operator = server.get("/health", headers=OPS_HEADERS).json()
+    assert operator["programs"]["reporter"]["running"] is False  # fresh
+    assert server.get("/health").json() == first  # the cached anonymous answer
+    with db.transaction() as cur:
+        heartbeats.start(cur, config.effective_node_id, "reporter")
+
+
 def test_paths_match_case_insensitively_and_with_trailing_slash(api):
     for path in ("/status", "/status/", "/STATUS", "/Status/"):
         assert api.get(path).json()["is_db_connected"] is True, path

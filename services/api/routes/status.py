@@ -86,13 +86,49 @@ def status() -> Response:
     )
 
 
+class PublicHealth:
+    """Anonymous /health, assessed at most once per STATUS_CACHE_SECONDS (at
+    least a second) per process. An assessment is several queries, and while
+    the database is down it waits for its probes (seconds): anonymous callers
+    must not be able to make every worker wait on them. While one caller
+    assesses, the others get the previous answer at once."""
+
+    def __init__(self, ttl: float):
+        self.ttl = max(ttl, 1.0)
+        self._lock = threading.Lock()
+        self._body: dict | None = None
+        self._read_at = float("-inf")
+
+    def read(self, ctx) -> dict:
+        body = self._body
+        if body is not None and time.monotonic() - self._read_at < self.ttl:
+            return body
+        # Only the very first caller of a process waits for another's assessment.
+        if not self._lock.acquire(blocking=body is None):
+            assert body is not None
+            return body
+        try:
+            if self._body is not None and time.monotonic() - self._read_at < self.ttl:
+                return self._body
+            self._body, self._read_at = public_health(assess(ctx)), time.monotonic()
+            return self._body
+        finally:
+            self._lock.release()
+
+
 @bp.get("/health")
 def health() -> Response:
     """ok / degraded (200) / down (503), each reason named (services/api/ops/health.py);
-    the details only for the operator's token (ops_token.py)."""
+    the details only for the operator's token (ops_token.py), assessed anew
+    for each of its calls."""
     ctx = node()
-    body = assess(ctx)
-    code = 503 if body["status"] == "down" else 200
-    if not is_operator(request, ctx.config):
-        body = public_health(body)
-    return json_response(body, code)
+    if is_operator(request, ctx.config):
+        body = assess(ctx)
+    else:
+        public = ctx.extras.get("public_health")
+        if public is None:
+            public = ctx.extras.setdefault(
+                "public_health", PublicHealth(ctx.config.status_cache_seconds)
+            )
+        body = public.read(ctx)
+    return json_response(body, 503 if body["status"] == "down" else 200)
