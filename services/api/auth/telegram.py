@@ -55,6 +55,10 @@ def credential(token: str) -> bytes | None:
         return None
     if not isinstance(payload, dict) or not js_truthy(payload.get("hash")):
         return None
+    return _payload_credential(payload)
+
+
+def _payload_credential(payload: dict[str, Any]) -> bytes | None:
     received = lenient_hex(js_string(payload["hash"]))  # decoded as the check does
     if len(received) != 32:
         return None
@@ -78,7 +82,8 @@ class TelegramVerifier:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time):
         self.bot_token = str(config.telegram_bot_token)
         self.clock = clock
-        self._verified: dict[str, tuple[dict[str, Any], int]] = {}
+        # token text -> (claims, auth_date, credential)
+        self._verified: dict[str, tuple[dict[str, Any], int, bytes | None]] = {}
 
     def verify_payload(self, payload: Any) -> dict[str, Any]:
         return self._checked(payload)[0]
@@ -109,7 +114,7 @@ class TelegramVerifier:
     def verify(self, token: str) -> dict[str, Any]:
         known = self._verified.get(token)
         if known is not None:
-            claims, auth_date = known
+            claims, auth_date, _ = known
             if self._fresh(auth_date):
                 return dict(claims)  # a copy: callers may not change the cached one
             self._verified.pop(token, None)  # another thread may have dropped it
@@ -120,5 +125,11 @@ class TelegramVerifier:
         claims, auth_date = self._checked(payload)
         if len(self._verified) >= CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
-        self._verified[token] = (dict(claims), auth_date)
+        self._verified[token] = (dict(claims), auth_date, _payload_credential(payload))
         return claims
+
+    def credential(self, token: str) -> bytes | None:
+        """``credential(token)``, from the cache when this token was verified
+        here (a request's own, just authenticated): no second JSON parse."""
+        known = self._verified.get(token)
+        return known[2] if known is not None else credential(token)

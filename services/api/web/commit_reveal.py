@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import g
 
 from services.api.auth import telegram
-from services.api.auth.bearer import bearer_token
+from services.api.auth.bearer import bearer_token, verifiers
 from services.api.web.body import json_body
 from services.api.web.context import node
 from services.api.web.errors import ApiError
@@ -106,6 +106,9 @@ def login_credential(body: dict[str, Any], token: str) -> bytes | None:
     for the other providers, which pay nothing for it."""
     if body.get("auth_type") != "telegram":
         return None
+    verifier = verifiers().get("telegram")
+    if isinstance(verifier, telegram.TelegramVerifier):
+        return verifier.credential(token)
     return telegram.credential(token)
 
 
