@@ -11,7 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.store import cr_sessions
-from tests.support.commit_reveal import CrSession, raw_public
+from tests.support.commit_reveal import (
+    CrSession,
+    expire_and_clean_up,
+    raw_public,
+    start_cr_node,
+)
 from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
 from tests.support.ops import OPS_HEADERS
 
@@ -21,10 +26,7 @@ REQUIRED = (400, "INVALID_REQUEST", "cr_session_id and cr_signature are required
 
 @pytest.fixture(scope="module", params=["optional", "required"])
 def node(request, start_api):
-    server = start_api(commit_reveal=request.param)
-    server.mode = request.param
-    server.pubkey = server.get("/status").json()["ks_node_public_key"]
-    return server
+    return start_cr_node(start_api, request.param)
 
 
 @pytest.fixture()
@@ -86,15 +88,7 @@ def test_co_node_operator_with_the_token_gets_nothing(node, user):
 def test_hash_stays_reserved_across_housekeeping(node, user, db):
     s = CrSession(node, user, "sign_in", node.pubkey)
     assert s.commit().status_code == 200
-    with db.cursor() as cur:
-        cur.execute(
-            "UPDATE \"2_commit_reveal_sessions\" SET expires_at = now() - interval '2 hours'"
-            " WHERE session_id = %s",
-            (s.session_id,),
-        )
-    with db.transaction() as cur:
-        removed, _, _ = cr_sessions.housekeep(cur)
-    assert removed >= 1
+    expire_and_clean_up(db, s.session_id)
     with db.cursor() as cur:
         assert cr_sessions.get(cur, s.session_id) is None
     # the token is still refused bare, and no other key can commit it

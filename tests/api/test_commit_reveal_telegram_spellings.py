@@ -19,7 +19,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.api.auth import telegram
 from services.api.auth.telegram import TelegramVerifier
 from shared.store import cr_sessions
-from tests.support.commit_reveal import CrSession, raw_public, token_hash
+from tests.support.commit_reveal import (
+    CrSession,
+    expire_and_clean_up,
+    raw_public,
+    start_cr_node,
+    token_hash,
+)
 from tests.support.fakes.telegram import login_payload, respellings, token_text
 from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
 from tests.support.ops import OPS_HEADERS
@@ -36,10 +42,7 @@ SPELLINGS = list(respellings(login_payload()))
 
 @pytest.fixture(scope="module", params=["optional", "required"])
 def node(request, start_api):
-    server = start_api(commit_reveal=request.param)
-    server.mode = request.param
-    server.pubkey = server.get("/status").json()["ks_node_public_key"]
-    return server
+    return start_cr_node(start_api, request.param)
 
 
 @pytest.fixture()
@@ -268,15 +271,7 @@ def test_binding_outlives_the_session_and_expires_with_the_login(node, user, db)
     s = user_reveals(node, user)
     bare = headers(respellings(user.payload)["numbers"])
     v1_get = {"auth_type": "telegram", "public_key": user.secp}
-    with db.cursor() as cur:
-        cur.execute(
-            "UPDATE \"2_commit_reveal_sessions\" SET expires_at = now() - interval '2 hours'"
-            " WHERE session_id = %s",
-            (s.session_id,),
-        )
-    with db.transaction() as cur:
-        removed, _, _ = cr_sessions.housekeep(cur)
-    assert removed >= 1
+    expire_and_clean_up(db, s.session_id)
     assert error(node.post(V1, json=v1_get, headers=bare)) == REQUIRED
     # once the login can no longer be accepted, the binding goes
     credential = telegram.credential(s.token)

@@ -21,7 +21,7 @@ from services.api.auth.google import GoogleVerifier
 from services.api.auth.jwks import is_canonical_jwt
 from services.api.auth.providers import http_session
 from shared.config import Config
-from tests.support.commit_reveal import raw_public
+from tests.support.commit_reveal import raw_public, start_cr_node
 from tests.support.fakes.idp import idp_fixture  # noqa: F401 - the module's `idp` fixture
 from tests.support.keyshare_helpers import ed_key, secp_key, share_hex
 
@@ -74,10 +74,7 @@ def test_the_verifiers_refuse_a_re_spelled_token(idp):
 
 @pytest.fixture(scope="module", params=["optional", "required"])
 def node(request, start_api, idp):
-    server = start_api(commit_reveal=request.param, **idp.config_overrides())
-    server.mode = request.param
-    server.pubkey = server.get("/status").json()["ks_node_public_key"]
-    return server
+    return start_cr_node(start_api, request.param, **idp.config_overrides())
 
 
 def signed(
@@ -105,6 +102,19 @@ def commit(node, key: Ed25519PrivateKey, token: str, operation: str = "sign_in")
     )
     assert r.status_code == 200, r.text
     return session
+
+
+def reveal_get(node, key: Ed25519PrivateKey, session: str, token: str, read: dict):
+    """A v2 get revealing ``token`` in ``session``, signed with ``key``."""
+    return node.post(
+        "/keyshare/v2",
+        json={
+            **read,
+            "cr_session_id": session,
+            "cr_signature": signed(key, node.pubkey, session, token, "get_key_shares"),
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def test_a_co_node_operator_gets_nothing_with_a_re_spelled_committed_token(node, idp):
@@ -145,28 +155,11 @@ def test_a_co_node_operator_gets_nothing_with_a_re_spelled_committed_token(node,
             assert r.status_code in (400, 401) and "data" not in r.json(), r.text
         # the rogue's own commit of the variant, revealed with its own key
         rogue_key = Ed25519PrivateKey.generate()
-        session = commit(node, rogue_key, variant)
-        r = node.post(
-            "/keyshare/v2",
-            json={
-                **read,
-                "cr_session_id": session,
-                "cr_signature": signed(rogue_key, node.pubkey, session, variant, "get_key_shares"),
-            },
-            headers=rogue,
-        )
+        r = reveal_get(node, rogue_key, commit(node, rogue_key, variant), variant, read)
         assert (r.status_code, r.json()["code"]) == (401, "UNAUTHORIZED"), r.text
         assert "data" not in r.json()
     # The user's own reveal still gets the shares.
-    r = node.post(
-        "/keyshare/v2",
-        json={
-            **read,
-            "cr_session_id": user_session,
-            "cr_signature": signed(user_key, node.pubkey, user_session, token, "get_key_shares"),
-        },
-        headers=auth,
-    )
+    r = reveal_get(node, user_key, user_session, token, read)
     assert r.status_code == 200, r.text
     assert {c: v["share"] for c, v in r.json()["data"].items()} == {
         c: w["share"] for c, w in wallets.items()

@@ -97,3 +97,28 @@ class CrSession:
     def bare(self, path: str, body: dict):
         """The same token without cr_* fields (an old client, or a replay)."""
         return self.api.post(path, json={"auth_type": "telegram", **body}, headers=self.headers)
+
+
+def start_cr_node(start_api, mode: str, **overrides):
+    """An API server in COMMIT_REVEAL ``mode``, carrying ``mode`` and its
+    Ed25519 ``pubkey`` (what a client signs into each reveal)."""
+    server = start_api(commit_reveal=mode, **overrides)
+    server.mode = mode
+    server.pubkey = server.get("/status").json()["ks_node_public_key"]
+    return server
+
+
+def expire_and_clean_up(db, session_id: str) -> None:
+    """Make the session two hours past its expiry, then run housekeeping,
+    which must remove it (and keep its hash reserved, its login bound)."""
+    from shared.store import cr_sessions
+
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE \"2_commit_reveal_sessions\" SET expires_at = now() - interval '2 hours'"
+            " WHERE session_id = %s",
+            (session_id,),
+        )
+    with db.transaction() as cur:
+        removed, _, _ = cr_sessions.housekeep(cur)
+    assert removed >= 1

@@ -11,35 +11,22 @@ import pytest
 
 from shared.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from shared.node.accounts import POSTGRES_USER, system_account
+from tests.support.attacker import (
+    attacker_folder,
+    plant_link,
+    root_file_fixture,  # noqa: F401 - the root_file fixture
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, system users)")
-
-ATTACKER = 54321
 
 
 @pytest.fixture()
 def home(tmp_path):
-    folder = tmp_path / "home"
-    folder.mkdir()
-    os.chown(folder, ATTACKER, ATTACKER)
-    return folder
-
-
-@pytest.fixture()
-def root_file(tmp_path):
-    target = tmp_path / "root-only"
-    target.write_text("root's\n")
-    target.chmod(0o600)
-    return target
+    return attacker_folder(tmp_path / "home")
 
 
 def server(home) -> EmbeddedPostgres:
     return EmbeddedPostgres(home / "pg_data", bin_dir=home.parent / "no-bin")
-
-
-def plant_link(path, target) -> None:
-    path.symlink_to(target)
-    os.chown(path, ATTACKER, ATTACKER, follow_symlinks=False)
 
 
 def test_a_symlink_in_place_of_postgres_log_is_refused(home, root_file):

@@ -18,10 +18,12 @@ from shared.node.accounts import give_tree
 from shared.node.keeper import LaunchError, program_environment
 from shared.node.launcher import prepare_folders
 from shared.node.programuser import handed_over, supervisor_log_dir
+from tests.support.attacker import (
+    ATTACKER,
+    root_file_fixture,  # noqa: F401 - the root_file fixture
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, system users)")
-
-ATTACKER = 54321
 
 
 def owner(path) -> int:
@@ -45,14 +47,6 @@ def earlier_home(config):
     for dirpath, _dirnames, _files in os.walk(config.home):
         os.chown(dirpath, ATTACKER, ATTACKER)
     return config.home
-
-
-@pytest.fixture()
-def root_file(tmp_path):
-    target = tmp_path / "root-only"
-    target.write_text("root's\n")
-    target.chmod(0o600)
-    return target
 
 
 def test_the_home_and_run_folder_are_taken_back_from_the_programs(config, earlier_home):

@@ -9,16 +9,9 @@ import os
 import pytest
 
 from shared.node.preflight import HomeLock
-
-ATTACKER = 54321
-
-
-@pytest.fixture()
-def root_file(tmp_path):
-    target = tmp_path / "root-only"
-    target.write_text("root's\n")
-    target.chmod(0o600)
-    return target
+from tests.support.attacker import (
+    root_file_fixture,  # noqa: F401 - the root_file fixture
+)
 
 
 @pytest.fixture()

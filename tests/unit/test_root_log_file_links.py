@@ -11,26 +11,19 @@ import os
 import pytest
 
 from shared.infra.logging import DailyFileHandler, local_today, log_file_name
+from tests.support.attacker import (
+    ATTACKER,
+    assert_untouched,
+    attacker_folder,
+    root_file_fixture,  # noqa: F401 - the root_file fixture
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)")
-
-ATTACKER = 54321  # the programs' account; no name needed
 
 
 @pytest.fixture()
 def log_dir(tmp_path):
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    os.chown(folder, ATTACKER, ATTACKER)
-    return folder
-
-
-@pytest.fixture()
-def root_file(tmp_path):
-    target = tmp_path / "root-only"
-    target.write_text("root's\n")
-    target.chmod(0o600)
-    return target
+    return attacker_folder(tmp_path / "logs")
 
 
 def write_a_line(log_dir) -> DailyFileHandler:
@@ -39,12 +32,6 @@ def write_a_line(log_dir) -> DailyFileHandler:
     handler.emit(logging.LogRecord("ksnode", logging.INFO, __file__, 1, "a line", None, None))
     handler.close()
     return handler
-
-
-def assert_untouched(target) -> None:
-    info = target.stat()
-    assert (info.st_uid, info.st_gid) == (0, 0)
-    assert target.read_text() == "root's\n"
 
 
 def test_a_symlink_in_place_of_the_days_file_is_refused(log_dir, root_file, capsys):
