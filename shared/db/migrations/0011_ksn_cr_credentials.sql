@@ -6,7 +6,7 @@
 -- key's session revealing it, or a bare request carrying it, is refused
 -- (shared/store/cr_sessions.py, docs/operator.md section 18).
 --
--- credential = SHA-256(tag ‖ the 32 bytes of the payload's hash), see
+-- credential = SHA-256(tag || the 32 bytes of the payload's hash), see
 -- services/api/auth/telegram.credential. Kept while the login could still be
 -- accepted (25 h = CREDENTIAL_BINDING), also after its session is removed.
 CREATE TABLE IF NOT EXISTS ksn_cr_credentials (
