@@ -212,7 +212,8 @@ def build_record(seen: Seen, key: AuditKey, hops: int, trusted: tuple[str, ...])
         auth_type = identity.auth_type
     else:
         raw = body.get("auth_type", "google")
-        auth_type = raw if raw in AUTH_TYPES else "invalid"
+        # Any JSON value may come here: a list or an object is not hashable.
+        auth_type = raw if isinstance(raw, str) and raw in AUTH_TYPES else "invalid"
     user_auth_id = identity.user_auth_id if identity is not None else None
     if user_auth_id is None and event.check and isinstance(body.get("user_auth_id"), str):
         user_auth_id = body["user_auth_id"]  # /check names the user it asks about
