@@ -526,15 +526,6 @@ COMMIT_REVEAL_MODES = ("optional", "required")
 UNBOUND_SHARES_MODES = ("serve", "refuse")
 
 
-def default_connections_per_client(trust_proxy_hops: int, unproxied: int) -> int:
-    """The per-address connection cap when API_MAX_CONNECTIONS_PER_CLIENT is
-    unset. Behind trusted proxies every connection comes from a proxy, whose
-    upstream pool serves all clients at once: a per-address cap would reset
-    the pool and answer end users 502 (issue 26). The proxy limits each
-    forwarded client instead (deploy/nginx/ksnode.conf, ``limit_conn``)."""
-    return 0 if trust_proxy_hops > 0 else unproxied
-
-
 def load_config(
     environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
 ) -> Config:
@@ -563,7 +554,7 @@ def load_config(
         ),
         api_max_connections_per_client=r.integer(
             "API_MAX_CONNECTIONS_PER_CLIENT",
-            default_connections_per_client(trust_proxy_hops, d.api_max_connections_per_client),
+            d.api_max_connections_per_client,
             minimum=0,
             maximum=100_000,
         ),

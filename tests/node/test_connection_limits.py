@@ -87,6 +87,36 @@ def _status_ok(port: int, source: str) -> bool:
         sock.close()
 
 
+@pytest.fixture(scope="module")
+def proxied_port(env_for, config, tmp_path_factory):
+    """Behind a trusted proxy at 127.0.0.40 (TRUST_PROXY_HOPS=1), the cap at 5."""
+    process, port = start_api_workers(
+        env_for,
+        config,
+        tmp_path_factory.mktemp("proxied-limits"),
+        API_MAX_CONNECTIONS_PER_CLIENT="5",
+        TRUST_PROXY_HOPS="1",
+        TRUSTED_PROXIES="127.0.0.40",
+    )
+    yield port
+    assert stop_api_program(process) == 0
+
+
+def test_behind_a_proxy_only_the_proxy_is_exempt_from_the_cap(proxied_port):
+    """The proxy's pool serves every client (a cap on it would answer end users
+    502); a peer that reaches the port directly keeps the cap."""
+    from_proxy = [connect(proxied_port, "127.0.0.40") for _ in range(8)]
+    direct = [connect(proxied_port, "127.0.0.41") for _ in range(5)]
+    try:
+        time.sleep(0.5)  # accepted by now
+        assert all(not closed_by_server(sock, 0.05) for sock in from_proxy + direct)
+        assert _status_ok(proxied_port, "127.0.0.40")  # a ninth from the proxy: served
+        assert _refused(proxied_port, "127.0.0.41"), "a sixth direct connection stayed open"
+    finally:
+        for sock in from_proxy + direct:
+            sock.close()
+
+
 def test_client_buckets_group_ipv6_by_64_and_map_ipv4_mapped_addresses():
     assert client_bucket("2001:db8:1:2::1") == client_bucket("2001:db8:1:2:ffff::9")
     assert client_bucket("::ffff:10.1.2.3") == client_bucket("10.1.2.3")

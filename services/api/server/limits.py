@@ -45,6 +45,7 @@ from services.api.server.http_errors import (
     request_timeout,
 )
 from services.api.web.body import MAX_BODY_BYTES
+from services.api.web.ratelimit import is_trusted_proxy
 from shared.config import Config
 
 BUCKETS = 1 << 16  # per worker; 256 KiB of shared memory each
@@ -63,6 +64,12 @@ class ConnectionLimits:
     per_client: int = 100  # 0: no cap
     header_timeout: float = 10.0
     idle_timeout: int = 60
+    # Peers the cap does not apply to: behind trusted proxies (TRUST_PROXY_HOPS)
+    # every connection of a proxy's upstream pool serves all its clients at
+    # once, and a cap on it would answer end users 502 (issue 26); the proxy
+    # limits each forwarded client (deploy/nginx/ksnode.conf, ``limit_conn``).
+    # Any other peer (the port reached directly) keeps the cap.
+    exempt: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config) -> ConnectionLimits:
@@ -70,6 +77,7 @@ class ConnectionLimits:
             per_client=config.api_max_connections_per_client,
             header_timeout=config.api_header_timeout_seconds,
             idle_timeout=config.api_idle_timeout_seconds,
+            exempt=config.trusted_proxies if config.trust_proxy_hops > 0 else (),
         )
 
     def adjustments(self) -> dict[str, object]:
@@ -208,7 +216,8 @@ class GuardedServer(TcpWSGIServer):
             return
         conn, addr = accepted
         bucket = None
-        if self.limits.per_client > 0:
+        exempt = self.limits.exempt
+        if self.limits.per_client > 0 and not (exempt and is_trusted_proxy(str(addr[0]), exempt)):
             bucket = client_bucket(str(addr[0]))
             if self.clients.held(bucket) >= self.limits.per_client:
                 # A reset, not a FIN: no TIME_WAIT left behind per refusal.
