@@ -16,8 +16,8 @@ from tests.support.commit_reveal import (
     expire_and_clean_up,
     raw_public,
     start_cr_node,
+    v1_user,
 )
-from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
 from tests.support.ops import OPS_HEADERS
 
 V2 = "/keyshare/v2"
@@ -31,15 +31,8 @@ def node(request, start_api):
 
 @pytest.fixture()
 def user(node):
-    """A user with a secp256k1 wallet (v1) and an ed25519 one (v2)."""
-    wallet = Wallet(node)
-    wallet.secp, wallet.secp_share = secp_key(), share_hex()
-    r = wallet.post(
-        "/keyshare/v1/register",
-        {"curve_type": "secp256k1", "public_key": wallet.secp, "share": wallet.secp_share},
-    )
-    assert r.status_code == 200
-    return wallet
+    """A user with a secp256k1 wallet (v1)."""
+    return v1_user(node)
 
 
 def error(r) -> tuple[int, str, str]:

@@ -25,9 +25,9 @@ from tests.support.commit_reveal import (
     raw_public,
     start_cr_node,
     token_hash,
+    v1_user,
 )
 from tests.support.fakes.telegram import login_payload, respellings, token_text
-from tests.support.keyshare_helpers import Wallet, secp_key, share_hex
 from tests.support.ops import OPS_HEADERS
 
 V1, V2 = "/keyshare/v1", "/keyshare/v2"
@@ -49,13 +49,7 @@ def node(request, start_api):
 def user(node):
     """A user with a secp256k1 wallet (v1 register: not protected) and the
     one Telegram login (``payload``) that its client commits and reveals."""
-    wallet = Wallet(node)
-    wallet.secp, wallet.secp_share = secp_key(), share_hex()
-    r = wallet.post(
-        "/keyshare/v1/register",
-        {"curve_type": "secp256k1", "public_key": wallet.secp, "share": wallet.secp_share},
-    )
-    assert r.status_code == 200
+    wallet = v1_user(node)
     # a second earlier than Wallet.headers' logins: a login of its own
     wallet.payload = login_payload(wallet.user_id, auth_date=int(time.time()) - 1)
     return wallet

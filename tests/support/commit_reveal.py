@@ -122,3 +122,18 @@ def expire_and_clean_up(db, session_id: str) -> None:
     with db.transaction() as cur:
         removed, _, _ = cr_sessions.housekeep(cur)
     assert removed >= 1
+
+
+def v1_user(api) -> Wallet:
+    """A Telegram user with a secp256k1 wallet registered through v1 (a route
+    commit-reveal does not protect), its key and share on the wallet."""
+    from tests.support.keyshare_helpers import secp_key, share_hex
+
+    wallet = Wallet(api)
+    wallet.secp, wallet.secp_share = secp_key(), share_hex()
+    r = wallet.post(
+        "/keyshare/v1/register",
+        {"curve_type": "secp256k1", "public_key": wallet.secp, "share": wallet.secp_share},
+    )
+    assert r.status_code == 200, r.text
+    return wallet
