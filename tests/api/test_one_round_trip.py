@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.support.commit_reveal import CrSession
+from tests.support.commit_reveal import CrSession, v1_user
 from tests.support.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
 
 REQUIRED = (400, "INVALID_REQUEST", "cr_session_id and cr_signature are required")
@@ -33,19 +33,8 @@ def error(r) -> tuple[int, str, str]:
     return r.status_code, body["code"], body["msg"]
 
 
-def registered(node) -> Wallet:
-    wallet = Wallet(node)
-    wallet.secp, wallet.secp_share = secp_key(), share_hex()
-    r = wallet.post(
-        "/keyshare/v1/register",
-        {"curve_type": "secp256k1", "public_key": wallet.secp, "share": wallet.secp_share},
-    )
-    assert r.status_code == 200, r.text
-    return wallet
-
-
 def test_committed_token_refused_before_any_other_answer(node):
-    user = registered(node)
+    user = v1_user(node)
     s = CrSession(node, user, "sign_in", node.pubkey)
     assert s.commit().status_code == 200
     cases = [
@@ -67,7 +56,7 @@ def test_committed_token_refused_before_any_other_answer(node):
 
 
 def test_uncommitted_token_gets_the_routes_own_answers(node):
-    user = registered(node)
+    user = v1_user(node)
     assert user.post("/keyshare/v1", {"public_key": user.secp}).json()["data"]["share"] == (
         user.secp_share
     )
@@ -85,7 +74,7 @@ def test_uncommitted_token_gets_the_routes_own_answers(node):
 
 
 def test_refusal_audit_record_names_no_identity(node, db):
-    user = registered(node)
+    user = v1_user(node)
     s = CrSession(node, user, "sign_in", node.pubkey)
     assert s.commit().status_code == 200
     r = s.bare("/keyshare/v1", {"public_key": user.secp})
@@ -109,7 +98,7 @@ def test_refusal_audit_record_names_no_identity(node, db):
 
 
 def test_taken_key_leaves_no_new_user(node, db):
-    owner = registered(node)
+    owner = v1_user(node)
     newcomer = Wallet(node)
     r = newcomer.post(
         "/keyshare/v1/register",
@@ -129,7 +118,7 @@ def test_taken_key_leaves_no_new_user(node, db):
 
 
 def test_second_wallet_joins_the_existing_user(node, db):
-    user = registered(node)
+    user = v1_user(node)
     second, second_share = secp_key(), share_hex()
     r = user.post(
         "/keyshare/v1/register",
