@@ -12,11 +12,7 @@ from typing import NoReturn
 import psycopg2.errors
 from flask import Response, after_this_request
 
-from services.api.web.commit_reveal import (
-    committed_credential,
-    committed_hash,
-    refuse_if_committed,
-)
+from services.api.web.commit_reveal import deferred_marks, refuse_if_committed
 from services.api.web.context import node
 from services.api.web.errors import RESHARE_MISMATCH_STATUS, ApiError
 from shared.crypto.sealing import BindingMismatch, DecryptError, value_format
@@ -131,15 +127,12 @@ def read_shares(
     """The share lookup of a read route, with the commit-reveal check of a
     bare request (a committed token is refused; a Telegram login also by its
     credential, every spelling of it) in the same statement."""
-    token_hash = committed_hash()
-    if token_hash is None:
+    marks = deferred_marks()
+    if marks is None:
         return shares.lookup(cur, *lookup_key, keys)
-    credential = committed_credential()
     if not keys:  # nothing to look up: the check alone
-        refuse_if_committed(cr_sessions.hash_committed(cur, token_hash, credential))
+        refuse_if_committed(cr_sessions.hash_committed(cur, *marks))
         return shares.lookup(cur, *lookup_key, keys)
-    committed, user_id, entries = shares.lookup_guarded(
-        cur, *lookup_key, keys, token_hash, credential
-    )
+    committed, user_id, entries = shares.lookup_guarded(cur, *lookup_key, keys, *marks)
     refuse_if_committed(committed)
     return user_id, entries

@@ -185,11 +185,8 @@ def refuse_committed_token() -> None:
     token = bearer_token()
     if token is None:
         return
-    body = json_body()
     with node().db.cursor() as cur:
-        committed = cr_sessions.hash_committed(
-            cur, token_hash(auth_type_text(body), token), login_credential(body, token)
-        )
+        committed = cr_sessions.hash_committed(cur, *committed_marks(json_body(), token))
     if committed:
         _refuse_committed()
 
@@ -204,7 +201,7 @@ def _refuse_committed() -> None:
 
 def _deferred(view: Callable, *args: Any, **kwargs: Any) -> Any:
     """Run a bare share read with its committed-token check left to the
-    route's share lookup (``committed_hash()`` / ``refuse_if_committed``):
+    route's share lookup (``deferred_marks()`` / ``refuse_if_committed``):
     one database round trip instead of two. The answers stay those of the
     check run first: if the route refuses the request before its lookup
     (authentication, a malformed key), the check runs then, and a committed
@@ -220,21 +217,21 @@ def _deferred(view: Callable, *args: Any, **kwargs: Any) -> Any:
         raise
 
 
-def committed_hash() -> str | None:
-    """The bearer token's hash when this request's committed-token check is
-    deferred to the lookup the route is about to run, else None."""
+def committed_marks(body: dict[str, Any], token: str) -> tuple[str, bytes | None]:
+    """What a committed token is found by: the hash of its text and, for a
+    Telegram login, its credential (every spelling of it)."""
+    return token_hash(auth_type_text(body), token), login_credential(body, token)
+
+
+def deferred_marks() -> tuple[str, bytes | None] | None:
+    """The bearer token's ``committed_marks`` when this request's
+    committed-token check is deferred to the lookup the route is about to
+    run, else None."""
     if not g.pop("cr_deferred", False):
         return None
     token = bearer_token()
     assert token is not None  # _deferred checked it
-    return token_hash(auth_type_text(json_body()), token)
-
-
-def committed_credential() -> bytes | None:
-    """After ``committed_hash()`` returned a hash: the bearer's Telegram
-    credential, which the route checks with its hash before its lookup."""
-    token = bearer_token()
-    return None if token is None else login_credential(json_body(), token)
+    return committed_marks(json_body(), token)
 
 
 def refuse_if_committed(committed: bool) -> None:
@@ -279,7 +276,7 @@ def bare_only(view: Callable) -> Callable:
 
 def bare_read(view: Callable) -> Callable:
     """Decorator of v1 get: bare_only, with the check made by the route's
-    share lookup (``committed_hash``)."""
+    share lookup (``deferred_marks``)."""
 
     @functools.wraps(view)
     def checked(*args: Any, **kwargs: Any) -> Any:
