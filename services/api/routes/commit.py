@@ -52,8 +52,8 @@ def node_signature(keypair: ServerKeypair) -> str:
 
 def housekeep_now_and_then() -> None:
     """Expired sessions are removed (their hashes stay reserved, their
-    Telegram logins bound) at most once a minute per process, by the commit
-    route: no other program needed."""
+    Telegram logins bound, their ids spent) at most once a minute per
+    process, by the commit route: no other program needed."""
     now = time.monotonic()
     with _housekeeping_lock:
         if now - _housekeeping["last"] < HOUSEKEEPING_EVERY:
@@ -61,14 +61,14 @@ def housekeep_now_and_then() -> None:
         _housekeeping["last"] = now
     try:
         with node().db.transaction() as cur:
-            sessions, reservations, credentials = cr_sessions.housekeep(cur)
+            sessions, reservations, credentials, spent = cr_sessions.housekeep(cur)
     except Exception as exc:  # noqa: BLE001 - the commit itself does not depend on it
         log.warning(
             "commit-reveal housekeeping failed",
             extra={"event": "cr.housekeeping_failed", "error": type(exc).__name__},
         )
         return
-    if sessions or reservations or credentials:
+    if sessions or reservations or credentials or spent:
         log.info(
             "commit-reveal housekeeping",
             extra={
@@ -76,6 +76,7 @@ def housekeep_now_and_then() -> None:
                 "sessions": sessions,
                 "reservations": reservations,
                 "credentials": credentials,
+                "spent_sessions": spent,
             },
         )
 
