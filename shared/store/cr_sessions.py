@@ -98,11 +98,13 @@ def create(cur, session_id: str, operation: str, key: bytes, token_hash: str) ->
     )
     if cur.fetchone() is None:
         raise SessionExists
-    # The finished session makes way; its id stays spent (a replayed commit
-    # of it would make its captured reveals verify again).
+    # The finished session makes way with its calls (nothing else would
+    # remove them); its id stays spent (a replayed commit of it would make
+    # its captured reveals verify again).
     cur.execute(
         f"WITH gone AS (DELETE FROM {SESSIONS} WHERE client_ephemeral_pubkey = %s"
-        " AND (state <> 'COMMITTED' OR expires_at < now()) RETURNING session_id, created_at)"
+        " AND (state <> 'COMMITTED' OR expires_at < now()) RETURNING session_id, created_at),"
+        f" calls AS (DELETE FROM {API_CALLS} c USING gone WHERE c.session_id = gone.session_id)"
         f" INSERT INTO {SPENT} AS s (session_id, spent_until)"
         " SELECT session_id, created_at + %s FROM gone"
         " ON CONFLICT (session_id) DO UPDATE"

@@ -71,3 +71,20 @@ def test_replay_after_the_key_reopened_a_session_gets_no_share(node, db):
     assert third.commit().status_code == 200
     r = third.call(V2, "get_key_shares", {"wallets": {"secp256k1": user.secp}})
     assert r.json()["data"]["secp256k1"]["share"] == user.secp_share
+
+
+def test_reopened_sessions_leave_no_call_rows_behind(node, db):
+    """The calls of a session its key replaced go with it: nothing else
+    would ever remove them (housekeeping removes the calls of the sessions
+    it removes)."""
+    user = v1_user(node)
+    s, _, _ = captured_exchange(node, user)
+    again = CrSession(node, user, "sign_in", node.pubkey, headers=s.headers, key=s.key)
+    assert again.commit().status_code == 200
+    expire_and_clean_up(db, again.session_id)
+    with db.cursor() as cur:
+        cur.execute(
+            'SELECT count(*) FROM "2_commit_reveal_api_calls" WHERE session_id = ANY(%s::uuid[])',
+            ([s.session_id, again.session_id],),
+        )
+        assert cur.fetchone()[0] == 0
