@@ -81,3 +81,53 @@ def test_a_backlog_is_removed_in_bounded_runs(db):
             (N,),
         )
         assert cur.fetchone()[0] == N
+
+
+def test_the_commit_route_comes_back_sooner_while_behind(api, db, monkeypatch):
+    """A run that hit its bound is repeated HOUSEKEEPING_BEHIND_EVERY later,
+    not a minute later; one that did not waits the minute."""
+    import functools
+    import time
+    import uuid
+
+    from services.api.routes import commit
+
+    monkeypatch.setattr(cr_sessions, "HOUSEKEEPING_BATCH", 3)
+    monkeypatch.setattr(cr_sessions, "housekeep", functools.partial(cr_sessions.housekeep, batch=3))
+    with db.transaction() as cur:
+        cur.execute(
+            'INSERT INTO "2_commit_reveal_sessions" (session_id, operation_type,'
+            " client_ephemeral_pubkey, id_token_hash, expires_at, created_at)"
+            " SELECT gen_random_uuid(), 'sign_in', sha256(('b' || i || %s)::bytea),"
+            " encode(sha256(('b' || i || %s)::bytea), 'hex'),"
+            " now() - interval '2 hours', now() - interval '2 hours 5 minutes'"
+            " FROM generate_series(1, 5) i",
+            (str(uuid.uuid4()), str(uuid.uuid4())),
+        )
+
+    def commit_once() -> float:
+        monkeypatch.setitem(commit._housekeeping, "last", 0.0)
+        body = {
+            "session_id": str(uuid.uuid4()),
+            "operation_type": "sign_in",
+            "client_ephemeral_pubkey": uuid.uuid4().hex * 2,
+            "id_token_hash": uuid.uuid4().hex * 2,
+        }
+        assert api.post("/keyshare/v2/commit", json=body).status_code == 200
+        return time.monotonic() - commit._housekeeping["last"]
+
+    # behind: the next run is due in HOUSEKEEPING_BEHIND_EVERY
+    since = commit_once()
+    assert since >= commit.HOUSEKEEPING_EVERY - commit.HOUSEKEEPING_BEHIND_EVERY
+    # caught up (whatever else is left is below the batch): a minute
+    for _ in range(50):
+        if since < commit.HOUSEKEEPING_EVERY - commit.HOUSEKEEPING_BEHIND_EVERY:
+            break
+        since = commit_once()
+    assert since < commit.HOUSEKEEPING_BEHIND_EVERY
+    with db.cursor() as cur:
+        cur.execute(
+            'SELECT count(*) FROM "2_commit_reveal_sessions"'
+            " WHERE expires_at < now() - interval '1 hour'"
+        )
+        assert cur.fetchone()[0] == 0
