@@ -11,6 +11,10 @@ wrote may hold upper case, and are matched through their reservation.
 spelling (``services/api/auth/telegram.credential``), to the ephemeral key of
 the first session that revealed it here: a token hash is a hash of the text,
 and one login has many texts that verify.
+
+``ksn_cr_spent_sessions`` (migration 0012) keeps the id of a removed session
+spent: a reveal's signature has no nonce or time, only the session id makes
+it one-time, and the reference never frees a session id.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ SESSIONS = '"2_commit_reveal_sessions"'
 API_CALLS = '"2_commit_reveal_api_calls"'
 RESERVED = "ksn_cr_reserved_hashes"
 CREDENTIALS = "ksn_cr_credentials"
+SPENT = "ksn_cr_spent_sessions"
 
 SESSION_LIFETIME = dt.timedelta(minutes=5)  # the reference's
 # A hash stays bound to its key as long as the token could still be accepted:
@@ -41,6 +46,12 @@ SESSION_GRACE = dt.timedelta(hours=1)
 # be accepted: it is accepted for 24 h after its auth_date, which is past
 # when it is revealed; an hour more for the clocks of the API hosts.
 CREDENTIAL_BINDING = dt.timedelta(hours=25)
+# Rows of each table one housekeeping run removes at most: its statements
+# stay well inside DB_QUERY_TIMEOUT_SECONDS (measured on 2 shared cores:
+# about 40,000 sessions a second), so a backlog (a commit flood followed by
+# a quiet hour) is worked off run by run instead of timing out, and rolling
+# back, every time.
+HOUSEKEEPING_BATCH = 10_000
 
 
 class SessionExists(RequestFailure):
@@ -93,10 +104,18 @@ def create(cur, session_id: str, operation: str, key: bytes, token_hash: str) ->
     )
     if cur.fetchone() is None:
         raise SessionExists
+    # The finished session makes way with its calls (nothing else would
+    # remove them); its id stays spent (a replayed commit of it would make
+    # its captured reveals verify again).
     cur.execute(
-        f"DELETE FROM {SESSIONS} WHERE client_ephemeral_pubkey = %s"
-        " AND (state <> 'COMMITTED' OR expires_at < now())",
-        (key,),
+        f"WITH gone AS (DELETE FROM {SESSIONS} WHERE client_ephemeral_pubkey = %s"
+        " AND (state <> 'COMMITTED' OR expires_at < now()) RETURNING session_id, created_at),"
+        f" calls AS (DELETE FROM {API_CALLS} c USING gone WHERE c.session_id = gone.session_id)"
+        f" INSERT INTO {SPENT} AS s (session_id, spent_until)"
+        " SELECT session_id, created_at + %s FROM gone"
+        " ON CONFLICT (session_id) DO UPDATE"
+        " SET spent_until = greatest(s.spent_until, EXCLUDED.spent_until)",
+        (key, RESERVATION),
     )
     try:
         cur.execute(
@@ -106,6 +125,13 @@ def create(cur, session_id: str, operation: str, key: bytes, token_hash: str) ->
         )
     except psycopg2.errors.UniqueViolation:
         raise SessionExists from None
+    # After the insert: one that waited for housekeeping's removal of this id
+    # sees the tombstone housekeeping committed with it.
+    cur.execute(
+        f"SELECT 1 FROM {SPENT} WHERE session_id = %s AND spent_until > now()", (session_id,)
+    )
+    if cur.fetchone() is not None:
+        raise SessionExists
 
 
 def get(cur, session_id: str) -> Session | None:
@@ -196,24 +222,39 @@ def hash_committed(cur, token_hash: str, credential: bytes | None = None) -> boo
     return bool(cur.fetchone()[0])
 
 
-def housekeep(cur) -> tuple[int, int, int]:
+def housekeep(cur, batch: int = HOUSEKEEPING_BATCH) -> tuple[int, int, int, int]:
     """Remove sessions (and their calls) expired for SESSION_GRACE, keeping
-    their hashes reserved and their logins bound, then reservations and
-    bindings that ran out. Returns the three counts."""
+    their hashes reserved, their logins bound and their ids spent, then
+    reservations, bindings and spent ids that ran out: at most ``batch`` rows
+    of each, oldest first. Returns the four counts (one equal to ``batch``:
+    more are left)."""
     cur.execute(
-        f"WITH gone AS (DELETE FROM {SESSIONS} WHERE expires_at < now() - %s"
+        f"WITH gone AS (DELETE FROM {SESSIONS} WHERE session_id IN"
+        f" (SELECT session_id FROM {SESSIONS} WHERE expires_at < now() - %s"
+        " ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)"
         " RETURNING session_id, client_ephemeral_pubkey, id_token_hash, created_at),"
         f" calls AS (DELETE FROM {API_CALLS} c USING gone WHERE c.session_id = gone.session_id),"
+        f" spent AS (INSERT INTO {SPENT} (session_id, spent_until)"
+        " SELECT session_id, created_at + %s FROM gone ON CONFLICT (session_id) DO NOTHING),"
         f" kept AS (INSERT INTO {RESERVED} (id_token_hash, client_ephemeral_pubkey, reserved_until)"
         " SELECT DISTINCT ON (lower(id_token_hash)) lower(id_token_hash),"
         " client_ephemeral_pubkey, created_at + %s FROM gone"
         " ORDER BY lower(id_token_hash), created_at"
         " ON CONFLICT (id_token_hash) DO NOTHING)"
         " SELECT count(*) FROM gone",
-        (SESSION_GRACE, RESERVATION),
+        (SESSION_GRACE, batch, RESERVATION, RESERVATION),
     )
     sessions = cur.fetchone()[0]
-    cur.execute(f"DELETE FROM {RESERVED} WHERE reserved_until < now()")
-    reservations = cur.rowcount
-    cur.execute(f"DELETE FROM {CREDENTIALS} WHERE bound_until < now()")
-    return sessions, reservations, cur.rowcount
+    counts = [sessions]
+    for table, key, until in (
+        (RESERVED, "id_token_hash", "reserved_until"),
+        (CREDENTIALS, "credential", "bound_until"),
+        (SPENT, "session_id", "spent_until"),
+    ):
+        cur.execute(
+            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table}"
+            f" WHERE {until} < now() ORDER BY {until} LIMIT %s FOR UPDATE SKIP LOCKED)",
+            (batch,),
+        )
+        counts.append(cur.rowcount)
+    return counts[0], counts[1], counts[2], counts[3]

@@ -279,7 +279,7 @@ def test_binding_outlives_the_session_and_expires_with_the_login(node, user, db)
             (credential,),
         )
     with db.transaction() as cur:
-        _, _, unbound = cr_sessions.housekeep(cur)
+        _, _, unbound, _ = cr_sessions.housekeep(cur)
     assert unbound >= 1
     with db.cursor() as cur:
         cur.execute("SELECT 1 FROM ksn_cr_credentials WHERE credential = %s", (credential,))

@@ -120,7 +120,7 @@ def expire_and_clean_up(db, session_id: str) -> None:
             (session_id,),
         )
     with db.transaction() as cur:
-        removed, _, _ = cr_sessions.housekeep(cur)
+        removed, _, _, _ = cr_sessions.housekeep(cur)
     assert removed >= 1
 
 

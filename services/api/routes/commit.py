@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("commit", __name__)
 
 HOUSEKEEPING_EVERY = 60.0  # seconds, per API process
+# A run that hit its batch (cr_sessions.HOUSEKEEPING_BATCH) left rows behind:
+# the next commit after this many seconds runs it again.
+HOUSEKEEPING_BEHIND_EVERY = 5.0
 _housekeeping = {"last": 0.0}
 _housekeeping_lock = threading.Lock()
 
@@ -52,8 +55,9 @@ def node_signature(keypair: ServerKeypair) -> str:
 
 def housekeep_now_and_then() -> None:
     """Expired sessions are removed (their hashes stay reserved, their
-    Telegram logins bound) at most once a minute per process, by the commit
-    route: no other program needed."""
+    Telegram logins bound, their ids spent) at most once a minute per
+    process, by the commit route: no other program needed. Each run is
+    bounded; one that left rows behind is run again 5 s later."""
     now = time.monotonic()
     with _housekeeping_lock:
         if now - _housekeeping["last"] < HOUSEKEEPING_EVERY:
@@ -61,14 +65,20 @@ def housekeep_now_and_then() -> None:
         _housekeeping["last"] = now
     try:
         with node().db.transaction() as cur:
-            sessions, reservations, credentials = cr_sessions.housekeep(cur)
+            sessions, reservations, credentials, spent = cr_sessions.housekeep(cur)
     except Exception as exc:  # noqa: BLE001 - the commit itself does not depend on it
         log.warning(
             "commit-reveal housekeeping failed",
             extra={"event": "cr.housekeeping_failed", "error": type(exc).__name__},
         )
         return
-    if sessions or reservations or credentials:
+    behind = max(sessions, reservations, credentials, spent) >= cr_sessions.HOUSEKEEPING_BATCH
+    if behind:
+        with _housekeeping_lock:
+            _housekeeping["last"] = (
+                time.monotonic() - HOUSEKEEPING_EVERY + HOUSEKEEPING_BEHIND_EVERY
+            )
+    if sessions or reservations or credentials or spent:
         log.info(
             "commit-reveal housekeeping",
             extra={
@@ -76,6 +86,8 @@ def housekeep_now_and_then() -> None:
                 "sessions": sessions,
                 "reservations": reservations,
                 "credentials": credentials,
+                "spent_sessions": spent,
+                "behind": behind,
             },
         )
 
