@@ -94,7 +94,9 @@ def check():
     body = json_body()
     key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
     user_auth_id = optional_text(body, "user_auth_id")
-    auth_type = optional_text(body, "auth_type") or "google"
+    auth_type = optional_text(body, "auth_type")
+    if auth_type is None:  # `?? "google"`: an empty string stays, and names nobody
+        auth_type = "google"
     with node().db.cursor() as cur:
         user_id, (entry,) = shares.lookup(cur, *lookup_identity(auth_type, user_auth_id), [key])
     if user_id is None or entry.wallet_id is None:
