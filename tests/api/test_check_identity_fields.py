@@ -68,3 +68,29 @@ def test_v1_check_defaults_only_a_missing_or_null_auth_type_to_google(api, db, g
     insert_user_with_wallet(db, "google", other_id, secp_key())
     assert v1_check(api, user_auth_id=other_id, public_key=key)["code"] == "PUBLIC_KEY_INVALID"
     assert v1_check(api, user_auth_id=other_id, auth_type="", public_key=key) == ABSENT
+
+
+def test_identity_fields_that_are_not_strings_are_looked_up_as_their_text(api, db):
+    """node-postgres binds a number or boolean as its JavaScript text: the
+    reference answers 200 with what that text finds, not a 400."""
+    key = secp_key()
+    insert_user_with_wallet(db, "auth0", "1234567", key)
+    assert v1_check(api, auth_type="auth0", user_auth_id=1234567, public_key=key) == EXISTS
+    assert v1_check(api, auth_type="auth0", user_auth_id=1234567.0, public_key=key) == EXISTS
+    for user_auth_id in (True, 7, [1234567], {"id": 1234567}):
+        assert v1_check(api, auth_type="auth0", user_auth_id=user_auth_id, public_key=key) == ABSENT
+    for auth_type in (False, 0, 5, ["auth0"], {}):
+        assert v1_check(api, auth_type=auth_type, user_auth_id="1234567", public_key=key) == ABSENT
+
+    body = {"auth_type": "auth0", "user_auth_id": 1234567, "wallets": {"secp256k1": key}}
+    r = api.post("/keyshare/v2/check", json=body)
+    assert (r.status_code, r.json()) == (
+        200,
+        {"success": True, "data": {"secp256k1": {"exists": True}}},
+    )
+    for changed in ({"auth_type": 5}, {"user_auth_id": [1]}, {"user_auth_id": False}):
+        r = api.post("/keyshare/v2/check", json={**body, **changed})
+        assert (r.status_code, r.json()) == (
+            200,
+            {"success": True, "data": {"secp256k1": {"exists": False}}},
+        )
