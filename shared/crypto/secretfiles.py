@@ -6,11 +6,14 @@ never its content.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from shared.crypto.sealing import Cipher, SecretError
+
+log = logging.getLogger(__name__)
 
 
 def load_cipher(current: Path, previous: Sequence[Path] = ()) -> Cipher:
@@ -28,7 +31,19 @@ def load_secret(path: Path) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretError(f"Encryption secret is not UTF-8 text ({path})") from None
+        # The reference reads the file with fs.readFileSync(path, "utf8"),
+        # which turns each invalid sequence into U+FFFD (the same maximal
+        # subparts Python's "replace" takes): its database was encrypted
+        # under that text, so it is ours too. The bytes made into U+FFFD no
+        # longer count, so the secret is weaker than the file: say so.
+        text = data.decode("utf-8", "replace")
+        log.warning(
+            "the encryption secret file is not UTF-8 text: read as the reference node "
+            "reads it (each invalid byte sequence as U+FFFD), which makes it weaker than "
+            "its bytes; rotate to a new secret of hex or other text (operator guide "
+            "section 14)",
+            extra={"event": "secret.not_utf8", "path": str(path)},
+        )
     if text == "":
         raise SecretError(f"Encryption secret is empty ({path})")
     return text

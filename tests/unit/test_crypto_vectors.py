@@ -97,3 +97,26 @@ def test_errors_never_contain_the_secret():
         Cipher("super-secret-value").decrypt(STORED, "aad")
     except DecryptError as exc:
         assert "super-secret-value" not in str(exc)
+
+
+# A secret file that is not UTF-8 (spec §8.2: the reference reads it with
+# fs.readFileSync(path, "utf8"), which turns each invalid sequence into
+# U+FFFD) and a share the reference's scheme encrypted under it, computed
+# with Node 22's fs and crypto: a truncated 4-byte sequence, a lone
+# continuation byte, an encoded surrogate, bytes 0xFE/0xFF.
+NOT_UTF8_SECRET = bytes.fromhex("10fffeeda080f09f986162c328e282f49080807a")
+NOT_UTF8_STORED = (
+    "L4W7pmFu14RPgsIqblSGoiNpYSAs0dxRUnvE/L72H5ZjhaZy2mAZCs8LjICmBdJHfiiZDr2+rFScs7XComtnljDM"
+    "Va9paNgPPCvaGEjiRftt8BsPEprek9OkQ7omiYtPgPrSEr9t6kKZcAiMIiJiefqr11XtjKt7J0WPkuqD0r36DE0m"
+    "DcYkBddmq+g3ygHa4S0qPe0oly7/+VATDar9DcqpZWL1oNLUqNBFxQ=="
+)
+
+
+def test_a_secret_file_that_is_not_utf8_reads_as_the_reference_reads_it(tmp_path, caplog):
+    from shared.crypto.secretfiles import load_cipher, load_secret
+
+    path = tmp_path / "secret"
+    path.write_bytes(NOT_UTF8_SECRET)
+    assert len(load_secret(path)) == 17  # Node's String length of the same file
+    assert load_cipher(path).decrypt(NOT_UTF8_STORED, share_aad("any")) == SHARE_HEX
+    assert "secret.not_utf8" in {getattr(r, "event", None) for r in caplog.records}

@@ -141,7 +141,7 @@ def _paths() -> dict[str, Any]:
                 ["public_key"],
             ),
             ok_response(EXISTS),
-            ("PUBLIC_KEY_INVALID", "INVALID_REQUEST"),
+            ("PUBLIC_KEY_INVALID",),
             auth=False,
             tag=v1,
         ),

@@ -18,7 +18,7 @@ from services.api.web.commit_reveal import bare_only, bare_read
 from services.api.web.context import node
 from services.api.web.errors import ApiError, ok
 from services.api.web.storable import lookup_identity
-from services.api.web.validate import optional_text, public_key, share, supported_curve
+from services.api.web.validate import lookup_text, public_key, share, supported_curve
 from shared.store import registration, shares, users, wallets
 
 bp = Blueprint("keyshare_v1", __name__, url_prefix="/keyshare/v1")
@@ -93,8 +93,10 @@ def get_share():
 def check():
     body = json_body()
     key = public_key(body.get("public_key"), _v1_curve(body), "Public key is not valid")
-    user_auth_id = optional_text(body, "user_auth_id")
-    auth_type = optional_text(body, "auth_type") or "google"
+    user_auth_id = lookup_text(body, "user_auth_id")
+    auth_type = lookup_text(body, "auth_type")
+    if auth_type is None:  # `?? "google"`: an empty string stays, and names nobody
+        auth_type = "google"
     with node().db.cursor() as cur:
         user_id, (entry,) = shares.lookup(cur, *lookup_identity(auth_type, user_auth_id), [key])
     if user_id is None or entry.wallet_id is None:

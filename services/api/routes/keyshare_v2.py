@@ -26,7 +26,7 @@ from services.api.web.storable import lookup_identity
 from services.api.web.validate import (
     CURVES,
     curve_entry,
-    optional_text,
+    lookup_text,
     public_key,
     share,
     wallets_object,
@@ -104,8 +104,8 @@ def get_shares():
 def check():
     body = json_body()
     keys = requested_keys(body)
-    auth_type = optional_text(body, "auth_type")  # no default here, unlike v1
-    user_auth_id = optional_text(body, "user_auth_id")
+    auth_type = lookup_text(body, "auth_type")  # no default here, unlike v1
+    user_auth_id = lookup_text(body, "user_auth_id")
     with node().db.cursor() as cur:
         user_id, entries = shares.lookup(
             cur, *lookup_identity(auth_type, user_auth_id), list(keys.values())

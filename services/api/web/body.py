@@ -2,7 +2,8 @@
 (spec §2.4) but answering mistakes with the JSON envelope instead of HTML.
 
 * Only ``application/json`` bodies are parsed; any other content type reads
-  as ``{}`` (so every field is missing).
+  as ``{}`` (so every field is missing). A leading UTF-8 byte order mark is
+  skipped.
 * A top-level array is accepted and reads as ``{}`` (no fields).
 * Malformed JSON, a top-level scalar, invalid UTF-8 or a charset other than
   UTF-8 are 400 INVALID_REQUEST; more than 100 kB is 413 (Flask's
@@ -19,6 +20,7 @@ from flask import g, request
 from services.api.web.errors import ApiError
 
 MAX_BODY_BYTES = 100 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _reject_constant(name: str) -> Any:
@@ -47,6 +49,9 @@ def json_body() -> dict[str, Any]:
         if charset not in ("utf-8", "utf8"):
             raise ApiError("UNSUPPORTED_MEDIA_TYPE", f'Unsupported charset "{charset.upper()}"')
         raw = request.get_data(cache=True)
+        # The reference's decoder (iconv-lite) drops a leading byte order
+        # mark; a body of only the mark is then empty.
+        raw = raw.removeprefix(UTF8_BOM)
         if raw.strip():
             try:
                 text = raw.decode("utf-8")

@@ -5,25 +5,42 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 _PARSE_INT = re.compile(r"^\s*([+-]?\d+)")
 
 
 def js_number(value: float) -> str:
-    """Number.prototype.toString for finite numbers (the common cases)."""
+    """Number.prototype.toString (ECMAScript Number::toString, radix 10).
+
+    The digits are the shortest that read back as the same double (Python's
+    repr finds the same ones); JavaScript then writes them in plain decimal
+    from 1e-7 up to below 1e21 (``123456789012345680000``, ``0.000001``),
+    else as ``d.ddde±n``."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    if value == int(value) and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
+    if value == 0:
+        return "0"  # -0 too
+    if value < 0:
+        return "-" + js_number(-value)
+    _, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    assert isinstance(exponent, int)  # finite: not "n", "N" or "F"
+    k = len(digits)
+    # value = 0.<digits> x 10^n
+    n = len(digit_tuple) + exponent
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return f"{digits[:n]}.{digits[n:]}"
+    if -6 < n <= 0:
+        return "0." + "0" * -n + digits
+    sign = "+" if n - 1 >= 0 else "-"
+    mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
+    return f"{mantissa}e{sign}{abs(n - 1)}"
 
 
 def js_string(value: Any) -> str:

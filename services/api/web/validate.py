@@ -46,12 +46,18 @@ def share(value: Any, prefix: str) -> bytes:
     return parse_hex(value, SHARE_BYTES, "SHARE_INVALID", prefix)
 
 
-def optional_text(body: dict, field: str) -> str | None:
-    """A string field that may be absent/null; any other type is a 400."""
+def lookup_text(body: dict, field: str) -> str | None:
+    """An identity field of the check routes as the reference's query binds
+    it: a string as it is, a number or boolean as its JavaScript text
+    (node-postgres binds ``String(value)``), absent/null as None (SQL NULL,
+    which finds nothing). An object or array would be bound as JSON or array
+    text that no derived identity is; None finds nothing just as well."""
     value = body.get(field)
     if value is None or isinstance(value, str):
         return value
-    raise ApiError("INVALID_REQUEST", f"{field} must be a string")
+    if isinstance(value, bool | int | float):
+        return js_string(value)
+    return None
 
 
 def wallets_object(body: dict) -> dict:
