@@ -579,9 +579,7 @@ def load_config(
             "DB_QUERY_TIMEOUT_SECONDS", d.db_query_timeout_seconds, minimum=1, maximum=600
         ),
         home=home.absolute(),
-        encryption_secret_path=_absolute(
-            r.path("ENCRYPTION_SECRET_PATH", d.encryption_secret_path)
-        ),
+        encryption_secret_path=_absolute(_secret_path(r, d.encryption_secret_path)),
         dump_dir=_absolute(r.path("DUMP_DIR", d.dump_dir)),
         log_dir=_absolute(r.path("LOG_DIR", d.log_dir)),
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, d.log_level),
@@ -673,8 +671,8 @@ def load_config(
         r.problems.append("NODE_ID: at most 200 characters")
     if config.db_host is not None and config.encryption_secret_path is None:
         r.problems.append(
-            "ENCRYPTION_SECRET_PATH: required when DB_HOST is set (a generated dev secret "
-            "is only used with the embedded database)"
+            "ENCRYPTION_SECRET_PATH (or ENCRYPTION_SECRET_FILE_PATH): required when DB_HOST "
+            "is set (a generated dev secret is only used with the embedded database)"
         )
     if config.db_sslrootcert and not Path(config.db_sslrootcert).expanduser().is_file():
         r.problems.append(f"DB_SSLROOTCERT: no such file {config.db_sslrootcert}")
@@ -701,6 +699,32 @@ def _api_port(r: _Reader, default: int) -> int:
     return server_port
 
 
+def _secret_path(r: _Reader, default: Path | None) -> Path | None:
+    """``ENCRYPTION_SECRET_PATH``, or ``ENCRYPTION_SECRET_FILE_PATH`` (the
+    operator guide's .env name for the secret file): the same setting, as
+    PORT and SERVER_PORT are. Without this, the guide's .env given to
+    ``ksnode --env-file`` left the operator's secret unused and the node made
+    and used a development secret of its own. Two different files named is a
+    mistake to name, not a choice to make silently."""
+    path = r.path("ENCRYPTION_SECRET_PATH", default)
+    if r.raw("KSNODE_IN_CONTAINER") == "1":
+        # In the image the name is the host file the compose file turns into
+        # the secret mounted at ENCRYPTION_SECRET_PATH (docker/Dockerfile sets
+        # both KSNODE_IN_CONTAINER and that path); .env hands it in as well.
+        return path
+    file_path = r.path("ENCRYPTION_SECRET_FILE_PATH")
+    if file_path is None:
+        return path
+    if r.text("ENCRYPTION_SECRET_PATH") is None:
+        return file_path
+    if path is not None and path.absolute() != file_path.absolute():
+        r.problems.append(
+            f"ENCRYPTION_SECRET_PATH={path} and ENCRYPTION_SECRET_FILE_PATH={file_path} "
+            "disagree: they are the same setting, set only one (or both to the same file)"
+        )
+    return path
+
+
 def _absolute(path: Path | None) -> Path | None:
     return path.absolute() if path is not None else None
 
@@ -715,6 +739,10 @@ def child_environment(config: Config, extra: Mapping[str, str] | None = None) ->
             "DUMP_DIR": str(config.effective_dump_dir),
             "LOG_DIR": str(config.effective_log_dir),
             "ENCRYPTION_SECRET_PATH": str(config.effective_secret_path),
+            # Decided above (and, as root, replaced by the programs' private
+            # copy): the guide's name for it, from the env file the programs
+            # read too, must not name the original beside it. Empty is unset.
+            "ENCRYPTION_SECRET_FILE_PATH": "",
             "KSNODE_PYTHON": sys.executable,
         }
     )

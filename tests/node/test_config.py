@@ -40,6 +40,37 @@ def test_external_database_requires_a_secret_path():
     assert "ENCRYPTION_SECRET_PATH" in str(info.value)
 
 
+def test_the_guides_secret_file_name_is_the_secret_path(tmp_path):
+    # The operator guide's .env names the secret ENCRYPTION_SECRET_FILE_PATH;
+    # given to ksnode outside Docker it must be the secret used, not ignored
+    # in favour of a generated development secret.
+    secret = tmp_path / "encryption_secret.txt"
+    config = load_config({"ENCRYPTION_SECRET_FILE_PATH": str(secret)})
+    assert config.effective_secret_path == secret
+    both = {"ENCRYPTION_SECRET_FILE_PATH": str(secret), "ENCRYPTION_SECRET_PATH": str(secret)}
+    assert load_config(both).effective_secret_path == secret
+    # With DB_HOST it satisfies the requirement of a configured secret.
+    external = load_config({"DB_HOST": "db.example", "ENCRYPTION_SECRET_FILE_PATH": str(secret)})
+    assert external.encryption_secret_path == secret
+    with pytest.raises(ConfigError) as info:
+        load_config({**both, "ENCRYPTION_SECRET_PATH": str(tmp_path / "other")})
+    (problem,) = info.value.problems
+    assert "ENCRYPTION_SECRET_FILE_PATH" in problem and "disagree" in problem
+
+
+def test_in_the_image_the_guides_secret_file_name_is_the_host_path(tmp_path):
+    # docker/Dockerfile mounts the secret at ENCRYPTION_SECRET_PATH; .env's
+    # ENCRYPTION_SECRET_FILE_PATH (the host file) reaches the container too.
+    config = load_config(
+        {
+            "KSNODE_IN_CONTAINER": "1",
+            "ENCRYPTION_SECRET_PATH": "/run/secrets/encryption_secret",
+            "ENCRYPTION_SECRET_FILE_PATH": "/opt/key_share_node/encryption_secret.txt",
+        }
+    )
+    assert str(config.effective_secret_path) == "/run/secrets/encryption_secret"
+
+
 def test_secret_from_file_variant(tmp_path):
     (tmp_path / "pw").write_text("from-file\n")
     config = load_config({"ADMIN_PASSWORD_FILE": str(tmp_path / "pw")})

@@ -104,3 +104,18 @@ def test_up_warns_about_an_env_file_others_may_read(tmp_path):
     assert result.returncode == 1
     assert '"event": "env_file.not_private"' in result.stdout
     assert f"chmod 600 {env_file}" in result.stdout
+
+
+def test_the_guides_env_file_uses_the_operators_secret(tmp_path):
+    # The operator guide's .env (docker/env.example) given to ksnode outside
+    # Docker: the secret the operator prepared is the one checked and used.
+    secret = tmp_path / "encryption_secret.txt"
+    secret.write_text("104c88b9a580415161f640e7efb1b3c73d2aad859cd02dd4a1ab35da0afe12bb")
+    secret.chmod(0o600)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f'ENCRYPTION_SECRET_FILE_PATH="{secret}"\nADMIN_PASSWORD=a-long-password\n')
+    env_file.chmod(0o600)
+    result = run_ksnode(clean_env(tmp_path / "var"), "--env-file", str(env_file), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any(str(secret) in line for line in lines(result, "ok"))
+    assert "development encryption secret" not in result.stdout
