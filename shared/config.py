@@ -9,6 +9,7 @@ the value), the Docker-secrets convention.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
@@ -304,8 +305,10 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: list[str] = []
+        self.names: set[str] = set()  # every name looked up (setting_names)
 
     def raw(self, name: str) -> str | None:
+        self.names.add(name)
         value = self.env.get(name)
         if value is None:
             return None
@@ -530,8 +533,53 @@ def load_config(
     environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
 ) -> Config:
     """Build the Config from the environment or raise ConfigError."""
-    env = environment(env_file, environ)
-    r = _Reader(env)
+    r = _Reader(environment(env_file, environ))
+    config = _read_config(r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config
+
+
+# Names of the operator guide's .env that only Docker Compose reads (volume
+# and build settings), and names read outside this module: not typos.
+COMPOSE_ONLY_NAMES = frozenset({"PG_DATA_DIR", "BASE_IMAGE", "PG_CLIENT_IMAGE", "PG_CLIENT_MAJOR"})
+OTHER_SETTING_NAMES = frozenset(
+    {
+        "KSNODE_GIT_HASH",
+        ENV_FILE_VARIABLE,
+        # set by `ksnode up` for supervisord.conf and the programs
+        "KSNODE_PYTHON",
+        "KSNODE_PROGRAM_USER",
+        "KSNODE_SUPERVISOR_LOGS",
+    }
+)
+
+
+def setting_names() -> frozenset[str]:
+    """Every name the node reads, and the compose file's own."""
+    reader = _Reader({})
+    _read_config(reader)
+    return frozenset(reader.names) | COMPOSE_ONLY_NAMES | OTHER_SETTING_NAMES
+
+
+def misspelt_settings(env: Mapping[str, str]) -> list[str]:
+    """Variables that are no setting but nearly spell one (``DUMP_DRI``):
+    ignored, so the node would run on the default. Only near misses are
+    named: the environment carries many other variables."""
+    known = setting_names()
+    found = []
+    for name in sorted(env):
+        # libpq reads its own PG* variables (PGHOST is no typo of HOST)
+        if name in known or (name.startswith("PG") and not name.startswith("PG_")):
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if near:
+            found.append(f"{name} is not a setting and is ignored: did you mean {near[0]}?")
+    return found
+
+
+def _read_config(r: _Reader) -> Config:
+    """The Config ``r``'s environment gives; its problems are left in ``r``."""
     # The defaults are the Config fields' own: declared once, in the dataclass.
     d = Config()
     # Read before the others, as always: a problem list keeps its order.
@@ -676,8 +724,6 @@ def load_config(
         )
     if config.db_sslrootcert and not Path(config.db_sslrootcert).expanduser().is_file():
         r.problems.append(f"DB_SSLROOTCERT: no such file {config.db_sslrootcert}")
-    if r.problems:
-        raise ConfigError(r.problems)
     return config
 
 

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import Config, ConfigError, load_config
+from shared.config import Config, ConfigError, environment, load_config, misspelt_settings
 from shared.crypto.sealing import SecretError
 from shared.crypto.secretfiles import load_cipher
 from shared.infra.privatefiles import env_file_warning, loose_mode, secret_fix
@@ -40,6 +40,7 @@ def run_checks(env_file: Path | None = None) -> list[Finding]:
         # Nothing else can be judged without a configuration.
         return [Finding("problem", problem) for problem in exc.problems]
     findings = [Finding("ok", "settings: every value is valid")]
+    findings += [Finding("warning", text) for text in misspelt_settings(environment(env_file))]
     findings += _env_file(env_file)
     running = _running_node(config)
     findings += _folders(config)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from shared.config import ConfigError, load_config
+from shared.config import ConfigError, load_config, misspelt_settings, setting_names
 
 
 def test_defaults_need_nothing():
@@ -139,3 +139,15 @@ def test_server_port_is_the_same_setting_as_port():
         load_config({"SERVER_PORT": "4301", "PORT": "4201"})
     (problem,) = info.value.problems
     assert "PORT=4201" in problem and "SERVER_PORT=4301" in problem and "\n" not in problem
+
+
+def test_near_misses_of_setting_names_are_named():
+    # Every name the node reads is known (those read through NAME_FILE too).
+    assert {"DUMP_DIR", "ENCRYPTION_SECRET_FILE_PATH", "ADMIN_PASSWORD_FILE"} <= setting_names()
+    found = misspelt_settings(
+        {"LOG_DRI": "x", "SERVER_PROT": "1", "LOG_DIR": "x", "HOME": "/root", "PGPORT": "1"}
+    )
+    assert found == [
+        "LOG_DRI is not a setting and is ignored: did you mean LOG_DIR?",
+        "SERVER_PROT is not a setting and is ignored: did you mean SERVER_PORT?",
+    ]

@@ -119,3 +119,19 @@ def test_the_guides_env_file_uses_the_operators_secret(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert any(str(secret) in line for line in lines(result, "ok"))
     assert "development encryption secret" not in result.stdout
+
+
+def test_a_mistyped_setting_name_is_named_with_the_one_meant(tmp_path):
+    # A name that is no setting is ignored (the default is used): the near
+    # misses of the operator guide's names are named, the rest of a normal
+    # environment is not.
+    env = clean_env(tmp_path / "var", DUMP_DRI=str(tmp_path / "dumps"), PGHOST="db.example")
+    env_file = tmp_path / ".env"
+    env_file.write_text("ADMIN_PASSWROD=a-long-password\nPG_DATA_DIR=/opt/pg_data\n")
+    env_file.chmod(0o600)
+    result = run_ksnode(env, "--env-file", str(env_file), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    warned = "\n".join(lines(result, "warning"))
+    assert "DUMP_DRI" in warned and "did you mean DUMP_DIR?" in warned
+    assert "ADMIN_PASSWROD" in warned and "did you mean ADMIN_PASSWORD?" in warned
+    assert "PGHOST" not in warned and "PG_DATA_DIR" not in warned and "PATH" not in warned
