@@ -36,6 +36,9 @@ X_USERINFO_URL_DEFAULT = "https://api.x.com/2/users/me"
 DISCORD_USERINFO_URL_DEFAULT = "https://discord.com/api/users/@me"
 
 ENV_FILE_VARIABLE = "KSNODE_ENV_FILE"
+# The operator guide's (and docker/env.example's) ADMIN_PASSWORD: published,
+# so it enables nothing (services/api/routes/admin.py).
+EXAMPLE_ADMIN_PASSWORD = "admin_password"
 OPS_TOKEN_MIN_LENGTH = 16
 
 

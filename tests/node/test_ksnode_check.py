@@ -135,3 +135,11 @@ def test_a_mistyped_setting_name_is_named_with_the_one_meant(tmp_path):
     assert "DUMP_DRI" in warned and "did you mean DUMP_DIR?" in warned
     assert "ADMIN_PASSWROD" in warned and "did you mean ADMIN_PASSWORD?" in warned
     assert "PGHOST" not in warned and "PG_DATA_DIR" not in warned and "PATH" not in warned
+
+
+def test_the_guides_example_admin_password_is_named(tmp_path):
+    env = clean_env(tmp_path / "var", ADMIN_PASSWORD="admin_password")
+    result = run_ksnode(env, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any("example value" in line for line in lines(result, "warning"))
+    assert "admin_password" not in result.stdout  # the value itself is not printed
