@@ -348,6 +348,9 @@ class _Reader:
             except OSError as exc:
                 self.problems.append(f"{name}_FILE: cannot read {file_name}: {exc.strerror}")
                 return Secret("")
+            except UnicodeDecodeError:
+                self.problems.append(f"{name}_FILE: {file_name} is not UTF-8 text")
+                return Secret("")
             return Secret(text.rstrip("\r\n"))
         return Secret(direct or "")
 
@@ -486,7 +489,17 @@ def parse_env_file(path: Path) -> dict[str, str]:
     """Parse a dotenv-style file: ``KEY=value`` lines, ``#`` comments,
     optional ``export``, single or double quotes around the value."""
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A value typed in another encoding (a Latin-1 password): name the
+        # line, never a traceback from every command that reads the file.
+        where = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{path}:{where}: not UTF-8 text (save the env file as UTF-8)"]
+        ) from None
+    for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -151,3 +151,26 @@ def test_near_misses_of_setting_names_are_named():
         "LOG_DRI is not a setting and is ignored: did you mean LOG_DIR?",
         "SERVER_PROT is not a setting and is ignored: did you mean SERVER_PORT?",
     ]
+
+
+def test_text_that_is_not_utf8_is_named_without_a_traceback(tmp_path):
+    env_file = tmp_path / "node.env"
+    env_file.write_bytes(b"DB_USER=postgres\nDB_PASSWORD=caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config({}, env_file=env_file)
+    assert info.value.problems == [f"{env_file}:2: not UTF-8 text (save the env file as UTF-8)"]
+    secret = tmp_path / "password.bin"
+    secret.write_bytes(b"caf\xe9")
+    with pytest.raises(ConfigError) as info:
+        load_config({"ADMIN_PASSWORD_FILE": str(secret)})
+    assert info.value.problems == [f"ADMIN_PASSWORD_FILE: {secret} is not UTF-8 text"]
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--env-file", str(env_file), "migrate"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
