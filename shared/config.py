@@ -9,6 +9,7 @@ the value), the Docker-secrets convention.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
@@ -35,6 +36,9 @@ X_USERINFO_URL_DEFAULT = "https://api.x.com/2/users/me"
 DISCORD_USERINFO_URL_DEFAULT = "https://discord.com/api/users/@me"
 
 ENV_FILE_VARIABLE = "KSNODE_ENV_FILE"
+# The operator guide's (and docker/env.example's) ADMIN_PASSWORD: published,
+# so it enables nothing (services/api/routes/admin.py).
+EXAMPLE_ADMIN_PASSWORD = "admin_password"
 OPS_TOKEN_MIN_LENGTH = 16
 
 
@@ -304,8 +308,10 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: list[str] = []
+        self.names: set[str] = set()  # every name looked up (setting_names)
 
     def raw(self, name: str) -> str | None:
+        self.names.add(name)
         value = self.env.get(name)
         if value is None:
             return None
@@ -341,6 +347,9 @@ class _Reader:
                 text = Path(file_name).expanduser().read_text(encoding="utf-8")
             except OSError as exc:
                 self.problems.append(f"{name}_FILE: cannot read {file_name}: {exc.strerror}")
+                return Secret("")
+            except UnicodeDecodeError:
+                self.problems.append(f"{name}_FILE: {file_name} is not UTF-8 text")
                 return Secret("")
             return Secret(text.rstrip("\r\n"))
         return Secret(direct or "")
@@ -480,7 +489,17 @@ def parse_env_file(path: Path) -> dict[str, str]:
     """Parse a dotenv-style file: ``KEY=value`` lines, ``#`` comments,
     optional ``export``, single or double quotes around the value."""
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A value typed in another encoding (a Latin-1 password): name the
+        # line, never a traceback from every command that reads the file.
+        where = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{path}:{where}: not UTF-8 text (save the env file as UTF-8)"]
+        ) from None
+    for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -530,8 +549,53 @@ def load_config(
     environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
 ) -> Config:
     """Build the Config from the environment or raise ConfigError."""
-    env = environment(env_file, environ)
-    r = _Reader(env)
+    r = _Reader(environment(env_file, environ))
+    config = _read_config(r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config
+
+
+# Names of the operator guide's .env that only Docker Compose reads (volume
+# and build settings), and names read outside this module: not typos.
+COMPOSE_ONLY_NAMES = frozenset({"PG_DATA_DIR", "BASE_IMAGE", "PG_CLIENT_IMAGE", "PG_CLIENT_MAJOR"})
+OTHER_SETTING_NAMES = frozenset(
+    {
+        "KSNODE_GIT_HASH",
+        ENV_FILE_VARIABLE,
+        # set by `ksnode up` for supervisord.conf and the programs
+        "KSNODE_PYTHON",
+        "KSNODE_PROGRAM_USER",
+        "KSNODE_SUPERVISOR_LOGS",
+    }
+)
+
+
+def setting_names() -> frozenset[str]:
+    """Every name the node reads, and the compose file's own."""
+    reader = _Reader({})
+    _read_config(reader)
+    return frozenset(reader.names) | COMPOSE_ONLY_NAMES | OTHER_SETTING_NAMES
+
+
+def misspelt_settings(env: Mapping[str, str]) -> list[str]:
+    """Variables that are no setting but nearly spell one (``DUMP_DRI``):
+    ignored, so the node would run on the default. Only near misses are
+    named: the environment carries many other variables."""
+    known = setting_names()
+    found = []
+    for name in sorted(env):
+        # libpq reads its own PG* variables (PGHOST is no typo of HOST)
+        if name in known or (name.startswith("PG") and not name.startswith("PG_")):
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if near:
+            found.append(f"{name} is not a setting and is ignored: did you mean {near[0]}?")
+    return found
+
+
+def _read_config(r: _Reader) -> Config:
+    """The Config ``r``'s environment gives; its problems are left in ``r``."""
     # The defaults are the Config fields' own: declared once, in the dataclass.
     d = Config()
     # Read before the others, as always: a problem list keeps its order.
@@ -579,9 +643,7 @@ def load_config(
             "DB_QUERY_TIMEOUT_SECONDS", d.db_query_timeout_seconds, minimum=1, maximum=600
         ),
         home=home.absolute(),
-        encryption_secret_path=_absolute(
-            r.path("ENCRYPTION_SECRET_PATH", d.encryption_secret_path)
-        ),
+        encryption_secret_path=_absolute(_secret_path(r, d.encryption_secret_path)),
         dump_dir=_absolute(r.path("DUMP_DIR", d.dump_dir)),
         log_dir=_absolute(r.path("LOG_DIR", d.log_dir)),
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, d.log_level),
@@ -673,13 +735,11 @@ def load_config(
         r.problems.append("NODE_ID: at most 200 characters")
     if config.db_host is not None and config.encryption_secret_path is None:
         r.problems.append(
-            "ENCRYPTION_SECRET_PATH: required when DB_HOST is set (a generated dev secret "
-            "is only used with the embedded database)"
+            "ENCRYPTION_SECRET_PATH (or ENCRYPTION_SECRET_FILE_PATH): required when DB_HOST "
+            "is set (a generated dev secret is only used with the embedded database)"
         )
     if config.db_sslrootcert and not Path(config.db_sslrootcert).expanduser().is_file():
         r.problems.append(f"DB_SSLROOTCERT: no such file {config.db_sslrootcert}")
-    if r.problems:
-        raise ConfigError(r.problems)
     return config
 
 
@@ -701,6 +761,32 @@ def _api_port(r: _Reader, default: int) -> int:
     return server_port
 
 
+def _secret_path(r: _Reader, default: Path | None) -> Path | None:
+    """``ENCRYPTION_SECRET_PATH``, or ``ENCRYPTION_SECRET_FILE_PATH`` (the
+    operator guide's .env name for the secret file): the same setting, as
+    PORT and SERVER_PORT are. Without this, the guide's .env given to
+    ``ksnode --env-file`` left the operator's secret unused and the node made
+    and used a development secret of its own. Two different files named is a
+    mistake to name, not a choice to make silently."""
+    path = r.path("ENCRYPTION_SECRET_PATH", default)
+    if r.raw("KSNODE_IN_CONTAINER") == "1":
+        # In the image the name is the host file the compose file turns into
+        # the secret mounted at ENCRYPTION_SECRET_PATH (docker/Dockerfile sets
+        # both KSNODE_IN_CONTAINER and that path); .env hands it in as well.
+        return path
+    file_path = r.path("ENCRYPTION_SECRET_FILE_PATH")
+    if file_path is None:
+        return path
+    if r.text("ENCRYPTION_SECRET_PATH") is None:
+        return file_path
+    if path is not None and path.absolute() != file_path.absolute():
+        r.problems.append(
+            f"ENCRYPTION_SECRET_PATH={path} and ENCRYPTION_SECRET_FILE_PATH={file_path} "
+            "disagree: they are the same setting, set only one (or both to the same file)"
+        )
+    return path
+
+
 def _absolute(path: Path | None) -> Path | None:
     return path.absolute() if path is not None else None
 
@@ -715,6 +801,10 @@ def child_environment(config: Config, extra: Mapping[str, str] | None = None) ->
             "DUMP_DIR": str(config.effective_dump_dir),
             "LOG_DIR": str(config.effective_log_dir),
             "ENCRYPTION_SECRET_PATH": str(config.effective_secret_path),
+            # Decided above (and, as root, replaced by the programs' private
+            # copy): the guide's name for it, from the env file the programs
+            # read too, must not name the original beside it. Empty is unset.
+            "ENCRYPTION_SECRET_FILE_PATH": "",
             "KSNODE_PYTHON": sys.executable,
         }
     )

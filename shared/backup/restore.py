@@ -34,8 +34,11 @@ from shared.backup.pgtools import (
     stderr_tail,
 )
 from shared.config import Config
+from shared.crypto.sealing import NAMED_FORMATS, SecretError, value_format
+from shared.crypto.secretfiles import load_cipher
 from shared.db.failover import probe_servers
 from shared.db.pool import DatabaseUnavailable, connect, connect_kwargs
+from shared.store.tables import SERVER_KEYPAIRS
 
 KEEP_OUT = ("2_pg_dumps", "2_pg_dumps_pkey")
 
@@ -52,6 +55,62 @@ def restore_list(tools: PgTools, path: Path, env: dict[str, str]) -> str:
             continue
         kept.append(line)
     return "\n".join(kept) + "\n"
+
+
+def _copy_values(output: str, column: str) -> list[str]:
+    """The values of ``column`` in the COPY blocks of pg_restore's text output."""
+    values: list[str] = []
+    index: int | None = None
+    for line in output.splitlines():
+        if index is None:
+            if line.startswith("COPY ") and line.endswith(" FROM stdin;"):
+                names = line[line.index("(") + 1 : line.rindex(")")].split(", ")
+                index = names.index(column) if column in names else -1
+            continue
+        if line == "\\.":
+            index = None
+        elif index >= 0:
+            fields = line.split("\t")
+            if index < len(fields):
+                values.append(fields[index])
+    return values
+
+
+def refuse_unknown_keypair_keys(
+    config: Config, tools: PgTools, path: Path, env: dict[str, str]
+) -> None:
+    """Refuse, before anything changes, a dump whose server keypair is sealed
+    under a secret this node does not have (a backup from before a secret
+    rotation, the old secret since removed): restored, the node serves on
+    with the keypair it holds, but every later start refuses ("no configured
+    secret has that key id"). The keypair table is a few rows: cheap to read."""
+    table = SERVER_KEYPAIRS.strip('"')
+    listing = run(
+        [tools.pg_restore, "--data-only", "--table", table, "--file", "-", str(path)], env
+    )
+    if listing.returncode != 0:
+        return  # verify() read the archive; nothing more to learn here
+    key_ids = {
+        key_id
+        for value in _copy_values(listing.stdout, "enc_private_key")
+        for fmt, key_id in [value_format(value)]
+        if fmt in NAMED_FORMATS and key_id
+    }
+    if not key_ids:
+        return
+    try:
+        cipher = load_cipher(config.effective_secret_path, config.encryption_secret_previous_paths)
+    except SecretError as exc:
+        raise RestoreFailed(f"restore not started: {exc}; database unchanged") from None
+    known = {cipher.current_key_id, *cipher.previous_key_ids}
+    unknown = sorted(key_ids - known)
+    if unknown:
+        raise RestoreFailed(
+            f"restore refused: the dump's server keypair is under key id {', '.join(unknown)}, "
+            "which no configured secret has (ENCRYPTION_SECRET_PATH / "
+            "ENCRYPTION_SECRET_PREVIOUS_PATHS); add the secret it was written with, then "
+            "restore again; database unchanged"
+        )
 
 
 APPLICATION_NAME = "ksnode_restore"  # how recovery finds a pg_restore still connected
@@ -89,6 +148,7 @@ def restore_database(
     refuse_standby(config)
     env = libpq_environment(config)
     verify(tools, path, env)
+    refuse_unknown_keypair_keys(config, tools, path, env)
     safety = dump_database(
         replace(config, backup_from_standby=False),  # the data about to be replaced
         tools,

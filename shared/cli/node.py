@@ -18,6 +18,7 @@ def cmd_up(args) -> int:
     config = load_cli_config(args)
     configure_logging("ksnode", config.effective_log_dir, config.log_level)
     warn_about_env_file()
+    warn_about_misspelt_settings()
     return up(
         config, Path(args.supervisor_conf) if args.supervisor_conf else DEFAULT_SUPERVISOR_CONF
     )
@@ -35,6 +36,18 @@ def warn_about_env_file() -> None:
         logging.getLogger("ksnode").warning(
             warning, extra={"event": "env_file.not_private", "path": name}
         )
+
+
+def warn_about_misspelt_settings() -> None:
+    """A setting's name mistyped (``DUMP_DRI``) is ignored and its default
+    used: name it rather than start quietly on the default."""
+    import logging
+
+    from shared.config import environment, misspelt_settings
+
+    # The env file (--env-file sets KSNODE_ENV_FILE) has been read once already.
+    for text in misspelt_settings(environment()):
+        logging.getLogger("ksnode").warning(text, extra={"event": "config.unknown_setting"})
 
 
 def cmd_migrate(args) -> int:

@@ -14,7 +14,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import Config, ConfigError, load_config
+from shared.config import (
+    EXAMPLE_ADMIN_PASSWORD,
+    Config,
+    ConfigError,
+    environment,
+    load_config,
+    misspelt_settings,
+)
 from shared.crypto.sealing import SecretError
 from shared.crypto.secretfiles import load_cipher
 from shared.infra.privatefiles import env_file_warning, loose_mode, secret_fix
@@ -40,6 +47,15 @@ def run_checks(env_file: Path | None = None) -> list[Finding]:
         # Nothing else can be judged without a configuration.
         return [Finding("problem", problem) for problem in exc.problems]
     findings = [Finding("ok", "settings: every value is valid")]
+    findings += [Finding("warning", text) for text in misspelt_settings(environment(env_file))]
+    if config.admin_password == EXAMPLE_ADMIN_PASSWORD:
+        findings.append(
+            Finding(
+                "warning",
+                "ADMIN_PASSWORD is the operator guide's example value: the admin routes stay "
+                "disabled (503 ADMIN_DISABLED) until you set a long random one",
+            )
+        )
     findings += _env_file(env_file)
     running = _running_node(config)
     findings += _folders(config)

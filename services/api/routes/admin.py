@@ -16,10 +16,26 @@ from services.api.web.context import node
 from services.api.web.errors import ApiError, error_response
 from services.api.web.ratelimit import client_key, rate_limit_message
 from services.api.web.storable import utf8_encodable
+from shared.config import EXAMPLE_ADMIN_PASSWORD
 
 SALT = b"ksn-admin-auth"
 ITERATIONS = 100_000
 ADMIN_DISABLED_MSG = "admin routes are disabled: ADMIN_PASSWORD is not set"
+ADMIN_EXAMPLE_MSG = (
+    "admin routes are disabled: ADMIN_PASSWORD is the operator guide's example value; "
+    "set a long random one"
+)
+
+
+def admin_disabled_message(config) -> str | None:
+    """Why the admin routes refuse every call, or None when they are on. The
+    guide's example password is published: it would open backups and
+    restores to anyone reaching the port, so it counts as none."""
+    if not config.admin_password:
+        return ADMIN_DISABLED_MSG
+    if config.admin_password == EXAMPLE_ADMIN_PASSWORD:
+        return ADMIN_EXAMPLE_MSG
+    return None
 
 
 def _derive(password: bytes) -> bytes:
@@ -60,14 +76,16 @@ def route_limited(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 def warn_if_disabled(config, program_log) -> None:
     """At start: say plainly that the admin routes will refuse every call."""
-    if not config.admin_password:
-        program_log.warning(ADMIN_DISABLED_MSG, extra={"event": "admin.disabled"})
+    message = admin_disabled_message(config)
+    if message:
+        program_log.warning(message, extra={"event": "admin.disabled"})
 
 
 def require_admin_password(body: dict) -> None:
     ctx = node()
-    if not ctx.config.admin_password:
-        raise ApiError("ADMIN_DISABLED", ADMIN_DISABLED_MSG)
+    disabled = admin_disabled_message(ctx.config)
+    if disabled:
+        raise ApiError("ADMIN_DISABLED", disabled)
     password = body.get("password")
     if not isinstance(password, str) or password == "":
         raise ApiError("UNAUTHORIZED", "Admin password is required")
@@ -81,7 +99,7 @@ def admin_password_matches(password: str, *, refuse_in_backoff: bool = True) -> 
     (or, ``refuse_in_backoff`` False, False without a check: the public
     history answers its anonymous view then, as for a wrong password)."""
     ctx = node()
-    if not ctx.config.admin_password:
+    if admin_disabled_message(ctx.config):
         return False
     backoff = ctx.extras.get("admin_backoff") if ctx.config.admin_limits else None
     client = client_key(request, ctx.config)
