@@ -21,7 +21,12 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from shared.config import Config
-from shared.db.failover import failover_reason, reports_read_only, server_identity
+from shared.db.failover import (
+    failover_reason,
+    is_lost_connection,
+    reports_read_only,
+    server_identity,
+)
 from shared.db.watchdog import WATCHDOG
 from shared.errors import DatabaseFailure
 from shared.infra.errortext import first_line
@@ -132,7 +137,10 @@ def describe_connect_error(exc: Exception, config: Config, dbname: str | None = 
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+    """The connection failed (not an error the server answered with: after
+    one the connection is still usable; one the server closed it for shows
+    as ``conn.closed``)."""
+    return is_lost_connection(exc)
 
 
 class Database:
@@ -331,7 +339,8 @@ class Database:
             broken = is_connection_error(exc) or conn.closed != 0 or failover is not None
             if failover is not None and not WATCHDOG.was_cut(conn):
                 self.failover_sign(failover)
-                if not is_connection_error(exc):  # e.g. 25006: a 503 like any outage
+                if not isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+                    # e.g. 25006 (read-only): a 503 like any outage
                     raise DatabaseUnavailable(failover) from None
             raise
         finally:

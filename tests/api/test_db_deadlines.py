@@ -1,0 +1,61 @@
+"""The API's pool against a live database that is slow (a lock held by
+another session) and one that stopped answering (its processes frozen with
+SIGSTOP). A slow database is not an outage: its timeouts end the statement
+on the server, the connection stays in the pool and nothing is said about
+lost connections. A frozen one is: after a block is cut, the worker answers
+at once for a few seconds instead of making each queued request wait out
+its own deadline. test_stuck_database.py covers a real node end to end."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg2
+import pytest
+
+from shared.db.pool import Database
+from tests.conftest import admin_connection
+
+QUERY_TIMEOUT = 2.0  # lock_timeout 1 s, statement_timeout 2 s, cut after 4 s
+
+
+@pytest.fixture()
+def pool(config):
+    database = Database(config, query_timeout=QUERY_TIMEOUT)
+    yield database
+    database.close()
+
+
+@pytest.fixture()
+def locked(pg_server, dbname):
+    """Another session holding the heartbeat table, as a migration or a
+    manual transaction would."""
+    conn = admin_connection(pg_server, dbname)
+    conn.autocommit = False
+    with conn.cursor() as cur:
+        cur.execute("LOCK TABLE ksn_heartbeats IN ACCESS EXCLUSIVE MODE")
+    yield conn
+    conn.rollback()
+    conn.close()
+
+
+def backend_pid(pool: Database) -> int:
+    with pool.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return cur.fetchone()[0]
+
+
+def test_a_lock_timeout_keeps_the_connection_and_says_nothing_of_a_lost_one(pool, locked, caplog):
+    caplog.set_level(logging.INFO, logger="ksnode.db")
+    before = backend_pid(pool)
+    started = time.monotonic()
+    with pytest.raises(psycopg2.OperationalError) as raised:
+        with pool.cursor() as cur:
+            cur.execute("SELECT count(*) FROM ksn_heartbeats")
+    took = time.monotonic() - started
+    assert raised.value.pgcode == "55P03" and took < QUERY_TIMEOUT, (raised.value, took)
+    # The server answered: the same connection serves the next block.
+    assert backend_pid(pool) == before
+    events = [getattr(record, "event", None) for record in caplog.records]
+    assert "db.failover_sign" not in events and "db.no_answer" not in events, events
