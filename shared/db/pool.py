@@ -89,6 +89,24 @@ SESSION_SETUP_SQL = (
 )
 
 
+# A block with a shorter deadline than the pool's (a /health probe, the
+# block after a cut) gets server-side limits that fit inside it, so a live
+# server that is only slow (a lock held elsewhere) ends the statement itself
+# and answers before the watchdog would cut: the statement does not go on
+# waiting in Postgres after the request was answered, and a slow server is
+# not taken for a frozen one (the breaker, connection()). The pool's own
+# limits are put back when the block ends.
+LIMITS_SQL = (
+    "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)"
+)
+FIT_MARGIN_SECONDS = 0.5  # the server's answer must arrive before the watchdog's next look
+
+
+def server_limits(statement_seconds: float) -> tuple[str, str]:
+    """statement_timeout and lock_timeout (half of it) in milliseconds."""
+    return f"{statement_seconds * 1000:.0f}", f"{statement_seconds * 500:.0f}"
+
+
 class KsnConnection(psycopg2.extensions.connection):
     """A connection that remembers which statements it has prepared."""
 
@@ -222,13 +240,7 @@ class Database:
             conn.autocommit = True
             with conn.cursor() as cur:
                 if self.query_timeout:  # else the server's (or role's) own limits stay
-                    cur.execute(
-                        SESSION_SETUP_SQL,
-                        (
-                            f"{self.query_timeout * 1000:.0f}",
-                            f"{self.query_timeout * 500:.0f}",
-                        ),
-                    )
+                    cur.execute(SESSION_SETUP_SQL, server_limits(self.query_timeout))
                 else:
                     cur.execute(GENERIC_PLANS_SQL)
             self._note_server(server_identity(conn))
@@ -328,12 +340,21 @@ class Database:
                 raise DatabaseUnavailable("the database gave no answer moments ago")
             if self._suspect:
                 limit = SUSPECT_SECONDS if limit is None else min(limit, SUSPECT_SECONDS)
+        fitted = self._fitted_limits(limit)
         conn = self._acquire()
         broken = False
         failover: str | None = None
         try:
             with WATCHDOG.watch(conn, limit) if limit else nullcontext():
-                yield conn
+                if fitted is None:
+                    yield conn
+                else:
+                    with conn.cursor() as cur:
+                        cur.execute(LIMITS_SQL, fitted)
+                    try:
+                        yield conn
+                    finally:
+                        self._restore_limits(conn)
         except BaseException as exc:
             failover = failover_reason(exc)
             broken = is_connection_error(exc) or conn.closed != 0 or failover is not None
@@ -361,6 +382,31 @@ class Database:
                 except psycopg2.Error:
                     broken = True
             self._release(conn, broken=broken)
+
+    def _fitted_limits(self, limit: float | None) -> tuple[str, str] | None:
+        """Server-side limits for a block whose deadline ``limit`` is shorter
+        than the pool's own limits allow for (None: the pool's fit)."""
+        if not self.query_timeout or not limit:
+            return None
+        statement = max(limit - FIT_MARGIN_SECONDS, limit / 2)
+        return server_limits(statement) if statement < self.query_timeout else None
+
+    def _restore_limits(self, conn) -> None:
+        """Put the pool's limits back on ``conn`` after a fitted block; a
+        connection where that cannot be done is closed (not pooled again)."""
+        if conn.closed:
+            return
+        if conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(LIMITS_SQL, server_limits(self.query_timeout or 0))
+                return
+            except psycopg2.Error:
+                pass
+        # A transaction left open (its ROLLBACK would undo a set_config made
+        # in it) or a failed reset: the connection goes rather than keep
+        # short limits for a later block.
+        self._discard(conn)
 
     @contextmanager
     def transaction(self, timeout: float | None = None) -> Iterator[Any]:

@@ -59,3 +59,49 @@ def test_a_lock_timeout_keeps_the_connection_and_says_nothing_of_a_lost_one(pool
     assert backend_pid(pool) == before
     events = [getattr(record, "event", None) for record in caplog.records]
     assert "db.failover_sign" not in events and "db.no_answer" not in events, events
+
+
+def waiting_statements(pg_server, dbname: str) -> list[str]:
+    """Statements of the database waiting on a lock now."""
+    conn = admin_connection(pg_server)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT query FROM pg_stat_activity WHERE datname = %s AND wait_event_type ="
+                " 'Lock' AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def test_a_short_block_on_a_slow_database_ends_on_the_server_not_by_a_cut(
+    config, locked, pg_server, dbname, caplog
+):
+    """A probe's 2 s block (/health, /status) behind a lock, with the
+    pool's own limits far longer: the server ends the statement within the
+    block, so nothing of it is left waiting once the caller has its answer,
+    the worker is not put in the frozen-database state, and the pool's
+    limits are back for the next block."""
+    caplog.set_level(logging.INFO, logger="ksnode.db")
+    pool = Database(config, query_timeout=10.0)  # the default: lock_timeout 5 s
+    try:
+        started = time.monotonic()
+        with pytest.raises(psycopg2.OperationalError) as raised:
+            with pool.cursor(timeout=2.0) as cur:
+                cur.execute("SELECT count(*) FROM ksn_heartbeats")
+        took = time.monotonic() - started
+        left = waiting_statements(pg_server, dbname)
+        assert raised.value.pgcode == "55P03" and took < 2.0, (raised.value, took)
+        assert left == []
+        events = [getattr(record, "event", None) for record in caplog.records]
+        assert "db.no_answer" not in events, events
+        with pool.cursor() as cur:  # not refused: no breaker; the pool's limits again
+            cur.execute("SHOW statement_timeout")
+            statement = cur.fetchone()[0]
+            cur.execute("SHOW lock_timeout")
+            lock = cur.fetchone()[0]
+        assert (statement, lock) == ("10s", "5s")
+    finally:
+        pool.close()
