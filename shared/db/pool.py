@@ -232,8 +232,12 @@ class Database:
             return conn
         if conn is not None:
             self._discard(conn)
+        started = time.monotonic()
+        kwargs = self._kwargs
+        if self.query_timeout and self._suspect:  # libpq's shortest: 2 s
+            kwargs = {**kwargs, "connect_timeout": max(2, int(SUSPECT_SECONDS))}
         try:
-            conn = psycopg2.connect(connection_factory=KsnConnection, **self._kwargs)
+            conn = psycopg2.connect(connection_factory=KsnConnection, **kwargs)
             conn.generation = self._generation
             # Autocommit: a plain read is one round trip (no COMMIT after it);
             # transaction() issues BEGIN/COMMIT itself.
@@ -247,6 +251,11 @@ class Database:
             return conn
         except psycopg2.OperationalError as exc:
             self._release(None, broken=True)
+            if self.query_timeout and time.monotonic() - started >= SUSPECT_SECONDS:
+                # Not refused: no answer (a frozen host). Like a cut: the
+                # requests queued behind this one must not each wait for
+                # their own connection attempt to time out.
+                self._open_breaker()
             raise DatabaseUnavailable(describe_connect_error(exc, self.config)) from None
         except BaseException:
             self._release(None, broken=True)
@@ -342,7 +351,7 @@ class Database:
                 limit = SUSPECT_SECONDS if limit is None else min(limit, SUSPECT_SECONDS)
         fitted = self._fitted_limits(limit)
         conn = self._acquire()
-        broken = False
+        broken = cut = False
         failover: str | None = None
         try:
             with WATCHDOG.watch(conn, limit) if limit else nullcontext():
@@ -358,17 +367,21 @@ class Database:
         except BaseException as exc:
             failover = failover_reason(exc)
             broken = is_connection_error(exc) or conn.closed != 0 or failover is not None
-            if failover is not None and not WATCHDOG.was_cut(conn):
+            # was_cut answers once: asked here, its answer is kept for the
+            # breaker below (asked again there it would say no).
+            cut = bool(limit) and WATCHDOG.was_cut(conn)
+            if failover is not None and not cut:
                 self.failover_sign(failover)
                 if not isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
                     # e.g. 25006 (read-only): a 503 like any outage
                     raise DatabaseUnavailable(failover) from None
             raise
         finally:
-            if limit and WATCHDOG.was_cut(conn):  # only a watched block can be cut
+            if not cut and limit:  # only a watched block can be cut
+                cut = WATCHDOG.was_cut(conn)
+            if cut:
                 broken = True
-                self._breaker_until = time.monotonic() + BREAKER_SECONDS
-                self._suspect = True
+                self._open_breaker()
             elif not broken:
                 self._suspect = False
             if (
@@ -382,6 +395,12 @@ class Database:
                 except psycopg2.Error:
                     broken = True
             self._release(conn, broken=broken)
+
+    def _open_breaker(self) -> None:
+        """The database gave no answer: fail at once for BREAKER_SECONDS,
+        then give the next block SUSPECT_SECONDS (connection())."""
+        self._breaker_until = time.monotonic() + BREAKER_SECONDS
+        self._suspect = True
 
     def _fitted_limits(self, limit: float | None) -> tuple[str, str] | None:
         """Server-side limits for a block whose deadline ``limit`` is shorter
