@@ -13,11 +13,12 @@ from typing import Any
 
 from services.backup_worker.jobrunner import run_next_job
 from services.backup_worker.recovery import recover
-from shared.backup.errors import BackupError
+from shared.backup.errors import BackupError, SelfcheckNotRun
 from shared.backup.locks import backup_lock
 from shared.backup.progress import LogProgress
 from shared.backup.selfcheck import run_selfcheck
 from shared.backup.service import BackupService
+from shared.infra.errortext import first_line
 from shared.program.runtime import Runtime, StopFlag, run
 from shared.store import backup_checks, heartbeats
 
@@ -34,10 +35,17 @@ class BackupWorker:
         # what the heartbeat's last_result says (read by /health and /metrics)
         self.state: dict[str, Any] = {"tools_error": None}
         self._written: dict[str, Any] | None = None
+        self._selfcheck_said: str | None = None  # the last self-check reason logged
 
     def startup(self) -> None:
         config = self.runtime.config
-        config.effective_dump_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.effective_dump_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a state like any unusable DUMP_DIR: each backup says why
+            self.log.error(
+                "cannot create DUMP_DIR",
+                extra={"event": "backup.dump_dir_unusable", "error": first_line(exc, 300)},
+            )
         self.service = BackupService(config, self.runtime.db, progress=LogProgress(self.log))
         with backup_lock(config, wait=True):
             recovered = recover(self.runtime.db, config.effective_dump_dir)
@@ -60,11 +68,18 @@ class BackupWorker:
         if self.service.tools is None:
             ok, detail = False, f"not run: {self.service.tools_error}"
         else:
-            ok, detail = run_selfcheck(config, self.service.tools, config.effective_dump_dir)
-            self.selfcheck_pending = False
+            try:
+                ok, detail = run_selfcheck(config, self.service.tools, config.effective_dump_dir)
+                self.selfcheck_pending = False
+            except SelfcheckNotRun as exc:  # still pending: run_once tries again
+                ok, detail = False, f"not run: {exc}"
         with self.runtime.db.cursor() as cur:
-            if self.service.tools is not None or backup_checks.latest(cur)[1] != detail:
+            # One row (and one log line) per reason it could not run, not one per try.
+            if not self.selfcheck_pending or backup_checks.latest(cur)[1] != detail:
                 backup_checks.record(cur, ok, detail)
+            elif detail == self._selfcheck_said:
+                return
+        self._selfcheck_said = detail
         self.log.log(
             logging.INFO if ok else logging.ERROR,
             "backup self-check %s",

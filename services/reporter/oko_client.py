@@ -19,9 +19,11 @@ json=..., headers=..., timeout=..., allow_redirects=False)`` did for it:
 * TLS verified against ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``,
   else certifi's bundle (the system's CA store if certifi is missing); a
   directory is taken as a hashed CA directory, as ``requests`` did;
-* the timeout bounds connecting and every read, as ``requests``' did; the
-  answer's body is read, at most MAX_BODY_BYTES and within the timeout, and
-  discarded, and the connection is closed after every report.
+* the timeout bounds connecting and every read, as ``requests``' did, and
+  also the status line and headers as a whole (a byte now and then does not
+  keep the report waiting); the answer's body is read, at most
+  MAX_BODY_BYTES and within the timeout, and discarded, and the connection
+  is closed after every report.
 
 Exceptions are raised as they come (``OSError`` and its subclasses,
 ``http.client.HTTPException``, ``ValueError`` for an unusable URL); their
@@ -35,6 +37,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 from base64 import b64encode
 from collections.abc import Mapping
@@ -267,12 +270,53 @@ class OkoClient:
             # getresponse() may hand the socket to the response and drop it
             # from the connection: keep it to bound the body's reads.
             sock = connection.sock
-            response = connection.getresponse()
+            response = _response_within(connection, sock, timeout)
             answer = Answer(response.status, response.reason)
             _drain(sock, response, time.monotonic() + timeout)
             return answer
         finally:
             connection.close()
+
+
+def _response_within(
+    connection: http.client.HTTPConnection, sock: socket.socket | None, timeout: float
+) -> http.client.HTTPResponse:
+    """``connection.getresponse()``, over by ``timeout``: the socket's own
+    timeout bounds each read only, and http.client reads the status line
+    and up to 100 header lines of 64 KiB each, so a target (or a proxy)
+    sending a byte now and then would hold the reporter, silently, for days.
+    At the deadline the socket is shut down, which ends the blocked read."""
+    if sock is None:
+        return connection.getresponse()
+    expired = threading.Event()
+
+    def cut() -> None:
+        # Through a descriptor of our own, under any TLS wrapper: the TLS
+        # object is the reading thread's, the kernel's socket is shared.
+        expired.set()
+        try:
+            raw = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:  # already closed: nothing is waiting on it
+            return
+        try:
+            raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            raw.close()
+
+    timer = threading.Timer(timeout, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        return connection.getresponse()
+    except (OSError, http.client.HTTPException, ValueError):
+        if expired.is_set():
+            # Reported like the socket's own timeout (the class name is logged).
+            raise TimeoutError("no answer within the timeout") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 def _drain(sock: socket.socket | None, response: http.client.HTTPResponse, deadline: float) -> None:

@@ -21,6 +21,7 @@ from shared.backup.pgtools import PgTools, libpq_environment, run, stderr_tail
 from shared.backup.snapshot import SnapshotSummary
 from shared.config import Config
 from shared.db.pool import DatabaseUnavailable, connect
+from shared.infra.errortext import first_line
 from shared.infra.privatefiles import create_private_file, private_dir
 
 MAGIC = b"PGDMP"
@@ -114,7 +115,10 @@ def dump_database(
     they describe exactly the archive's rows."""
     dbname = dbname or config.db_name
     config = dump_source(config, dbname)
-    private_dir(dest_dir)  # dumps hold every user's identity and share: 0700 / 0600
+    try:
+        private_dir(dest_dir)  # dumps hold every user's identity and share: 0700 / 0600
+    except OSError as exc:
+        raise DumpFailed(f"cannot write the dump: {first_line(exc, 300)}") from None
     final = dest_dir / (name or dump_file_name(dbname, dt.datetime.now(dt.UTC)))
     tmp = final.with_name(final.name + TMP_SUFFIX)
     env = libpq_environment(config, dbname)
@@ -179,13 +183,21 @@ def dump_database(
         fsync_path(dest_dir)
     except (psycopg2.Error, DatabaseUnavailable) as exc:
         raise DumpFailed(f"cannot read the database: {str(exc).strip()[:300]}") from None
+    except OSError as exc:
+        # DUMP_DIR read-only, not ours, or full where pg_dump does not write
+        # (the file's creation, fsync, rename): a failed backup with its
+        # reason, retried with back-off, not a crash of the attempt.
+        raise DumpFailed(f"cannot write the dump: {first_line(exc, 300)}") from None
     finally:
         if summary is not None:
             summary.close()
         if fd is not None:
             os.close(fd)
-        if tmp.exists() or tmp.is_symlink():
-            tmp.unlink()
+        try:
+            if tmp.exists() or tmp.is_symlink():
+                tmp.unlink()
+        except OSError:  # the folder went read-only meanwhile: recovery removes it later
+            pass
     return DumpFile(
         final, final.stat().st_size, round(time.monotonic() - started, 3), digest, tables
     )

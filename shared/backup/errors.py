@@ -29,3 +29,8 @@ class BusyError(BackupError):
 
 class Expired(BackupError):
     """The job's deadline passed before its point of no return: not done."""
+
+
+class SelfcheckNotRun(BackupError):
+    """The self-check could not start (no scratch folder in DUMP_DIR): not
+    a verdict on the backups, tried again once the folder takes files."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 
 from shared.backup.dump import dump_database
-from shared.backup.errors import BackupError
+from shared.backup.errors import BackupError, SelfcheckNotRun
 from shared.backup.pgtools import PgTools, libpq_environment, run, stderr_tail
 from shared.config import Config
 from shared.db.pool import DatabaseUnavailable, connect
@@ -26,10 +26,17 @@ def admin_connect(config: Config):
 
 
 def run_selfcheck(config: Config, tools: PgTools, dump_dir: Path) -> tuple[bool, str | None]:
-    """(passed, reason when not)."""
+    """(passed, reason when not). Raises SelfcheckNotRun when DUMP_DIR
+    takes no scratch folder (read-only, full, not ours): the worker keeps
+    running and tries again, instead of dying at start over and over."""
     tag = uuid.uuid4().hex[:10]
     source, target = f"ksn_selfcheck_{tag}_src", f"ksn_selfcheck_{tag}_dst"
-    scratch = Path(tempfile.mkdtemp(prefix=".selfcheck-", dir=dump_dir))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".selfcheck-", dir=dump_dir))
+    except OSError as exc:
+        # The reason without the random folder name: the same cause reads the same.
+        why = exc.strerror or type(exc).__name__
+        raise SelfcheckNotRun(f"cannot write in DUMP_DIR ({dump_dir}): {why}") from None
     created: list[str] = []
     try:
         admin = admin_connect(config)

@@ -34,9 +34,21 @@ def failover_reason(exc: BaseException) -> str | None:
     code = getattr(exc, "pgcode", None)
     if code in FAILOVER_SQLSTATES:
         return FAILOVER_SQLSTATES[code]
-    if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+    if is_lost_connection(exc):
         return "the connection to the database server was lost"
     return None
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """A connection error libpq raised itself (no SQLSTATE): the server was
+    not heard. psycopg2 files server errors such as a statement or lock
+    timeout (57014, 55P03) under OperationalError too, but those came from
+    a server that answered on a connection that is still good: dropping the
+    pool for them would log a lost connection that never was."""
+    return (
+        isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+        and getattr(exc, "pgcode", None) is None
+    )
 
 
 def reports_read_only(conn: Any) -> bool:

@@ -21,7 +21,12 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from shared.config import Config
-from shared.db.failover import failover_reason, reports_read_only, server_identity
+from shared.db.failover import (
+    failover_reason,
+    is_lost_connection,
+    reports_read_only,
+    server_identity,
+)
 from shared.db.watchdog import WATCHDOG
 from shared.errors import DatabaseFailure
 from shared.infra.errortext import first_line
@@ -84,6 +89,24 @@ SESSION_SETUP_SQL = (
 )
 
 
+# A block with a shorter deadline than the pool's (a /health probe, the
+# block after a cut) gets server-side limits that fit inside it, so a live
+# server that is only slow (a lock held elsewhere) ends the statement itself
+# and answers before the watchdog would cut: the statement does not go on
+# waiting in Postgres after the request was answered, and a slow server is
+# not taken for a frozen one (the breaker, connection()). The pool's own
+# limits are put back when the block ends.
+LIMITS_SQL = (
+    "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)"
+)
+FIT_MARGIN_SECONDS = 0.5  # the server's answer must arrive before the watchdog's next look
+
+
+def server_limits(statement_seconds: float) -> tuple[str, str]:
+    """statement_timeout and lock_timeout (half of it) in milliseconds."""
+    return f"{statement_seconds * 1000:.0f}", f"{statement_seconds * 500:.0f}"
+
+
 class KsnConnection(psycopg2.extensions.connection):
     """A connection that remembers which statements it has prepared."""
 
@@ -132,7 +155,10 @@ def describe_connect_error(exc: Exception, config: Config, dbname: str | None = 
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+    """The connection failed (not an error the server answered with: after
+    one the connection is still usable; one the server closed it for shows
+    as ``conn.closed``)."""
+    return is_lost_connection(exc)
 
 
 class Database:
@@ -206,27 +232,30 @@ class Database:
             return conn
         if conn is not None:
             self._discard(conn)
+        started = time.monotonic()
+        kwargs = self._kwargs
+        if self.query_timeout and self._suspect:  # libpq's shortest: 2 s
+            kwargs = {**kwargs, "connect_timeout": max(2, int(SUSPECT_SECONDS))}
         try:
-            conn = psycopg2.connect(connection_factory=KsnConnection, **self._kwargs)
+            conn = psycopg2.connect(connection_factory=KsnConnection, **kwargs)
             conn.generation = self._generation
             # Autocommit: a plain read is one round trip (no COMMIT after it);
             # transaction() issues BEGIN/COMMIT itself.
             conn.autocommit = True
             with conn.cursor() as cur:
                 if self.query_timeout:  # else the server's (or role's) own limits stay
-                    cur.execute(
-                        SESSION_SETUP_SQL,
-                        (
-                            f"{self.query_timeout * 1000:.0f}",
-                            f"{self.query_timeout * 500:.0f}",
-                        ),
-                    )
+                    cur.execute(SESSION_SETUP_SQL, server_limits(self.query_timeout))
                 else:
                     cur.execute(GENERIC_PLANS_SQL)
             self._note_server(server_identity(conn))
             return conn
         except psycopg2.OperationalError as exc:
             self._release(None, broken=True)
+            if self.query_timeout and time.monotonic() - started >= SUSPECT_SECONDS:
+                # Not refused: no answer (a frozen host). Like a cut: the
+                # requests queued behind this one must not each wait for
+                # their own connection attempt to time out.
+                self._open_breaker()
             raise DatabaseUnavailable(describe_connect_error(exc, self.config)) from None
         except BaseException:
             self._release(None, broken=True)
@@ -320,25 +349,39 @@ class Database:
                 raise DatabaseUnavailable("the database gave no answer moments ago")
             if self._suspect:
                 limit = SUSPECT_SECONDS if limit is None else min(limit, SUSPECT_SECONDS)
+        fitted = self._fitted_limits(limit)
         conn = self._acquire()
-        broken = False
+        broken = cut = False
         failover: str | None = None
         try:
             with WATCHDOG.watch(conn, limit) if limit else nullcontext():
-                yield conn
+                if fitted is None:
+                    yield conn
+                else:
+                    with conn.cursor() as cur:
+                        cur.execute(LIMITS_SQL, fitted)
+                    try:
+                        yield conn
+                    finally:
+                        self._restore_limits(conn)
         except BaseException as exc:
             failover = failover_reason(exc)
             broken = is_connection_error(exc) or conn.closed != 0 or failover is not None
-            if failover is not None and not WATCHDOG.was_cut(conn):
+            # was_cut answers once: asked here, its answer is kept for the
+            # breaker below (asked again there it would say no).
+            cut = bool(limit) and WATCHDOG.was_cut(conn)
+            if failover is not None and not cut:
                 self.failover_sign(failover)
-                if not is_connection_error(exc):  # e.g. 25006: a 503 like any outage
+                if not isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+                    # e.g. 25006 (read-only): a 503 like any outage
                     raise DatabaseUnavailable(failover) from None
             raise
         finally:
-            if limit and WATCHDOG.was_cut(conn):  # only a watched block can be cut
+            if not cut and limit:  # only a watched block can be cut
+                cut = WATCHDOG.was_cut(conn)
+            if cut:
                 broken = True
-                self._breaker_until = time.monotonic() + BREAKER_SECONDS
-                self._suspect = True
+                self._open_breaker()
             elif not broken:
                 self._suspect = False
             if (
@@ -352,6 +395,37 @@ class Database:
                 except psycopg2.Error:
                     broken = True
             self._release(conn, broken=broken)
+
+    def _open_breaker(self) -> None:
+        """The database gave no answer: fail at once for BREAKER_SECONDS,
+        then give the next block SUSPECT_SECONDS (connection())."""
+        self._breaker_until = time.monotonic() + BREAKER_SECONDS
+        self._suspect = True
+
+    def _fitted_limits(self, limit: float | None) -> tuple[str, str] | None:
+        """Server-side limits for a block whose deadline ``limit`` is shorter
+        than the pool's own limits allow for (None: the pool's fit)."""
+        if not self.query_timeout or not limit:
+            return None
+        statement = max(limit - FIT_MARGIN_SECONDS, limit / 2)
+        return server_limits(statement) if statement < self.query_timeout else None
+
+    def _restore_limits(self, conn) -> None:
+        """Put the pool's limits back on ``conn`` after a fitted block; a
+        connection where that cannot be done is closed (not pooled again)."""
+        if conn.closed:
+            return
+        if conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(LIMITS_SQL, server_limits(self.query_timeout or 0))
+                return
+            except psycopg2.Error:
+                pass
+        # A transaction left open (its ROLLBACK would undo a set_config made
+        # in it) or a failed reset: the connection goes rather than keep
+        # short limits for a later block.
+        self._discard(conn)
 
     @contextmanager
     def transaction(self, timeout: float | None = None) -> Iterator[Any]:

@@ -60,3 +60,30 @@ def test_worker_refuses_an_older_client(config, tmp_path):
     old.chmod(0o755)
     with pytest.raises(ToolsUnusable, match="older than the server"):
         find_tools(replace(config, pg_dump_bin=str(old), pg_restore_bin=str(old)), 18)
+
+
+def test_an_unwritable_dump_dir_is_a_failed_backup_with_its_reason_then_backs_off(
+    config, db, tmp_path
+):
+    """DUMP_DIR that takes no file (here: a file stands where its parent
+    folder should be; a read-only mount is the same to the code): a FAILED
+    row naming the cause, retried after BACKUP_RETRY_MIN_SECONDS. Before, the
+    OSError escaped the attempt: each poll (every second) wrote a FAILED
+    'interrupted' row, which the back-off does not count, and a traceback."""
+    from dataclasses import replace
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with db.cursor() as cur:  # this module's earlier backups must not make it not due
+        cur.execute('DELETE FROM "2_pg_dumps"')
+    service = BackupService(
+        replace(config, dump_dir=blocker / "dump", backup_retry_min_seconds=60.0), db, REAL_TOOLS
+    )
+    with pytest.raises(DumpFailed, match="cannot write the dump: .*Not a directory"):
+        service.backup_if_due()
+    assert service.backup_if_due() is None  # backing off, not trying again at once
+    with db.cursor() as cur:
+        cur.execute("SELECT status, meta->>'error' FROM \"2_pg_dumps\"")
+        rows = cur.fetchall()
+    assert len(rows) == 1 and rows[0][0] == "FAILED", rows
+    assert "Not a directory" in rows[0][1], rows

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -371,6 +372,60 @@ def test_a_body_dripping_a_byte_at_a_time_is_read_only_until_the_timeout():
         elapsed = time.monotonic() - started
     assert result == ReportResult(True, 200, 3, None)
     assert elapsed < 1.2
+
+
+class HeaderDripper:
+    """A server that reads the request, then sends the status line and a
+    header one byte every 0.1 s, for minutes: each byte well within the
+    client's timeout."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.closed = threading.Event()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            with conn:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 3000:
+                    if self.closed.wait(0.1):
+                        return
+                    conn.sendall(bytes([byte]))
+        except OSError:
+            pass  # the client gave up: what this test wants
+
+    def __enter__(self) -> HeaderDripper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.closed.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_status_and_headers_dripping_a_byte_at_a_time_end_at_the_timeout(
+    scheme, monkeypatch, tls_files, server_tls
+):
+    """Before, only each read was bounded: the report waited as long as the
+    bytes kept coming (up to 100 header lines of 64 KiB), with nothing
+    logged and the last result still on show."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_files["ca"]))
+    with HeaderDripper(server_tls if scheme == "https" else None) as oko:
+        started = time.monotonic()
+        result = report(oko.url, timeout=0.5)
+        elapsed = time.monotonic() - started
+    assert result == ReportResult(False, None, 3, "TimeoutError: request failed")
+    assert elapsed < 1.5
 
 
 def test_a_huge_body_is_read_only_in_part():
