@@ -154,13 +154,6 @@ def describe_connect_error(exc: Exception, config: Config, dbname: str | None = 
     return f"cannot connect to Postgres at {where}: {first}"
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """The connection failed (not an error the server answered with: after
-    one the connection is still usable; one the server closed it for shows
-    as ``conn.closed``)."""
-    return is_lost_connection(exc)
-
-
 class Database:
     """A pool of connections shared by the threads of one process.
 
@@ -366,7 +359,7 @@ class Database:
                         self._restore_limits(conn)
         except BaseException as exc:
             failover = failover_reason(exc)
-            broken = is_connection_error(exc) or conn.closed != 0 or failover is not None
+            broken = is_lost_connection(exc) or conn.closed != 0 or failover is not None
             # was_cut answers once: asked here, its answer is kept for the
             # breaker below (asked again there it would say no).
             cut = bool(limit) and WATCHDOG.was_cut(conn)
