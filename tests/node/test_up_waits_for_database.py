@@ -48,13 +48,23 @@ def test_up_waits_for_a_late_database_then_serves(late_node, tmp_path):
     assert node.process.poll() is None, node.up_output()
     assert "Connection refused" in node.up_output()
     assert refused(node.port)  # not a client left hanging in a backlog
-    server = EmbeddedPostgres(tmp_path / "late_pg" / "pg_data", port=db_port)
+    data_dir = tmp_path / "late_pg" / "pg_data"
+    # Prepare the server and its database on a port the node does not know,
+    # so the node never sees the server without its database (a race that
+    # `up` rightly treats as a final configuration error).
+    staging = EmbeddedPostgres(data_dir, port=free_port())
     # The node was given the password before the server existed: seed its file.
-    server.password_file.parent.mkdir(parents=True)
-    server.password_file.write_text(LATE_PASSWORD)
+    staging.password_file.parent.mkdir(parents=True)
+    staging.password_file.write_text(LATE_PASSWORD)
+    staging.start()
+    try:
+        staging.create_database("key_share_node")
+    finally:
+        staging.stop()
+    assert refused(node.port) and node.process.poll() is None
+    server = EmbeddedPostgres(data_dir, port=db_port)
     server.start()
     try:
-        server.create_database("key_share_node")
         started = time.monotonic()
         assert wait_until(node.status, 60, interval=0.5), node.up_output()[-2000:]
         print(f"served {time.monotonic() - started:.1f} s after the database came up")
