@@ -203,22 +203,28 @@ def bind_credential(cur, credential: bytes, key: bytes, session_id: str) -> None
     raise CredentialBound(row[0] if row is not None else "")
 
 
+def committed_condition(token_hash: str, credential: str) -> str:
+    """SQL, true when the token hash (placeholder ``token_hash``) is
+    committed here (a session or a live reservation) or the Telegram login's
+    credential (placeholder ``credential``, NULL for other providers) is
+    bound here. One text for every statement that asks (hash_committed, the
+    guarded share lookup, the guarded v1 registration)."""
+    return (
+        f"(EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = {token_hash}"
+        " AND reserved_until > now())"
+        f" OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = {token_hash})"
+        f" OR EXISTS (SELECT 1 FROM {CREDENTIALS} WHERE credential = {credential}::bytea"
+        " AND bound_until > now()))"
+    )
+
+
+HASH_COMMITTED_SQL = "SELECT " + committed_condition("%(hash)s", "%(credential)s")
+
+
 def hash_committed(cur, token_hash: str, credential: bytes | None = None) -> bool:
     """Is this token's hash committed here (a session or a live reservation),
     or, given a Telegram login's credential, is that login bound here?"""
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = %s"
-        " AND reserved_until > now())"
-        f" OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = %s)"
-    )
-    params: tuple = (token_hash, token_hash)
-    if credential is not None:
-        sql += (
-            f" OR EXISTS (SELECT 1 FROM {CREDENTIALS}"
-            " WHERE credential = %s AND bound_until > now())"
-        )
-        params += (credential,)
-    cur.execute(sql, params)
+    cur.execute(HASH_COMMITTED_SQL, {"hash": token_hash, "credential": credential})
     return bool(cur.fetchone()[0])
 
 

@@ -29,6 +29,7 @@ from shared.crypto.binding import share_binding
 from shared.crypto.sealing import Cipher
 from shared.db.pool import execute_prepared
 from shared.store.audit import STAGED, STAGED_COLUMNS, staged_values
+from shared.store.cr_sessions import committed_condition
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
 _WITH = (
@@ -56,6 +57,27 @@ REGISTER_AUDITED_SQL = (
 )
 
 
+def _guarded(sql: str, first: int) -> str:
+    """``sql`` that also refuses a bearer token committed here for
+    commit-reveal (cr_sessions.committed_condition; its hash and Telegram
+    credential are parameters ``first`` and ``first + 1``): the wallet then
+    gets no owner, so the statement fails like a taken key and writes
+    nothing, in the same round trip as the registration."""
+    owner = "(SELECT user_id FROM owner)"
+    condition = committed_condition(f"${first}", f"${first + 1}")
+    assert sql.count(owner) == 1
+    return sql.replace(owner, f"(SELECT user_id FROM owner WHERE NOT {condition})")
+
+
+# (audited, guarded) -> the prepared statement's name and text
+STATEMENTS: dict[tuple[bool, bool], tuple[str, str]] = {
+    (False, False): ("ksn_register_v1", REGISTER_SQL),
+    (True, False): ("ksn_register_v1_audited", REGISTER_AUDITED_SQL),
+    (False, True): ("ksn_register_v1_guarded", _guarded(REGISTER_SQL, 8)),
+    (True, True): ("ksn_register_v1_audited_guarded", _guarded(REGISTER_AUDITED_SQL, 18)),
+}
+
+
 def register_wallet(
     cur,
     cipher: Cipher,
@@ -65,11 +87,14 @@ def register_wallet(
     share_hex: str,
     audit: tuple[Record, str] | None = None,
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    guard: tuple[str, bytes | None] | None = None,
 ) -> bool:
     """Register in one statement (autocommit cursor: committed, durable, when
     it returns True), with ``audit`` (a record and its stage_mac) staged in
-    it when given. False: nothing
-    was written, the record neither; use the general path. The statement
+    it when given, and nothing written when ``guard`` (a bearer token's hash
+    and Telegram credential, cr_sessions.hash_committed) is committed here.
+    False: nothing was written, the record neither; use the general path
+    (which tells a committed token from a taken key). The statement
     runs inside ``waiting()`` (the API steps out of its gate: the commit
     waits for the disk, and other requests may run meanwhile)."""
     auth_type, user_auth_id = identity
@@ -77,17 +102,14 @@ def register_wallet(
     binding = share_binding(wallet_id, auth_type, user_auth_id, curve, public_key)
     enc = cipher.seal(share_hex.lower(), binding).encode("ascii")
     params = (auth_type, user_auth_id, wallet_id, curve, public_key, str(uuid.uuid4()), enc)
-    if audit is None:
-        statement = ("ksn_register_v1", REGISTER_SQL, params)
-    else:
-        statement = (
-            "ksn_register_v1_audited",
-            REGISTER_AUDITED_SQL,
-            params + staged_values(*audit),
-        )
+    if audit is not None:
+        params += staged_values(*audit)
+    if guard is not None:
+        params += guard
+    name, sql = STATEMENTS[audit is not None, guard is not None]
     try:
         with waiting():
-            execute_prepared(cur, *statement)
+            execute_prepared(cur, name, sql, params)
     except psycopg2.errors.NotNullViolation as exc:
         if exc.diag.column_name in ("user_id", "wallet_id"):
             return False

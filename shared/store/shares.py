@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from shared.crypto.binding import Binding, share_binding
 from shared.db.pool import execute_prepared
-from shared.store.cr_sessions import CREDENTIALS, RESERVED, SESSIONS
+from shared.store.cr_sessions import committed_condition
 from shared.store.tables import KEY_SHARES, USERS, WALLETS
 
 
@@ -67,13 +67,7 @@ LOOKUP_SQL = (
 # costs one round trip instead of two. An uncorrelated subquery: Postgres
 # runs it once per statement, not per row.
 GUARDED_LOOKUP_SQL = LOOKUP_SQL.replace(
-    " FROM unnest(",
-    f", (SELECT EXISTS (SELECT 1 FROM {RESERVED} WHERE id_token_hash = $4"
-    f" AND reserved_until > now()) OR EXISTS (SELECT 1 FROM {SESSIONS} WHERE id_token_hash = $4)"
-    f" OR EXISTS (SELECT 1 FROM {CREDENTIALS} WHERE credential = $5::bytea"
-    " AND bound_until > now()))"
-    " FROM unnest(",
-    1,
+    " FROM unnest(", f", {committed_condition('$4', '$5')} FROM unnest(", 1
 )
 
 

@@ -18,6 +18,7 @@ from tests.support.commit_reveal import (
     start_cr_node,
     v1_user,
 )
+from tests.support.keyshare_helpers import Wallet, ed_key, secp_key, share_hex
 from tests.support.ops import OPS_HEADERS
 
 V2 = "/keyshare/v2"
@@ -76,6 +77,39 @@ def test_co_node_operator_with_the_token_gets_nothing(node, user):
     # The user, with the key, is served.
     r = s.call(V2, "get_key_shares", body)
     assert r.json()["data"]["secp256k1"]["share"] == user.secp_share
+
+
+def test_co_node_operator_cannot_front_run_a_sign_up_on_v1(node, db):
+    """The user commits a sign-up here, then reveals at a rogue node first:
+    the rogue replays the token bare on v1 register to plant its own share
+    (the user's sign-up would then fail here, or keep the wrong share).
+    Refused, nothing written; the user's own reveal then registers."""
+    wallet = Wallet(node)
+    keys = {"secp256k1": secp_key(), "ed25519": ed_key()}
+    shares = {"secp256k1": share_hex(), "ed25519": share_hex()}
+    s = CrSession(node, wallet, "sign_up", node.pubkey)
+    assert s.commit().status_code == 200
+    planted = {"curve_type": "secp256k1", "public_key": keys["secp256k1"], "share": share_hex()}
+    assert error(s.bare("/keyshare/v1/register", planted)) == REQUIRED
+    # refused the same when the route would refuse it anyway (checked first)
+    bad_key = {**planted, "public_key": "02" + "00" * 10}
+    assert error(s.bare("/keyshare/v1/register", bad_key)) == REQUIRED
+    # and on the general path (the public key taken by another user)
+    other = v1_user(node)
+    taken = {**planted, "public_key": other.secp}
+    assert error(s.bare("/keyshare/v1/register", taken)) == REQUIRED
+    with db.cursor() as cur:
+        cur.execute(
+            'SELECT count(*) FROM "2_users" WHERE auth_type = %s AND user_auth_id = %s',
+            ("telegram", wallet.user_auth_id),
+        )
+        assert cur.fetchone()[0] == 0
+    body = {"wallets": {c: {"public_key": keys[c], "share": shares[c]} for c in keys}}
+    assert s.call(f"{V2}/register", "register", body).status_code == 200
+    r = CrSession(node, wallet, "sign_in", node.pubkey, headers=s.headers, key=s.key)
+    assert r.commit().status_code == 200
+    got = r.call(V2, "get_key_shares", {"wallets": keys}).json()["data"]
+    assert {c: v["share"] for c, v in got.items()} == shares
 
 
 def test_hash_stays_reserved_across_housekeeping(node, user, db):

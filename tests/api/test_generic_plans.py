@@ -49,9 +49,12 @@ def test_registration_plan_is_index_lookups(config):
     db = Database(config, maxconn=1, query_timeout=5.0)
     try:
         with db.cursor() as cur:
-            cur.execute(f"PREPARE plan_of_register AS {registration.REGISTER_SQL}")
+            # the guarded form is the one a bearer request runs (the
+            # committed-token check in the statement)
+            _name, sql = registration.STATEMENTS[False, True]
+            cur.execute(f"PREPARE plan_of_register AS {sql}")
             cur.execute(
-                "EXPLAIN EXECUTE plan_of_register (%s, %s, %s, %s, %s, %s, %s)",
+                "EXPLAIN EXECUTE plan_of_register (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     "telegram",
                     "telegram_nobody",
@@ -60,11 +63,14 @@ def test_registration_plan_is_index_lookups(config):
                     bytes.fromhex(secp_key()),
                     str(uuid.uuid4()),
                     b"sealed",
+                    "ab" * 32,
+                    b"credential",
                 ),
             )
             plan = "\n".join(row[0] for row in cur.fetchall())
             cur.execute("DEALLOCATE plan_of_register")
         assert "Seq Scan" not in plan, plan
+        assert "ksn_cr_credentials_pkey" in plan, plan
     finally:
         db.close()
 

@@ -14,12 +14,17 @@ from services.api.routes.shares import (
 )
 from services.api.server.gate import outside_gate
 from services.api.web.body import json_body
-from services.api.web.commit_reveal import bare_only, bare_read
+from services.api.web.commit_reveal import (
+    bare_guarded,
+    bare_only,
+    deferred_marks,
+    refuse_if_committed,
+)
 from services.api.web.context import node
 from services.api.web.errors import ApiError, ok
 from services.api.web.storable import lookup_identity
 from services.api.web.validate import lookup_text, public_key, share, supported_curve
-from shared.store import registration, shares, users, wallets
+from shared.store import cr_sessions, registration, shares, users, wallets
 
 bp = Blueprint("keyshare_v1", __name__, url_prefix="/keyshare/v1")
 
@@ -37,11 +42,16 @@ def _wallet_fields(body: dict) -> tuple[bytes, bytes, str]:
 
 
 @bp.post("/register")
+@bare_guarded
 def register():
     identity = authenticate()
     key, share_bytes, curve = _wallet_fields(json_body())
     identity.require_storable()
     ctx = node()
+    # A token committed here for commit-reveal is refused (a co-node
+    # replaying the user's sign-up token to plant its own share), checked by
+    # the registration's own statement.
+    marks = deferred_marks()
     with unique_violation_as_duplicate(f"Duplicate public key: {key.hex()}"):
         # The common case: one statement, its audit record written by it.
         record = audit.staged_record(ctx)
@@ -55,11 +65,14 @@ def register():
                 share_bytes.hex(),
                 audit=record,
                 waiting=outside_gate,
+                guard=marks,
             )
         if done:
             audit.staged()
             return ok(with_data=False)
-        with ctx.db.transaction() as cur:  # a taken key or a race: the general path
+        with ctx.db.transaction() as cur:  # a taken key, a race, a committed token
+            if marks is not None:
+                refuse_if_committed(cr_sessions.hash_committed(cur, *marks))
             user_id = users.ensure(cur, identity.auth_type, identity.user_auth_id)
             owner = (user_id, identity.auth_type, identity.user_auth_id)
             wallets.create_with_share(cur, ctx.cipher, owner, curve, key, share_bytes.hex())
@@ -67,7 +80,7 @@ def register():
 
 
 @bp.post("")
-@bare_read
+@bare_guarded
 def get_share():
     identity = authenticate()
     body = json_body()

@@ -4,7 +4,7 @@
 checked in the reference's order, before the bearer middleware; one without
 them is refused in ``required`` mode, and in ``optional`` mode only when its
 token's hash is committed here (``refuse_committed_token``, also used by v1
-get and reshare). The check leaves a ``Reveal`` in ``g``; the route records
+get, register and reshare). The check leaves a ``Reveal`` in ``g``; the route records
 it with ``record(cur)`` inside its own transaction, before the share leaves.
 
 A Telegram login has many spellings that verify, and the committed hash is
@@ -200,8 +200,8 @@ def _refuse_committed() -> None:
 
 
 def _deferred(view: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run a bare share read with its committed-token check left to the
-    route's share lookup (``deferred_marks()`` / ``refuse_if_committed``):
+    """Run a bare request with its committed-token check left to the
+    route's statement (``deferred_marks()`` / ``refuse_if_committed``):
     one database round trip instead of two. The answers stay those of the
     check run first: if the route refuses the request before its lookup
     (authentication, a malformed key), the check runs then, and a committed
@@ -274,9 +274,10 @@ def bare_only(view: Callable) -> Callable:
     return checked
 
 
-def bare_read(view: Callable) -> Callable:
-    """Decorator of v1 get: bare_only, with the check made by the route's
-    share lookup (``deferred_marks``)."""
+def bare_guarded(view: Callable) -> Callable:
+    """Decorator of v1 get and register: bare_only, with the check made by
+    the route's own statement (its share lookup, its registration), which
+    takes ``deferred_marks()``."""
 
     @functools.wraps(view)
     def checked(*args: Any, **kwargs: Any) -> Any:
