@@ -101,7 +101,7 @@ def register_wallet(
     wallet_id = str(uuid.uuid4())
     binding = share_binding(wallet_id, auth_type, user_auth_id, curve, public_key)
     enc = cipher.seal(share_hex.lower(), binding).encode("ascii")
-    params = (auth_type, user_auth_id, wallet_id, curve, public_key, str(uuid.uuid4()), enc)
+    params: tuple = (auth_type, user_auth_id, wallet_id, curve, public_key, str(uuid.uuid4()), enc)
     if audit is not None:
         params += staged_values(*audit)
     if guard is not None:
