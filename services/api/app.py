@@ -11,7 +11,7 @@ import time
 
 import psycopg2
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from services.api.routes.admin_backoff import AdminBackoff
 from services.api.web.body import MAX_BODY_BYTES
@@ -123,11 +123,15 @@ def create_app(ctx: NodeContext) -> Flask:
             msg = f"Request body is larger than {MAX_BODY_BYTES} bytes"
         else:
             msg = exc.name
-        return error_response(
+        response = error_response(
             HTTP_CODES.get(status, "INVALID_REQUEST" if status < 500 else "UNKNOWN_ERROR"),
             msg,
             status,
         )
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            # RFC 9110: a 405 names the methods the resource takes
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     outage_log = LogThrottle()
 

@@ -59,6 +59,10 @@ def test_wrong_method_is_json_405(api):
     r = api.request("DELETE", "/status")
     assert r.status_code == 405
     assert r.json()["code"] == "METHOD_NOT_ALLOWED"
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    r = api.get("/keyshare/v1/register")
+    assert r.status_code == 405
+    assert set(r.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
 
 
 def test_security_and_cors_headers_on_every_response(api):
