@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from services.api.ops.health import stale_after
 from services.backup_worker.jobrunner import run_next_job
 from shared.backup.locks import backup_lock
 from shared.backup.pgtools import PgTools
@@ -69,6 +70,10 @@ def test_restore_answered_while_the_worker_was_stopped_never_runs_later(
 ):
     since = db_now(db)
     first = register_wallets(node, 50)
+    # The worker stopped moments ago: its heartbeat is still fresh, so the
+    # job is queued (a worker with a stale beat is refused at once, below).
+    with db.cursor() as cur:
+        heartbeats.beat(cur, config.effective_node_id, "backup_worker")
     started = time.monotonic()
     r = node.post("/pg_dump/v1/restore", json={"password": PASSWORD, "dump_path": old_dump})
     assert r.status_code == 504, r.text
@@ -99,6 +104,34 @@ def test_restore_answered_while_the_worker_was_stopped_never_runs_later(
             (since,),
         )
         assert cur.fetchone()[0] == 0  # no restore even began
+
+
+def test_a_worker_that_stops_beating_ends_the_wait_early(patient_node, config, db):
+    """The request waits up to 60 s, but the worker's heartbeat goes stale
+    a second in: the job is cancelled and the answer says why within
+    seconds, not at the deadline."""
+    stale = stale_after(config.heartbeat_interval_seconds)
+    with db.cursor() as cur:
+        heartbeats.beat(cur, config.effective_node_id, "backup_worker")
+        cur.execute(
+            "UPDATE ksn_node_heartbeats SET beat_at = now() - make_interval(secs => %s)"
+            " WHERE node_id = %s AND program = 'backup_worker'",
+            (stale - 1.0, config.effective_node_id),
+        )
+    since = db_now(db)
+    started = time.monotonic()
+    r = patient_node.post("/pg_dump/v1/backup", json={"password": PASSWORD})
+    took = time.monotonic() - started
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "BACKUP_WORKER_DOWN"
+    assert "job was cancelled" in r.json()["msg"]
+    assert took < 10, took
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT state, error FROM ksn_jobs WHERE kind = 'backup' AND created_at >= %s",
+            (since,),
+        )
+        assert cur.fetchall() == [("cancelled", "cancelled: the backup worker stopped")]
 
 
 def test_job_past_its_deadline_is_expired_by_the_worker_not_run(old_dump, config, db, folder):

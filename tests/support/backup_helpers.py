@@ -10,6 +10,7 @@ from services.backup_worker.jobrunner import run_next_job
 from shared.backup.pgtools import PgTools
 from shared.backup.service import BackupService
 from shared.db.embedded import bundled_bin_dir
+from shared.store import heartbeats
 from tests.conftest import admin_connection
 
 BIN = bundled_bin_dir()
@@ -32,25 +33,42 @@ def fake_pg_dump(folder: Path, body: str) -> str:
 
 
 class JobWorker:
-    """The backup worker's job loop in a thread (what the API waits for)."""
+    """The backup worker's job loop in a thread (what the API waits for),
+    with its heartbeat beaten from another thread, as the real worker's (the
+    API refuses a job at once when this node's worker does not beat)."""
 
-    def __init__(self, service: BackupService):
+    def __init__(self, service: BackupService, *, beating: bool = True):
         self.service = service
+        self.beating = beating  # False: a worker whose heartbeat thread is stuck
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
+        self.beater = threading.Thread(target=self.beat, daemon=True)
 
     def run(self):
         while not self.stop.is_set():
             if not run_next_job(self.service):
                 self.stop.wait(0.05)
 
+    def beat(self):
+        while True:
+            with self.service.db.cursor() as cur:
+                heartbeats.beat(cur, self.service.config.effective_node_id, "backup_worker")
+            if self.stop.wait(1.0):
+                return
+
     def __enter__(self):
+        if self.beating:
+            with self.service.db.cursor() as cur:  # beating before the first request
+                heartbeats.beat(cur, self.service.config.effective_node_id, "backup_worker")
+            self.beater.start()
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(30)
+        if self.beating:
+            self.beater.join(30)
 
 
 def databases_like(pg_server, pattern: str) -> list[str]:

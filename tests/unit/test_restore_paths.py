@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from services.api.routes.pg_dump import STARTING_GRACE_SECONDS
+
 PASSWORD = "test-admin-password"
 
 
@@ -134,10 +136,20 @@ def test_missing_dump_path_message(node):
     }
 
 
-def test_without_a_worker_the_wait_is_bounded(node):
-    r = node.post(
-        "/pg_dump/v1/restore",
-        json={"password": PASSWORD, "dump_path": str(node.folder / "real.dump")},
-    )
-    assert r.status_code == 504
-    assert r.json()["code"] == "BACKUP_TIMEOUT"
+def test_without_a_worker_the_answer_is_prompt_and_nothing_is_queued(node, db):
+    """No backup worker beats for this node (stopped, or never started): the
+    request is answered within seconds (a grace for a worker still starting),
+    not after BACKUP_JOB_TIMEOUT_SECONDS, and nothing is queued."""
+    for route, body in (
+        ("/pg_dump/v1/restore", {"dump_path": str(node.folder / "real.dump")}),
+        ("/pg_dump/v1/backup", {}),
+    ):
+        r = node.post(route, json={"password": PASSWORD, **body})
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "BACKUP_WORKER_DOWN"
+        assert "backup worker is not running" in r.json()["msg"]
+        # after the grace for a worker still starting (never longer than the job's wait)
+        assert r.elapsed.total_seconds() < min(STARTING_GRACE_SECONDS, 2) + 1.5
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ksn_jobs")
+        assert cur.fetchone()[0] == 0

@@ -5,6 +5,7 @@ says it started and did not finish."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from shared.backup.pgtools import PgTools
 from shared.backup.service import BackupService
 from shared.store import heartbeats
 from tests.support.backup_helpers import REAL_TOOLS, JobWorker
+from tests.support.processes import wait_until
 
 PASSWORD = "test-admin-password"
 WAIT_SECONDS = 2
@@ -63,6 +65,12 @@ def set_worker_beat(db, config, *, age_seconds: float) -> None:
         )
 
 
+def restore_running(db) -> bool:
+    with db.cursor() as cur:
+        cur.execute("SELECT 1 FROM ksn_jobs WHERE kind = 'restore' AND state = 'running'")
+        return cur.fetchone() is not None
+
+
 def restore(node, dump_path: str):
     started = time.monotonic()
     r = node.post("/pg_dump/v1/restore", json={"password": PASSWORD, "dump_path": dump_path})
@@ -83,9 +91,17 @@ def test_a_restore_running_past_the_wait_is_waited_for_while_the_worker_lives(
 def test_with_no_live_worker_a_running_restore_is_reported_started_not_finished(
     node, old_dump, slow_restore_service, db, config
 ):
-    set_worker_beat(db, config, age_seconds=3600)
-    with JobWorker(slow_restore_service):
+    set_worker_beat(db, config, age_seconds=0)  # beating when asked: the job is queued
+
+    def killed_mid_restore():  # the worker's beat goes stale once the restore runs
+        assert wait_until(lambda: restore_running(db), 10)
+        set_worker_beat(db, config, age_seconds=3600)
+
+    killer = threading.Thread(target=killed_mid_restore)
+    with JobWorker(slow_restore_service, beating=False):
+        killer.start()
         r, took = restore(node, old_dump)
+        killer.join(10)
         assert r.status_code == 504, r.text
         assert r.json()["code"] == "BACKUP_TIMEOUT"
         assert "started but did not finish" in r.json()["msg"]

@@ -213,7 +213,13 @@ def _paths() -> dict[str, Any]:
                     }
                 )
             ),
-            ("UNAUTHORIZED", "ADMIN_DISABLED", "PG_DUMP_FAILED", "BACKUP_TIMEOUT"),
+            (
+                "UNAUTHORIZED",
+                "ADMIN_DISABLED",
+                "PG_DUMP_FAILED",
+                "BACKUP_TIMEOUT",
+                "BACKUP_WORKER_DOWN",
+            ),
             auth=False,
             tag=admin,
         ),
@@ -234,6 +240,7 @@ def _paths() -> dict[str, Any]:
                 "PG_RESTORE_FAILED",
                 "BACKUP_TIMEOUT",
                 "BACKUP_BUSY",
+                "BACKUP_WORKER_DOWN",
             ),
             auth=False,
             tag=admin,

@@ -39,14 +39,23 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
     such; a restore already running is waited for (see below)."""
     ctx = node()
     wait = ctx.config.backup_job_timeout_seconds
+    if not worker_starts(min(STARTING_GRACE_SECONDS, wait)):
+        raise ApiError("BACKUP_WORKER_DOWN", worker_down(kind, "nothing was queued"))
     with ctx.db.cursor() as cur:
         # This node's worker: the dump lands on, or is read from, this node's DUMP_DIR.
         job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id, wait_seconds=wait)
     deadline = time.monotonic() + wait
-    job = wait_for(job_id, lambda: time.monotonic() < deadline)
+    watch = WorkerWatch()
+    job = wait_for(job_id, lambda: time.monotonic() < deadline and watch.alive())
     if job is None:
+        reason = f"not started within {wait:g} s" if watch.beating else "the backup worker stopped"
         with ctx.db.cursor() as cur:
-            cancelled = jobs.cancel(cur, job_id, f"cancelled: not started within {wait:g} s")
+            cancelled = jobs.cancel(cur, job_id, f"cancelled: {reason}")
+        if cancelled and not watch.beating:
+            raise ApiError(
+                "BACKUP_WORKER_DOWN",
+                worker_down(kind, f"the job was cancelled (job {job_id}); nothing was done"),
+            )
         if cancelled:
             raise ApiError(
                 "BACKUP_TIMEOUT",
@@ -84,6 +93,48 @@ def wait_for(job_id: str, keep_waiting: Callable[[], bool]) -> jobs.Job | None:
         with outside_gate():  # no connection is held here: other requests may run
             time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
+
+
+def worker_down(kind: str, outcome: str) -> str:
+    return (
+        f"This node's backup worker is not running (no heartbeat), so the {kind} "
+        f"cannot run: {outcome}. See `supervisorctl status` and its log in LOG_DIR"
+    )
+
+
+STARTING_GRACE_SECONDS = 10.0
+
+
+def worker_starts(grace: float) -> bool:
+    """This node's backup worker beats, or starts beating within ``grace``
+    seconds: right after `ksnode up` (or a restart by supervisord) the API
+    may answer before the worker's first beat."""
+    deadline = time.monotonic() + grace
+    while not worker_alive():
+        if time.monotonic() >= deadline:
+            return False
+        with outside_gate():  # no connection is held here: other requests may run
+            time.sleep(0.5)
+    return True
+
+
+class WorkerWatch:
+    """While a request waits for its job: is this node's backup worker still
+    beating? Asked at most every WATCH_SECONDS (one small query), so a worker
+    that stopped meanwhile ends the wait within its staleness bound instead
+    of the whole BACKUP_JOB_TIMEOUT_SECONDS."""
+
+    WATCH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self.beating = True
+        self._next = time.monotonic() + self.WATCH_SECONDS
+
+    def alive(self) -> bool:
+        if time.monotonic() >= self._next:
+            self.beating = worker_alive()
+            self._next = time.monotonic() + self.WATCH_SECONDS
+        return self.beating
 
 
 def worker_alive() -> bool:

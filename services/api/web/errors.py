@@ -47,6 +47,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "SERVICE_UNAVAILABLE": 503,
     "BACKUP_TIMEOUT": 504,
     "BACKUP_BUSY": 409,
+    "BACKUP_WORKER_DOWN": 503,
     "ADMIN_DISABLED": 503,
     # a ksn3 share whose owner or identity was changed in the database
     "SHARE_OWNER_MISMATCH": 409,
