@@ -33,7 +33,7 @@ from services.api.ops.health import PROGRAMS
 from shared.store import heartbeats
 from tests.support.fakes.telegram import bearer
 
-EXAMPLES_PER_MODE = 100  # x 2 modes x 13 POST operations: >= 2,000 requests
+EXAMPLES_PER_MODE = 75  # x 2 modes x 15 POST operations: >= 2,000 requests (about 2,250)
 BUDGET_SECONDS = 240.0  # generous; a run takes well under a minute on an idle machine
 MIN_REQUESTS = 2000
 NOT_JSON = {"/", "/metrics"}
