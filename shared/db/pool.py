@@ -43,6 +43,15 @@ class DatabaseUnavailable(DatabaseFailure):
     """The database could not be reached (message is safe to show)."""
 
 
+TCP_KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 15,  # seconds of silence before the first probe
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms: sent data (or probes) unacknowledged that long
+}
+
+
 def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
     """libpq parameters for this configuration.
 
@@ -64,6 +73,13 @@ def connect_kwargs(config: Config, dbname: str | None = None) -> dict[str, Any]:
         # failover) a standby behind it is refused instead of serving stale
         # reads and refusing writes.
         "target_session_attrs": config.db_session_attrs,
+        # A database host that vanished (powered off, a partition: no RST)
+        # is noticed within about 30 s by every program, not after the
+        # kernel's default of two hours: the backup worker and the reporter
+        # have no watchdog of their own, and a failover to another host
+        # must not wait for that. A frozen server whose kernel still answers
+        # is the API watchdog's (dbwatch.py); these settings cannot see it.
+        **TCP_KEEPALIVES,
     }
     if config.db_password:
         kwargs["password"] = str(config.db_password)

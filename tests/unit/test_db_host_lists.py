@@ -37,3 +37,22 @@ def test_a_bad_list_is_refused_with_the_reason(host, port, problem):
     with pytest.raises(ConfigError) as caught:
         load_config({**BASE, "DB_HOST": host, "DB_PORT": port})
     assert problem in str(caught.value)
+
+
+def test_every_connection_probes_a_vanished_host_within_seconds(config):
+    """TCP keepalives and a user timeout on every program's connections (a
+    host gone without a reset is noticed in about 30 s, not two hours):
+    libpq takes them, and a real connection carries them."""
+    from shared.db.pool import Database
+
+    kwargs = connect_kwargs(config)
+    assert kwargs["keepalives"] == 1 and kwargs["keepalives_idle"] == 15
+    assert kwargs["tcp_user_timeout"] == 30_000
+    db = Database(config, maxconn=1)
+    try:
+        with db.connection() as conn:
+            params = conn.get_dsn_parameters()
+    finally:
+        db.close()
+    assert (params["keepalives_idle"], params["keepalives_count"]) == ("15", "3")
+    assert params["tcp_user_timeout"] == "30000"
