@@ -35,3 +35,13 @@ def test_a_body_of_only_the_mark_is_an_empty_body(api):
 def test_a_mark_that_is_not_leading_is_still_malformed_json(api):
     r = api.post("/keyshare/v2/check", data=b"{}" + BOM, headers=JSON)
     assert (r.status_code, r.json()["msg"]) == (400, "Malformed JSON in request body")
+
+
+def test_a_body_of_only_whitespace_is_malformed_json_not_an_empty_body(api):
+    """The reference's strict parser wants "{" or "[" first; only a body of
+    no bytes at all is read as {}."""
+    for raw in (b" ", b"\n", b" \t\r\n", BOM + b" ", b"\x0b{}"):
+        r = api.post("/keyshare/v2/check", data=raw, headers=JSON)
+        assert (r.status_code, r.json()["msg"]) == (400, "Malformed JSON in request body"), raw
+    r = api.post("/keyshare/v2/check", data=b' \n{"wallets": {}}\n ', headers=JSON)
+    assert r.status_code == 200, r.text  # whitespace around the JSON is fine

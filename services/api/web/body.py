@@ -52,7 +52,10 @@ def json_body() -> dict[str, Any]:
         # The reference's decoder (iconv-lite) drops a leading byte order
         # mark; a body of only the mark is then empty.
         raw = raw.removeprefix(UTF8_BOM)
-        if raw.strip():
+        # Only a body of no bytes at all is empty: one of only whitespace
+        # fails the reference's strict parser (its first character is not
+        # "{" or "["), so it is malformed here too.
+        if raw:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
