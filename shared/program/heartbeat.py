@@ -41,10 +41,29 @@ def announce_start(db: Database, node_id: str, program: str) -> None:
         heartbeats.start(cur, node_id, program)
 
 
-def start_heartbeat(db: Database, config: Config, program: str, stop: threading.Event) -> None:
+def announce_stop(db: Database, node_id: str, program: str) -> None:
+    """Best effort: a program stopping cleanly says so (heartbeats.stop), so
+    it shows as not running at once; if the database does not answer, the
+    heartbeat ages out as after a crash."""
+    try:
+        with db.transaction(timeout=5.0) as cur:
+            heartbeats.stop(cur, node_id, program)
+    except Exception as exc:  # noqa: BLE001 - stopping anyway
+        log.warning(
+            "could not record the stop",
+            extra={"event": "heartbeat.stop_failed", "error": str(exc)[:200]},
+        )
+
+
+def start_heartbeat(
+    db: Database, config: Config, program: str, stop: threading.Event
+) -> HeartbeatThread:
     """Record that ``program`` started on this node, then beat every
-    HEARTBEAT_INTERVAL_SECONDS until ``stop`` is set."""
+    HEARTBEAT_INTERVAL_SECONDS until ``stop`` is set (join the returned
+    thread before ``announce_stop``: a beat clears a recorded stop)."""
     announce_start(db, config.effective_node_id, program)
-    HeartbeatThread(
+    beater = HeartbeatThread(
         db, config.effective_node_id, program, config.heartbeat_interval_seconds, stop
-    ).start()
+    )
+    beater.start()
+    return beater

@@ -29,7 +29,7 @@ from shared.infra.errortext import first_line
 from shared.infra.logging import configure_logging
 from shared.infra.parentdeath import die_with_parent
 from shared.infra.signalstop import SignalStop
-from shared.program.heartbeat import start_heartbeat
+from shared.program.heartbeat import announce_stop, start_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def run(
     loop = start(runtime, stop)
     if loop is not None:
         assert every is not None, "a looping program needs its interval"
-        start_heartbeat(runtime.db, runtime.config, program, stop)
+        beater = start_heartbeat(runtime.db, runtime.config, program, stop)
         runtime.log.info(
             f"{name} started",
             extra={"event": f"{program}.started", **(started(runtime.config) if started else {})},
@@ -182,5 +182,7 @@ def run(
         while not stop.is_set():
             loop.run_once()
             stop.wait(every(runtime.config))
+        beater.join(10)  # its last beat lands before the stop is recorded
+        announce_stop(runtime.db, runtime.config.effective_node_id, program)
         runtime.db.close()
     runtime.log.info(f"{name} stopped", extra={"event": f"{program}.stopped"})

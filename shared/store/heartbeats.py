@@ -19,17 +19,30 @@ def start(cur, node_id: str, program: str) -> None:
         f"INSERT INTO {HEARTBEATS} (node_id, program, pid, host, started_at, beat_at, last_result)"
         " VALUES (%s, %s, %s, %s, now(), now(), NULL)"
         " ON CONFLICT (node_id, program) DO UPDATE SET pid = EXCLUDED.pid, host = EXCLUDED.host,"
-        " started_at = now(), beat_at = now()",
+        " started_at = now(), beat_at = now(), stopped_at = NULL",
         (node_id, program, os.getpid(), socket.gethostname()),
     )
 
 
+def stop(cur, node_id: str, program: str) -> None:
+    """Record that ``program`` stopped cleanly in this process. Only while
+    the row is still this process's: a successor that already started (its
+    row carries its own pid) keeps its row as it is."""
+    cur.execute(
+        f"UPDATE {HEARTBEATS} SET stopped_at = now()"
+        " WHERE node_id = %s AND program = %s AND pid = %s",
+        (node_id, program, os.getpid()),
+    )
+
+
 def beat(cur, node_id: str, program: str, result: dict[str, Any] | None = None) -> None:
-    """Refresh the beat time (and the last result when one is given)."""
+    """Refresh the beat time (and the last result when one is given); a
+    process that beats is running, so a stop recorded before is cleared."""
     if result is None:
         cur.execute(
             f"INSERT INTO {HEARTBEATS} (node_id, program, pid, host) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (node_id, program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid",
+            " ON CONFLICT (node_id, program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid,"
+            " stopped_at = NULL",
             (node_id, program, os.getpid(), socket.gethostname()),
         )
     else:
@@ -37,22 +50,23 @@ def beat(cur, node_id: str, program: str, result: dict[str, Any] | None = None) 
             f"INSERT INTO {HEARTBEATS} (node_id, program, pid, host, last_result)"
             " VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (node_id, program) DO UPDATE SET beat_at = now(), pid = EXCLUDED.pid,"
-            " last_result = EXCLUDED.last_result",
+            " last_result = EXCLUDED.last_result, stopped_at = NULL",
             (node_id, program, os.getpid(), socket.gethostname(), Json(result)),
         )
 
 
 def all_beats(cur, node_id: str) -> dict[str, dict[str, Any]]:
     """This node's programs: program -> {pid, host, started_at, beat_at,
-    age_seconds, last_result}."""
+    age_seconds, last_result, stopped_at}; ``stopped_at`` is set when the
+    program's last process stopped cleanly (``stop``), else None."""
     cur.execute(
         f"SELECT program, pid, host, started_at, beat_at,"
-        f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result FROM {HEARTBEATS}"
-        " WHERE node_id = %s",
+        f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result, stopped_at"
+        f" FROM {HEARTBEATS} WHERE node_id = %s",
         (node_id,),
     )
     out: dict[str, dict[str, Any]] = {}
-    for program, pid, host, started_at, beat_at, age, last_result in cur.fetchall():
+    for program, pid, host, started_at, beat_at, age, last_result, stopped_at in cur.fetchall():
         out[program] = {
             "pid": pid,
             "host": host,
@@ -60,6 +74,7 @@ def all_beats(cur, node_id: str) -> dict[str, dict[str, Any]]:
             "beat_at": iso(beat_at),
             "age_seconds": round(max(age, 0.0), 3),
             "last_result": last_result,
+            "stopped_at": iso(stopped_at),
         }
     return out
 

@@ -55,8 +55,13 @@ def stale_after(interval: float) -> float:
 
 
 def is_running(beat: dict[str, Any] | None, interval: float) -> bool:
-    """A program whose heartbeat row (heartbeats.all_beats) is fresh."""
-    return beat is not None and beat["age_seconds"] <= stale_after(interval)
+    """A program whose heartbeat row (heartbeats.all_beats) is fresh and
+    does not say it stopped."""
+    return (
+        beat is not None
+        and beat.get("stopped_at") is None
+        and beat["age_seconds"] <= stale_after(interval)
+    )
 
 
 def database_state(ctx, exc: Exception) -> tuple[str, str]:
@@ -124,7 +129,19 @@ def assess(ctx) -> dict[str, Any]:
             "started_at": beat["started_at"],
             "last_result": beat["last_result"],
         }
-        if not running:
+        if running:
+            pass
+        elif beat.get("stopped_at") is not None:
+            programs[program]["stopped_at"] = beat["stopped_at"]
+            reasons.append(
+                {
+                    "reason": "heartbeat_stale",
+                    "program": program,
+                    "detail": f"stopped at {beat['stopped_at']} (a clean stop, e.g."
+                    f" `ksnode ctl stop {program}`; `ksnode ctl start {program}` starts it)",
+                }
+            )
+        else:
             reasons.append(
                 {
                     "reason": "heartbeat_stale",
