@@ -130,25 +130,17 @@ def assess(ctx) -> dict[str, Any]:
             "last_result": beat["last_result"],
         }
         if running:
-            pass
-        elif beat.get("stopped_at") is not None:
-            programs[program]["stopped_at"] = beat["stopped_at"]
-            reasons.append(
-                {
-                    "reason": "heartbeat_stale",
-                    "program": program,
-                    "detail": f"stopped at {beat['stopped_at']} (a clean stop, e.g."
-                    f" `ksnode ctl stop {program}`; `ksnode ctl start {program}` starts it)",
-                }
+            continue
+        stopped_at = beat.get("stopped_at")
+        if stopped_at is not None:
+            programs[program]["stopped_at"] = stopped_at
+            detail = (
+                f"stopped at {stopped_at} (a clean stop, e.g. `ksnode ctl stop {program}`;"
+                f" `ksnode ctl start {program}` starts it)"
             )
         else:
-            reasons.append(
-                {
-                    "reason": "heartbeat_stale",
-                    "program": program,
-                    "detail": f"last heartbeat {beat['age_seconds']:.0f} s ago (limit {limit:g} s)",
-                }
-            )
+            detail = f"last heartbeat {beat['age_seconds']:.0f} s ago (limit {limit:g} s)"
+        reasons.append({"reason": "heartbeat_stale", "program": program, "detail": detail})
     body["programs"] = programs
 
     if last is not None and last.status == "FAILED":
