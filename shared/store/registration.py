@@ -17,6 +17,7 @@ answers it always gave.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -57,13 +58,14 @@ REGISTER_AUDITED_SQL = (
 )
 
 
-def _guarded(sql: str, first: int) -> str:
+def _guarded(sql: str) -> str:
     """``sql`` that also refuses a bearer token committed here for
     commit-reveal (cr_sessions.committed_condition; its hash and Telegram
-    credential are parameters ``first`` and ``first + 1``): the wallet then
+    credential are the two parameters after ``sql``'s own): the wallet then
     gets no owner, so the statement fails like a taken key and writes
     nothing, in the same round trip as the registration."""
     owner = "(SELECT user_id FROM owner)"
+    first = max(int(n) for n in re.findall(r"\$(\d+)", sql)) + 1
     condition = committed_condition(f"${first}", f"${first + 1}")
     assert sql.count(owner) == 1
     return sql.replace(owner, f"(SELECT user_id FROM owner WHERE NOT {condition})")
@@ -73,8 +75,8 @@ def _guarded(sql: str, first: int) -> str:
 STATEMENTS: dict[tuple[bool, bool], tuple[str, str]] = {
     (False, False): ("ksn_register_v1", REGISTER_SQL),
     (True, False): ("ksn_register_v1_audited", REGISTER_AUDITED_SQL),
-    (False, True): ("ksn_register_v1_guarded", _guarded(REGISTER_SQL, 8)),
-    (True, True): ("ksn_register_v1_audited_guarded", _guarded(REGISTER_AUDITED_SQL, 18)),
+    (False, True): ("ksn_register_v1_guarded", _guarded(REGISTER_SQL)),
+    (True, True): ("ksn_register_v1_audited_guarded", _guarded(REGISTER_AUDITED_SQL)),
 }
 
 
