@@ -16,7 +16,7 @@ from shared.backup.locks import backup_lock
 from shared.backup.pgtools import PgTools
 from shared.backup.service import BackupService
 from shared.store import heartbeats, jobs
-from tests.support.backup_helpers import REAL_TOOLS, JobWorker, fake_pg_dump
+from tests.support.backup_helpers import REAL_TOOLS, JobWorker, fake_pg_dump, set_worker_beat
 from tests.support.keyshare_helpers import register_wallets
 from tests.support.processes import wait_until
 from tests.support.worker_helpers import count_shares, worker_env, worker_process
@@ -72,8 +72,7 @@ def test_restore_answered_while_the_worker_was_stopped_never_runs_later(
     first = register_wallets(node, 50)
     # The worker stopped moments ago: its heartbeat is still fresh, so the
     # job is queued (a worker with a stale beat is refused at once, below).
-    with db.cursor() as cur:
-        heartbeats.beat(cur, config.effective_node_id, "backup_worker")
+    set_worker_beat(db, config, age_seconds=0)
     started = time.monotonic()
     r = node.post("/pg_dump/v1/restore", json={"password": PASSWORD, "dump_path": old_dump})
     assert r.status_code == 504, r.text
@@ -110,14 +109,7 @@ def test_a_worker_that_stops_beating_ends_the_wait_early(patient_node, config, d
     """The request waits up to 60 s, but the worker's heartbeat goes stale
     a second in: the job is cancelled and the answer says why within
     seconds, not at the deadline."""
-    stale = stale_after(config.heartbeat_interval_seconds)
-    with db.cursor() as cur:
-        heartbeats.beat(cur, config.effective_node_id, "backup_worker")
-        cur.execute(
-            "UPDATE ksn_node_heartbeats SET beat_at = now() - make_interval(secs => %s)"
-            " WHERE node_id = %s AND program = 'backup_worker'",
-            (stale - 1.0, config.effective_node_id),
-        )
+    set_worker_beat(db, config, age_seconds=stale_after(config.heartbeat_interval_seconds) - 1.0)
     since = db_now(db)
     started = time.monotonic()
     r = patient_node.post("/pg_dump/v1/backup", json={"password": PASSWORD})

@@ -32,6 +32,19 @@ def fake_pg_dump(folder: Path, body: str) -> str:
     return str(script)
 
 
+def set_worker_beat(db, config, *, age_seconds: float) -> None:
+    """This node's backup worker beat ``age_seconds`` ago (0: a beat now)."""
+    node_id = config.effective_node_id
+    with db.cursor() as cur:
+        heartbeats.beat(cur, node_id, "backup_worker")
+        if age_seconds:
+            cur.execute(
+                "UPDATE ksn_node_heartbeats SET beat_at = now() - make_interval(secs => %s)"
+                " WHERE node_id = %s AND program = 'backup_worker'",
+                (age_seconds, node_id),
+            )
+
+
 class JobWorker:
     """The backup worker's job loop in a thread (what the API waits for),
     with its heartbeat beaten from another thread, as the real worker's (the
@@ -50,16 +63,12 @@ class JobWorker:
                 self.stop.wait(0.05)
 
     def beat(self):
-        while True:
-            with self.service.db.cursor() as cur:
-                heartbeats.beat(cur, self.service.config.effective_node_id, "backup_worker")
-            if self.stop.wait(1.0):
-                return
+        while not self.stop.wait(1.0):
+            set_worker_beat(self.service.db, self.service.config, age_seconds=0)
 
     def __enter__(self):
-        if self.beating:
-            with self.service.db.cursor() as cur:  # beating before the first request
-                heartbeats.beat(cur, self.service.config.effective_node_id, "backup_worker")
+        if self.beating:  # beating before the first request
+            set_worker_beat(self.service.db, self.service.config, age_seconds=0)
             self.beater.start()
         self.thread.start()
         return self

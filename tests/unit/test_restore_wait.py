@@ -13,8 +13,7 @@ import pytest
 
 from shared.backup.pgtools import PgTools
 from shared.backup.service import BackupService
-from shared.store import heartbeats
-from tests.support.backup_helpers import REAL_TOOLS, JobWorker
+from tests.support.backup_helpers import REAL_TOOLS, JobWorker, set_worker_beat
 from tests.support.processes import wait_until
 
 PASSWORD = "test-admin-password"
@@ -52,17 +51,6 @@ def slow_restore_service(config, db, folder, module_tmp) -> BackupService:
 @pytest.fixture(scope="module")
 def old_dump(slow_restore_service) -> str:
     return slow_restore_service.backup_now()["dumpPath"]
-
-
-def set_worker_beat(db, config, *, age_seconds: float) -> None:
-    node_id = config.effective_node_id
-    with db.cursor() as cur:
-        heartbeats.beat(cur, node_id, "backup_worker")
-        cur.execute(
-            "UPDATE ksn_node_heartbeats SET beat_at = now() - make_interval(secs => %s)"
-            " WHERE node_id = %s AND program = 'backup_worker'",
-            (age_seconds, node_id),
-        )
 
 
 def restore_running(db) -> bool:
