@@ -245,9 +245,12 @@ def test_honest_sessions_of_the_user_are_served(node, user):
     later = own_session(node, user, new_login)
     r = later.call(V2, "get_key_shares", get_body(user))
     assert r.json()["data"]["secp256k1"]["share"] == user.secp_share
-    # two APIs of one session (sign_in_reshare): the binding is the session's
-    newest = token_text(login_payload(user.user_id, auth_date=int(time.time()) - 2))
-    s = own_session(node, user, newest, "sign_in_reshare")
+    # two APIs of one session (sign_in_reshare): the binding is the session's.
+    # Another login, a second before the first one: never the same text as
+    # the two above, however slow the machine (a clock-based auth_date could
+    # meet the first login's and find its hash committed: 409).
+    another = token_text(login_payload(user.user_id, auth_date=int(user.payload["auth_date"]) - 1))
+    s = own_session(node, user, another, "sign_in_reshare")
     assert s.call(V2, "get_key_shares", get_body(user)).status_code == 200
     wallets = {"secp256k1": {"public_key": user.secp, "share": user.secp_share}}
     assert s.call(f"{V2}/reshare", "reshare", {"wallets": wallets}).status_code == 200
