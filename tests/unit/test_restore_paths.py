@@ -1,10 +1,13 @@
 """Restore accepts only dump files inside DUMP_DIR (spec §13 W5)."""
 
 import os
+import re
 
 import pytest
 
 from services.api.routes.pg_dump import STARTING_GRACE_SECONDS
+from shared.store import heartbeats
+from tests.support.backup_helpers import set_worker_beat
 
 PASSWORD = "test-admin-password"
 
@@ -153,3 +156,37 @@ def test_without_a_worker_the_answer_is_prompt_and_nothing_is_queued(node, db):
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM ksn_jobs")
         assert cur.fetchone()[0] == 0
+
+
+def test_the_answer_says_why_the_worker_is_not_running(node, db, config):
+    """Never started here, stale, or stopped by the operator: the 503 names
+    which, so the operator knows whether to look at the log or start it."""
+    node_id = config.effective_node_id
+
+    def reason() -> str:
+        r = node.post("/pg_dump/v1/backup", json={"password": PASSWORD})
+        assert r.json()["code"] == "BACKUP_WORKER_DOWN", r.text
+        return r.json()["msg"]
+
+    try:
+        with db.cursor() as cur:
+            cur.execute(
+                "DELETE FROM ksn_node_heartbeats WHERE node_id = %s AND program = 'backup_worker'",
+                (node_id,),
+            )
+        assert "(it never beat on this node)" in reason()
+        set_worker_beat(db, config, age_seconds=3600)
+        stale = reason()  # 3600 s, plus the request's grace for a worker still starting
+        assert re.search(r"\(no heartbeat for 360\d s\)", stale), stale
+        set_worker_beat(db, config, age_seconds=0)
+        with db.cursor() as cur:
+            heartbeats.stop(cur, node_id, "backup_worker")  # this process's pid: its row
+        stopped = reason()
+        assert "(stopped cleanly at 20" in stopped, stopped
+        assert "`ksnode ctl start backup_worker`" in stopped
+    finally:
+        with db.cursor() as cur:
+            cur.execute(
+                "DELETE FROM ksn_node_heartbeats WHERE node_id = %s AND program = 'backup_worker'",
+                (node_id,),
+            )

@@ -39,8 +39,9 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
     such; a restore already running is waited for (see below)."""
     ctx = node()
     wait = ctx.config.backup_job_timeout_seconds
-    if not worker_starts(min(STARTING_GRACE_SECONDS, wait)):
-        raise ApiError("BACKUP_WORKER_DOWN", worker_down(kind, "nothing was queued"))
+    problem = worker_starts(min(STARTING_GRACE_SECONDS, wait))
+    if problem is not None:
+        raise ApiError("BACKUP_WORKER_DOWN", worker_down(kind, problem, "nothing was queued"))
     with ctx.db.cursor() as cur:
         # This node's worker: the dump lands on, or is read from, this node's DUMP_DIR.
         job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id, wait_seconds=wait)
@@ -54,7 +55,9 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
         if cancelled and not watch.beating:
             raise ApiError(
                 "BACKUP_WORKER_DOWN",
-                worker_down(kind, f"the job was cancelled (job {job_id}); nothing was done"),
+                worker_down(
+                    kind, watch.problem, f"the job was cancelled (job {job_id}); nothing was done"
+                ),
             )
         if cancelled:
             raise ApiError(
@@ -95,27 +98,27 @@ def wait_for(job_id: str, keep_waiting: Callable[[], bool]) -> jobs.Job | None:
         delay = min(delay * 1.5, 1.0)
 
 
-def worker_down(kind: str, outcome: str) -> str:
+def worker_down(kind: str, problem: str | None, outcome: str) -> str:
     return (
-        f"This node's backup worker is not running (no heartbeat), so the {kind} "
-        f"cannot run: {outcome}. See `supervisorctl status` and its log in LOG_DIR"
+        f"This node's backup worker is not running ({problem or 'no heartbeat'}), so the "
+        f"{kind} cannot run: {outcome}. See `supervisorctl status` and its log in LOG_DIR"
     )
 
 
 STARTING_GRACE_SECONDS = 10.0
 
 
-def worker_starts(grace: float) -> bool:
-    """This node's backup worker beats, or starts beating within ``grace``
-    seconds: right after `ksnode up` (or a restart by supervisord) the API
-    may answer before the worker's first beat."""
+def worker_starts(grace: float) -> str | None:
+    """None when this node's backup worker beats, or starts beating within
+    ``grace`` seconds (right after `ksnode up`, or a restart by supervisord,
+    the API may answer before the worker's first beat); else why not."""
     deadline = time.monotonic() + grace
-    while not worker_alive():
+    while (problem := worker_problem()) is not None:
         if time.monotonic() >= deadline:
-            return False
+            return problem
         with outside_gate():  # no connection is held here: other requests may run
             time.sleep(0.5)
-    return True
+    return None
 
 
 class WorkerWatch:
@@ -128,11 +131,13 @@ class WorkerWatch:
 
     def __init__(self) -> None:
         self.beating = True
+        self.problem: str | None = None
         self._next = time.monotonic() + self.WATCH_SECONDS
 
     def alive(self) -> bool:
         if time.monotonic() >= self._next:
-            self.beating = worker_alive()
+            self.problem = worker_problem()
+            self.beating = self.problem is None
             self._next = time.monotonic() + self.WATCH_SECONDS
         return self.beating
 
@@ -141,10 +146,22 @@ def worker_alive() -> bool:
     """This node's backup worker beat recently (it beats from its own thread,
     also while pg_restore runs). A dead worker's restore is settled by the
     next one (services/backup_worker/recovery.py)."""
+    return worker_problem() is None
+
+
+def worker_problem() -> str | None:
+    """None when this node's backup worker is running, else what its
+    heartbeat row says (for the operator reading the answer)."""
     ctx = node()
     with ctx.db.cursor() as cur:
         beat = heartbeats.all_beats(cur, ctx.config.effective_node_id).get("backup_worker")
-    return is_running(beat, ctx.config.heartbeat_interval_seconds)
+    if is_running(beat, ctx.config.heartbeat_interval_seconds):
+        return None
+    if beat is None:
+        return "it never beat on this node"
+    if beat["stopped_at"] is not None:
+        return f"stopped cleanly at {beat['stopped_at']}; `ksnode ctl start backup_worker`"
+    return f"no heartbeat for {beat['age_seconds']:.0f} s"
 
 
 @bp.post("/backup")
