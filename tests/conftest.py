@@ -18,10 +18,12 @@ from shared.crypto.sealing import Cipher
 from shared.db.embedded import EmbeddedPostgres, RunningServer
 from shared.db.migrations import run_migrations
 from shared.db.pool import Database
+from tests.support.figures import open_figures, take_figures
 from tests.support.ops import OPS_TOKEN
 
 TEST_SECRET = "test_enc_secret"
-NODE_TESTS = Path(__file__).resolve().parent / "node"
+TESTS = Path(__file__).resolve().parent
+NODE_TESTS = TESTS / "node"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,10 +36,57 @@ def no_node_left_behind() -> Iterator[None]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/node/ starts real programs: mark it ``node`` so
-    ``pytest -m "not node"`` is the fast inner loop."""
+    ``pytest -m "not node"`` is the fast inner loop. The longest modules go
+    first: pytest-xdist (``-n 2 --dist loadfile``, pyproject.toml) hands out
+    whole modules in this order, so the run does not end with one worker
+    alone on a long module."""
     for item in items:
         if NODE_TESTS in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.node)
+    items.sort(key=module_rank)
+
+
+# The modules that take longest (the slowest durations of a full run), in
+# that order; then the rest of tests/node/, then tests/api/ and tests/unit/.
+# Only the order of modules changes, never that of tests within one.
+LONGEST_MODULES = (
+    "node/test_fuzz_openapi.py",
+    "node/test_failover.py",
+    "node/test_docker_compose.py",
+    "node/test_chaos.py",
+    "node/test_proxy_restart.py",
+    "node/test_zero_downtime.py",
+    "node/test_env_file.py",
+    "node/test_embedded_pg_auth.py",
+    "node/test_reload_refused.py",
+    "node/test_reencrypt_resume.py",
+)
+
+
+def module_rank(item: pytest.Item) -> tuple[int, int]:
+    path = Path(str(item.fspath)).resolve()
+    relative = path.relative_to(TESTS).as_posix()
+    if relative in LONGEST_MODULES:
+        return 0, LONGEST_MODULES.index(relative)
+    return 1, 0 if NODE_TESTS in path.parents else 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = open_figures()
+    if path is not None:
+        config.stash[FIGURES_FILE] = path
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    path = config.stash.get(FIGURES_FILE, None)
+    lines = take_figures(path) if path else []
+    if lines:
+        terminalreporter.write_sep("-", "figures reported by tests")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+FIGURES_FILE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ base image with debootstrap (about a minute), later runs reuse it."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.metadata
 import importlib.util
@@ -25,6 +24,7 @@ import requests
 
 from shared.db.embedded import free_port
 from tests.support import docker_support as ds
+from tests.support.figures import report_figure
 from tests.support.processes import wait_until as _wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -142,7 +142,7 @@ def write_operator_files(folder: Path, server_port: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, request):
+def stack(tmp_path_factory):
     folder = tmp_path_factory.mktemp("compose")
     folder.chmod(0o755)
     daemon = ds.Daemon(folder)
@@ -182,6 +182,7 @@ def stack(tmp_path_factory, request):
         # pointing at the local images (classic builder: no buildx here).
         compose.compose("build", "key_share_node", timeout=1500)
         TIMINGS["node image build"] = time.monotonic() - t
+        ds.keep_as_build_cache(NODE_IMAGE)
         t = time.monotonic()
         compose.compose("up", "-d", "--no-build", timeout=300)
         url = f"http://127.0.0.1:{server_port}"
@@ -209,15 +210,15 @@ def stack(tmp_path_factory, request):
     finally:
         if "compose" in locals():
             compose.compose("down", "--volumes", "--remove-orphans", timeout=300, check=False)
-            # The layers stay cached under other tags; only this run's tag goes.
+            # The layers stay cached under other tags (ds.keep_as_build_cache);
+            # only this run's tag goes.
             ds.run(["docker", "image", "rm", NODE_IMAGE], check=False, timeout=120)
         daemon.stop()
         TIMINGS["docker tests total"] = time.monotonic() - started
-        # Shown even without -s, so CI's log carries the figures.
-        line = "docker test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items())
-        capture = request.config.pluginmanager.get_plugin("capturemanager")
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            print("\n" + line, flush=True)
+        # At the end of the run, so CI's log carries the figures.
+        report_figure(
+            "docker test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items())
+        )
 
 
 def test_status_answers_with_the_checkouts_git_hash_and_version(stack):

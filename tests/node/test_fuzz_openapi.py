@@ -32,6 +32,7 @@ from schemathesis.checks import (
 from services.api.ops.health import PROGRAMS
 from shared.store import heartbeats
 from tests.support.fakes.telegram import bearer
+from tests.support.figures import report_figure
 
 EXAMPLES_PER_MODE = 75  # x 2 modes x 15 POST operations: >= 2,000 requests (about 2,250)
 BUDGET_SECONDS = 240.0  # generous; a run takes well under a minute on an idle machine
@@ -166,7 +167,7 @@ def programs_are_running(db, node_id: str) -> None:
             heartbeats.start(cur, node_id, program)
 
 
-def test_generated_requests_get_documented_answers(fuzz_api, db, config, capsys):
+def test_generated_requests_get_documented_answers(fuzz_api, db, config):
     schema = schemathesis.openapi.from_url(f"{fuzz_api.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17
@@ -192,12 +193,11 @@ def test_generated_requests_get_documented_answers(fuzz_api, db, config, capsys)
     elapsed = time.monotonic() - started
     session.close()
     total = sum(statuses.values())
-    with capsys.disabled():
-        print(
-            f"\nfuzz: {total} generated requests over {len(operations)} operations in "
-            f"{elapsed:.1f} s, statuses {dict(sorted(statuses.items()))}, "
-            f"5xx by code {dict(server_errors)}, {len(failures)} failing operation/mode pairs"
-        )
+    report_figure(
+        f"fuzz: {total} generated requests over {len(operations)} operations in "
+        f"{elapsed:.1f} s, statuses {dict(sorted(statuses.items()))}, "
+        f"5xx by code {dict(server_errors)}, {len(failures)} failing operation/mode pairs"
+    )
     assert not failures, "\n\n".join(failures)
     assert set(server_errors) <= PRESCRIBED_5XX, server_errors
     assert total >= MIN_REQUESTS, f"only {total} requests within the time budget"

@@ -15,8 +15,13 @@ def run_tls_test(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KSNODE_REQUIRE_TLS_TESTS"}
     env["KSNODE_TEST_SYSTEM_PG_ROOT"] = str(tmp_path / "no-postgres-here")
     env.update(extra)
+    # Its own --basetemp: without one, pytest resets /tmp/pytest-of-<user> to
+    # 0700, which locks the embedded Postgres servers that other test workers
+    # run below it (as their own account) out of their folders. One test: no
+    # worker processes (-n 0).
+    inner = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-n", "0"]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", TEST],
+        [*inner, "--basetemp", str(tmp_path / "inner"), TEST],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -110,6 +110,26 @@ def image_exists(tag: str) -> bool:
     return run(["docker", "image", "inspect", tag], check=False, timeout=60).returncode == 0
 
 
+def image_id(tag: str) -> str | None:
+    result = run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], check=False, timeout=60)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+# The last node image built, kept between runs: its layers (the libraries'
+# layer above all, docker/Dockerfile) are the next build's cache. Removing a
+# run's own tag alone would delete them with it.
+BUILD_CACHE_TAG = "ksnode-test/node:build-cache"
+
+
+def keep_as_build_cache(image: str) -> None:
+    """Tag ``image`` as the build cache and remove the one it replaces (only
+    the layers no newer image shares), so one node image stays on disk."""
+    old = image_id(BUILD_CACHE_TAG)
+    run(["docker", "tag", image, BUILD_CACHE_TAG], timeout=60)
+    if old is not None and old != image_id(BUILD_CACHE_TAG):
+        run(["docker", "image", "rm", old], check=False, timeout=120)
+
+
 def debian_mirror() -> str:
     """The Debian mirror apt uses on this machine (one-line or deb822 sources)."""
     files = [Path("/etc/apt/sources.list")]
