@@ -100,6 +100,15 @@ def test_a_node_in_back_off_spends_no_pbkdf2_on_guesses(start):
     url = start()  # the default ADMIN_BACKOFF_MAX_SECONDS (300)
     for i in range(20):
         assert post(url, BACKUP, f"10.3.0.{i}", "wrong").status_code == 401
+    # The 20th wrong password puts the node in back-off for 1 s, each one
+    # after a wait doubles it: two more, so that the 40 guesses below fit in
+    # the 4 s back-off on a busy machine too (1 s did not, once).
+    for i, backoff in enumerate((1, 2)):
+        wait = assert_backed_off(post(url, BACKUP, f"10.3.2.{i}", "wrong"))
+        assert wait == backoff
+        time.sleep(wait + 0.2)
+        assert post(url, BACKUP, f"10.3.3.{i}", "wrong").status_code == 401
+    assert assert_backed_off(post(url, BACKUP, "10.3.4.1", "wrong")) == 4
     started = time.perf_counter()
     hashlib.pbkdf2_hmac("sha256", b"guess", b"ksn-admin-auth", 100_000, 32)
     one_check = time.perf_counter() - started

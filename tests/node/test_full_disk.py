@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.support.node_process import NodeProcess, database_env
 from tests.support.ops import OPS_HEADERS
 from tests.support.processes import wait_until
 
+NEARLY_FULL = 64 * 1024  # bytes free: a few pages of the 16 MiB tmpfs
 PATHS = ("/status", "/health", "/metrics", "/no/such/route", "/openapi.json")
 
 
@@ -92,15 +94,20 @@ def test_a_worker_started_on_a_full_disk_serves(full_node):
 
 def test_health_names_the_full_folders(full_node):
     node, mount = full_node
+    # The node frees a few pages now and then (the files of a worker that
+    # died, a rotated log) and takes them back with its next log lines: fill
+    # again, and allow what it may have freed since (a few pages, not 0).
+    fill(mount)
     body = requests.get(node.url + "/health", timeout=10, headers=OPS_HEADERS).json()
     low = {x["folder"]: x for x in body["reasons"] if x["reason"] == "disk_low_space"}
     assert set(low) == {"LOG_DIR", "KSNODE_HOME"}, body["reasons"]
     assert str(mount) in low["LOG_DIR"]["detail"]
     assert body["status"] == "degraded"
-    assert body["disk"]["KSNODE_HOME"]["free_bytes"] == 0
+    assert body["disk"]["KSNODE_HOME"]["free_bytes"] < NEARLY_FULL, body["disk"]
     metrics = requests.get(node.url + "/metrics", timeout=10, headers=OPS_HEADERS).text
     assert 'ksnode_health_reason{reason="disk_low_space"} 1.0' in metrics
-    assert 'ksnode_disk_free_bytes{folder="LOG_DIR"} 0.0' in metrics
+    free = re.search(r'^ksnode_disk_free_bytes\{folder="LOG_DIR"\} (\S+)$', metrics, re.M)
+    assert free is not None and float(free.group(1)) < NEARLY_FULL, free
 
 
 @pytest.fixture(scope="module")
