@@ -1,5 +1,5 @@
-"""Shared fixtures: one embedded Postgres per test session, a fresh database
-per test module, and a real API server on 127.0.0.1 for HTTP tests."""
+"""Shared fixtures: one embedded Postgres per test process (pytest-xdist runs two), a
+fresh database per test module, and a real API server on 127.0.0.1 for HTTP tests."""
 
 from __future__ import annotations
 
