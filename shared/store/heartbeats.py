@@ -57,16 +57,18 @@ def beat(cur, node_id: str, program: str, result: dict[str, Any] | None = None) 
 
 def all_beats(cur, node_id: str) -> dict[str, dict[str, Any]]:
     """This node's programs: program -> {pid, host, started_at, beat_at,
-    age_seconds, last_result, stopped_at}; ``stopped_at`` is set when the
+    age_seconds, last_result, stopped_at, stopped_age_seconds}; ``stopped_at`` is set when the
     program's last process stopped cleanly (``stop``), else None."""
     cur.execute(
         f"SELECT program, pid, host, started_at, beat_at,"
-        f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result, stopped_at"
+        f" EXTRACT(EPOCH FROM (now() - beat_at))::float8, last_result, stopped_at,"
+        f" EXTRACT(EPOCH FROM (now() - stopped_at))::float8"
         f" FROM {HEARTBEATS} WHERE node_id = %s",
         (node_id,),
     )
     out: dict[str, dict[str, Any]] = {}
-    for program, pid, host, started_at, beat_at, age, last_result, stopped_at in cur.fetchall():
+    for row in cur.fetchall():
+        program, pid, host, started_at, beat_at, age, last_result, stopped_at, stopped_age = row
         out[program] = {
             "pid": pid,
             "host": host,
@@ -75,6 +77,7 @@ def all_beats(cur, node_id: str) -> dict[str, dict[str, Any]]:
             "age_seconds": round(max(age, 0.0), 3),
             "last_result": last_result,
             "stopped_at": iso(stopped_at),
+            "stopped_age_seconds": None if stopped_age is None else max(stopped_age, 0.0),
         }
     return out
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 
 import pytest
 
@@ -181,9 +182,18 @@ def test_the_answer_says_why_the_worker_is_not_running(node, db, config):
         set_worker_beat(db, config, age_seconds=0)
         with db.cursor() as cur:
             heartbeats.stop(cur, node_id, "backup_worker")  # this process's pid: its row
-        stopped = reason()
+        stopped = reason()  # after the grace: a stop that recent may be a restart
         assert "(stopped cleanly at 20" in stopped, stopped
         assert "`ksnode ctl start backup_worker`" in stopped
+        with db.cursor() as cur:  # stopped an hour ago: no restart under way
+            cur.execute(
+                "UPDATE ksn_node_heartbeats SET stopped_at = now() - interval '1 hour'"
+                " WHERE node_id = %s AND program = 'backup_worker'",
+                (node_id,),
+            )
+        started = time.monotonic()
+        assert "(stopped cleanly at 20" in reason()
+        assert time.monotonic() - started < 1.0  # at once, without the start-up grace
     finally:
         with db.cursor() as cur:
             cur.execute(

@@ -113,8 +113,8 @@ def worker_starts(grace: float) -> str | None:
     ``grace`` seconds (right after `ksnode up`, or a restart by supervisord,
     the API may answer before the worker's first beat); else why not."""
     deadline = time.monotonic() + grace
-    while (problem := worker_problem()) is not None:
-        if time.monotonic() >= deadline:
+    while (problem := worker_problem(grace)) is not None:
+        if time.monotonic() >= deadline or problem.startswith(STOPPED):
             return problem
         with outside_gate():  # no connection is held here: other requests may run
             time.sleep(0.5)
@@ -149,9 +149,15 @@ def worker_alive() -> bool:
     return worker_problem() is None
 
 
-def worker_problem() -> str | None:
+STOPPED = "stopped cleanly"
+
+
+def worker_problem(restart_seconds: float = 0.0) -> str | None:
     """None when this node's backup worker is running, else what its
-    heartbeat row says (for the operator reading the answer)."""
+    heartbeat row says (for the operator reading the answer). A clean stop
+    less than ``restart_seconds`` ago may be a restart under way
+    (`ksnode ctl restart`): said as "no heartbeat", which a caller waits out;
+    an older one starts with STOPPED, which it need not wait for."""
     ctx = node()
     with ctx.db.cursor() as cur:
         beat = heartbeats.all_beats(cur, ctx.config.effective_node_id).get("backup_worker")
@@ -159,8 +165,8 @@ def worker_problem() -> str | None:
         return None
     if beat is None:
         return "it never beat on this node"
-    if beat["stopped_at"] is not None:
-        return f"stopped cleanly at {beat['stopped_at']}; `ksnode ctl start backup_worker`"
+    if beat["stopped_at"] is not None and beat["stopped_age_seconds"] >= restart_seconds:
+        return f"{STOPPED} at {beat['stopped_at']}; `ksnode ctl start backup_worker`"
     return f"no heartbeat for {beat['age_seconds']:.0f} s"
 
 
