@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, request
@@ -39,9 +40,9 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
     such; a restore already running is waited for (see below)."""
     ctx = node()
     wait = ctx.config.backup_job_timeout_seconds
-    problem = worker_starts(min(STARTING_GRACE_SECONDS, wait))
-    if problem is not None:
-        raise ApiError("BACKUP_WORKER_DOWN", worker_down(kind, problem, "nothing was queued"))
+    down = worker_starts(min(STARTING_GRACE_SECONDS, wait))
+    if down is not None:
+        raise ApiError("BACKUP_WORKER_DOWN", worker_down(kind, down, "nothing was queued"))
     with ctx.db.cursor() as cur:
         # This node's worker: the dump lands on, or is read from, this node's DUMP_DIR.
         job_id = jobs.enqueue(cur, kind, params, ctx.config.effective_node_id, wait_seconds=wait)
@@ -52,11 +53,11 @@ def run_job(kind: str, params: dict[str, Any]) -> jobs.Job:
         reason = f"not started within {wait:g} s" if watch.beating else "the backup worker stopped"
         with ctx.db.cursor() as cur:
             cancelled = jobs.cancel(cur, job_id, f"cancelled: {reason}")
-        if cancelled and not watch.beating:
+        if cancelled and watch.down is not None:
             raise ApiError(
                 "BACKUP_WORKER_DOWN",
                 worker_down(
-                    kind, watch.problem, f"the job was cancelled (job {job_id}); nothing was done"
+                    kind, watch.down, f"the job was cancelled (job {job_id}); nothing was done"
                 ),
             )
         if cancelled:
@@ -98,24 +99,25 @@ def wait_for(job_id: str, keep_waiting: Callable[[], bool]) -> jobs.Job | None:
         delay = min(delay * 1.5, 1.0)
 
 
-def worker_down(kind: str, problem: str | None, outcome: str) -> str:
+def worker_down(kind: str, down: WorkerDown, outcome: str) -> str:
     return (
-        f"This node's backup worker is not running ({problem or 'no heartbeat'}), so the "
-        f"{kind} cannot run: {outcome}. See `supervisorctl status` and its log in LOG_DIR"
+        f"This node's backup worker is not running ({down.why}), so the {kind} cannot "
+        f"run: {outcome}. See `supervisorctl status` and its log in LOG_DIR"
     )
 
 
 STARTING_GRACE_SECONDS = 10.0
 
 
-def worker_starts(grace: float) -> str | None:
+def worker_starts(grace: float) -> WorkerDown | None:
     """None when this node's backup worker beats, or starts beating within
     ``grace`` seconds (right after `ksnode up`, or a restart by supervisord,
-    the API may answer before the worker's first beat); else why not."""
+    the API may answer before the worker's first beat); else why not. A
+    clean stop older than ``grace`` is no restart under way: not waited for."""
     deadline = time.monotonic() + grace
-    while (problem := worker_problem(grace)) is not None:
-        if time.monotonic() >= deadline or problem.startswith(STOPPED):
-            return problem
+    while (down := worker_state()) is not None:
+        if time.monotonic() >= deadline or down.stopped_for >= grace:
+            return down
         with outside_gate():  # no connection is held here: other requests may run
             time.sleep(0.5)
     return None
@@ -130,14 +132,16 @@ class WorkerWatch:
     WATCH_SECONDS = 2.0
 
     def __init__(self) -> None:
-        self.beating = True
-        self.problem: str | None = None
+        self.down: WorkerDown | None = None  # what the last look found
         self._next = time.monotonic() + self.WATCH_SECONDS
+
+    @property
+    def beating(self) -> bool:
+        return self.down is None
 
     def alive(self) -> bool:
         if time.monotonic() >= self._next:
-            self.problem = worker_problem()
-            self.beating = self.problem is None
+            self.down = worker_state()
             self._next = time.monotonic() + self.WATCH_SECONDS
         return self.beating
 
@@ -146,28 +150,32 @@ def worker_alive() -> bool:
     """This node's backup worker beat recently (it beats from its own thread,
     also while pg_restore runs). A dead worker's restore is settled by the
     next one (services/backup_worker/recovery.py)."""
-    return worker_problem() is None
+    return worker_state() is None
 
 
-STOPPED = "stopped cleanly"
+@dataclass(frozen=True)
+class WorkerDown:
+    """Why this node's backup worker is not running, from its heartbeat row."""
+
+    why: str  # for the operator reading the answer
+    stopped_for: float = -1.0  # seconds since a clean stop; -1: it did not stop cleanly
 
 
-def worker_problem(restart_seconds: float = 0.0) -> str | None:
-    """None when this node's backup worker is running, else what its
-    heartbeat row says (for the operator reading the answer). A clean stop
-    less than ``restart_seconds`` ago may be a restart under way
-    (`ksnode ctl restart`): said as "no heartbeat", which a caller waits out;
-    an older one starts with STOPPED, which it need not wait for."""
+def worker_state() -> WorkerDown | None:
+    """None when this node's backup worker is running, else why not."""
     ctx = node()
     with ctx.db.cursor() as cur:
         beat = heartbeats.all_beats(cur, ctx.config.effective_node_id).get("backup_worker")
     if is_running(beat, ctx.config.heartbeat_interval_seconds):
         return None
     if beat is None:
-        return "it never beat on this node"
-    if beat["stopped_at"] is not None and beat["stopped_age_seconds"] >= restart_seconds:
-        return f"{STOPPED} at {beat['stopped_at']}; `ksnode ctl start backup_worker`"
-    return f"no heartbeat for {beat['age_seconds']:.0f} s"
+        return WorkerDown("it never beat on this node")
+    if beat["stopped_at"] is not None:
+        return WorkerDown(
+            f"stopped cleanly at {beat['stopped_at']}; `ksnode ctl start backup_worker`",
+            beat["stopped_age_seconds"],
+        )
+    return WorkerDown(f"no heartbeat for {beat['age_seconds']:.0f} s")
 
 
 @bp.post("/backup")
